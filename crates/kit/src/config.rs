@@ -1,0 +1,245 @@
+//! Typed, layered configuration: defaults < optional TOML file < `MERCATO_…` environment,
+//! read once at start and validated; a bad value names its key.
+//!
+//! Nested keys use a double underscore in the environment: `MERCATO_DATABASE__URL` sets
+//! `database.url`. The optional file is named by `MERCATO_CONFIG`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment variable mercato reads.
+pub const ENV_PREFIX: &str = "MERCATO_";
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value could not be read or has the wrong type; figment's message names the key and source.
+    #[error("invalid configuration: {0}")]
+    Load(String),
+    /// A value was read but breaks a rule.
+    #[error("invalid configuration: `{key}` {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid { key: key.into(), problem: problem.into() }
+    }
+}
+
+/// A service's settings: serializable defaults plus the rules the values must keep.
+pub trait Settings: Serialize + DeserializeOwned + Default {
+    /// Checks rules that types alone cannot express. Called once by [`load`].
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// Loads `T` from its defaults, then the file named by `MERCATO_CONFIG` (if set), then the
+/// `MERCATO_…` environment, and validates it.
+pub fn load<T: Settings>() -> Result<T, ConfigError> {
+    let file = std::env::var_os("MERCATO_CONFIG");
+    load_from(T::default(), file.as_deref().map(Path::new), Env::prefixed(ENV_PREFIX))
+}
+
+/// As [`load`], with explicit defaults (for example those `mercato up` derives from its data
+/// directory), file and environment source.
+pub fn load_from<T: Settings>(defaults: T, file: Option<&Path>, env: Env) -> Result<T, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    if let Some(file) = file {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(env.ignore(&["config"]).split("__"));
+    let settings: T = figment.extract().map_err(|e| ConfigError::Load(describe(e)))?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn describe(error: figment::Error) -> String {
+    error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+}
+
+/// The HTTP listener of one service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// A request taking longer than this answers 503.
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// After SIGTERM: how long readiness reports "draining" while still serving, so load
+    /// balancers stop sending traffic before the listener closes.
+    pub shutdown_delay_ms: u64,
+    /// After the listener closes: how long in-flight requests may take to finish.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            request_timeout_ms: 15_000,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_delay_ms: 0,
+            drain_timeout_ms: 20_000,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn with_listen(listen: SocketAddr) -> Self {
+        Self { listen, ..Self::default() }
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::invalid(format!("{prefix}.request_timeout_ms"), "must be above 0"));
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError::invalid(format!("{prefix}.body_limit_bytes"), "must be at least 1024"));
+        }
+        Ok(())
+    }
+}
+
+/// A relational database: `sqlite://path/to/file.db?mode=rwc` or `postgres://user@host/db`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// Waiting longer than this for a connection answers 503.
+    pub acquire_timeout_ms: u64,
+    /// Apply pending migrations at start (the embedded default). Production runs
+    /// `mercato migrate` as a Job instead.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 16,
+            min_connections: 1,
+            acquire_timeout_ms: 5_000,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self { url: url.into(), ..Self::default() }
+    }
+
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        let key = format!("{prefix}.url");
+        if self.url.is_empty() {
+            return Err(ConfigError::invalid(key, "is required (sqlite://… or postgres://…)"));
+        }
+        if !(self.url.starts_with("sqlite:") || self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
+            return Err(ConfigError::invalid(key, "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if self.max_connections == 0 || self.min_connections > self.max_connections {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.max_connections"),
+                "must be above 0 and at least min_connections",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Timeouts, retries and circuit breaking of calls to another service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Extra attempts for idempotent requests after a transport error or a 502/503/504.
+    pub retries: u32,
+    /// First backoff; each retry doubles it, with full jitter.
+    pub backoff_ms: u64,
+    /// Consecutive failures that open the circuit.
+    pub breaker_failures: u32,
+    /// How long an open circuit fails fast before one trial call is let through.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 1_000,
+            request_timeout_ms: 5_000,
+            retries: 2,
+            backoff_ms: 50,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 5_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Demo {
+        http: HttpConfig,
+        database: DatabaseConfig,
+    }
+
+    impl Settings for Demo {
+        fn validate(&self) -> Result<(), ConfigError> {
+            self.http.validate("http")?;
+            self.database.validate("database")
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("demo.toml", "[database]\nurl = \"sqlite://file.db\"\nmax_connections = 3\n")?;
+            jail.set_env("DEMOTEST_DATABASE__MAX_CONNECTIONS", "7");
+            let demo: Demo = load_from(Demo::default(), Some(Path::new("demo.toml")), Env::prefixed("DEMOTEST_"))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(demo.database.url, "sqlite://file.db");
+            assert_eq!(demo.database.max_connections, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMOTEST_HTTP__LISTEN", "not-an-address");
+            let err = load_from(Demo::default(), None, Env::prefixed("DEMOTEST_")).unwrap_err();
+            assert!(err.to_string().to_lowercase().contains("http.listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rule_violation_names_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMOTEST_DATABASE__URL", "mysql://x");
+            let err = load_from(Demo::default(), None, Env::prefixed("DEMOTEST_")).unwrap_err();
+            assert!(err.to_string().contains("`database.url`"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,199 @@
+//! Request extractors whose every rejection is a problem+json naming what is wrong:
+//! [`Json`] (rejects unknown fields when the type says `deny_unknown_fields`, names the bad
+//! field), [`Query`] and [`Path`].
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header;
+use http::request::Parts;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON body. Requests need `Content-Type: application/json`; the body must fit the route's
+/// limit (413 otherwise); a syntax error or a wrong or unknown field answers 400 naming it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::unsupported_media_type(
+                "expected a JSON body with `Content-Type: application/json`",
+            ));
+        }
+        let limit = req.extensions().get::<crate::http::BodyLimit>().map(|l| l.0);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| bytes_rejection(r, limit))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Parses a JSON document into `T`, turning any failure into a 400 that names the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request(format!("the body is not valid JSON: {inner}"));
+        }
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::validation(vec![FieldError::new(field, strip_position(&inner.to_string()))])
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn has_json_content_type(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime_essence::Essence>().ok())
+        .is_some_and(|m| m.is_json())
+}
+
+/// Minimal media-type parsing: the essence (`type/subtype`) without parameters.
+mod mime_essence {
+    pub struct Essence(String);
+
+    impl std::str::FromStr for Essence {
+        type Err = ();
+        fn from_str(s: &str) -> Result<Self, ()> {
+            let essence = s.split(';').next().ok_or(())?.trim().to_ascii_lowercase();
+            Ok(Essence(essence))
+        }
+    }
+
+    impl Essence {
+        pub fn is_json(&self) -> bool {
+            self.0 == "application/json" || (self.0.starts_with("application/") && self.0.ends_with("+json"))
+        }
+    }
+}
+
+fn bytes_rejection(rejection: BytesRejection, limit: Option<usize>) -> ApiError {
+    match rejection {
+        BytesRejection::FailedToBufferBody(inner)
+            if inner.status() == http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::payload_too_large(limit)
+        }
+        other => ApiError::bad_request(format!("could not read the request body: {other}")),
+    }
+}
+
+/// Query-string parameters; a wrong type answers 400 naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// Path parameters; a malformed id answers 400 saying which.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|rejection: PathRejection| {
+                ApiError::bad_request(format!("invalid path parameter: {}", rejection.body_text()))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Register {
+        email: String,
+        age: u8,
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = parse_json::<Register>(br#"{"email":"a@b.c","age":3,"admin":true}"#).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.detail().contains("unknown field `admin`"), "{}", err.detail());
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let err = parse_json::<Register>(br#"{"email":"a@b.c","age":-1}"#).unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "age");
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request_not_a_validation_error() {
+        let err = parse_json::<Register>(br#"{"email": "#).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.detail().starts_with("the body is not valid JSON"));
+    }
+
+    #[test]
+    fn trailing_garbage_is_refused() {
+        assert!(parse_json::<Register>(br#"{"email":"a","age":1} x"#).is_err());
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let mut h = http::HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
+        assert!(has_json_content_type(&h));
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert!(!has_json_content_type(&h));
+    }
+}

@@ -1,0 +1,242 @@
+//! The HTTP bootstrap every service shares: the operations endpoints (`/healthz`, `/readyz`,
+//! `/metrics`, `/openapi.json`), the middleware stack, binding (port 0 in tests) and graceful
+//! shutdown: on SIGTERM or Ctrl-C readiness turns to "draining", the listener closes after the
+//! configured delay, and in-flight requests finish before [`HttpServer::run`] returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, StatusCode, header};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::HttpConfig;
+use crate::error::ApiError;
+
+/// The body limit in force for a request, for the 413 message. Set by [`body_limit`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Checks a service's own dependencies for `/readyz`; `Err` says which one is unreachable.
+pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Wraps an async closure as a [`ReadyCheck`].
+pub fn ready_check<F, Fut>(check: F) -> ReadyCheck
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(check()))
+}
+
+/// A service as the bootstrap needs it: its name, API routes, OpenAPI document and readiness.
+pub struct Service {
+    pub name: &'static str,
+    pub api: Router,
+    pub openapi: utoipa::openapi::OpenApi,
+    pub ready: ReadyCheck,
+}
+
+/// True once shutdown has begun; `/readyz` then answers 503 so traffic moves elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A bound, not yet running, HTTP server.
+pub struct HttpServer {
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    draining: Draining,
+    shutdown_delay: Duration,
+    drain_timeout: Duration,
+}
+
+impl HttpServer {
+    /// Binds `http.listen` and assembles the full router of `service`.
+    pub async fn bind(service: Service, http: &HttpConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(http.listen).await?;
+        let draining = Draining::default();
+        let router = service_router(service.name, service.api, service.openapi, service.ready, draining.clone(), http);
+        Ok(Self::from_parts(service.name, listener, router, draining, http))
+    }
+
+    /// A server for a router assembled elsewhere (the gateway builds its own stack).
+    pub fn from_parts(
+        name: &'static str,
+        listener: TcpListener,
+        router: Router,
+        draining: Draining,
+        http: &HttpConfig,
+    ) -> Self {
+        Self {
+            name,
+            listener,
+            router,
+            draining,
+            shutdown_delay: Duration::from_millis(http.shutdown_delay_ms),
+            drain_timeout: Duration::from_millis(http.drain_timeout_ms),
+        }
+    }
+
+    /// The address actually bound (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains and returns.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let Self { name, listener, router, draining, shutdown_delay, drain_timeout } = self;
+        let addr = listener.local_addr()?;
+        tracing::info!(service = name, %addr, "listening");
+        let signal = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                draining.start();
+                tracing::info!(service = name, "shutting down: readiness is now 503");
+                tokio::time::sleep(shutdown_delay).await;
+                tracing::info!(service = name, "listener closed; draining in-flight requests");
+            }
+        };
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal);
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(shutdown_delay + drain_timeout).await;
+        };
+        tokio::select! {
+            result = serve => {
+                tracing::info!(service = name, "stopped");
+                result
+            }
+            () = deadline => {
+                tracing::warn!(service = name, "drain timeout passed; abandoning in-flight requests");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let child = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = terminate => {}
+        }
+        child.cancel();
+    });
+    token
+}
+
+/// The service's API plus operations endpoints, wrapped in the shared middleware stack
+/// (outermost first): panic → 500 problem, request span + metrics + request id, timeout → 503,
+/// body limit.
+pub fn service_router(
+    name: &'static str,
+    api: Router,
+    openapi: utoipa::openapi::OpenApi,
+    ready: ReadyCheck,
+    draining: Draining,
+    http: &HttpConfig,
+) -> Router {
+    let openapi = Arc::new(openapi);
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz).with_state((ready, draining)))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));
+    let timeout = http.request_timeout();
+    api.merge(ops)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(body_limit(http.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
+        .layer(middleware::from_fn(move |req: Request, next: Next| crate::telemetry::trace_request(name, req, next)))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// A layer setting the largest body a route accepts (and the number its 413 names).
+pub fn body_limit(bytes: usize) -> tower::layer::util::Stack<DefaultBodyLimit, axum::Extension<BodyLimit>> {
+    tower::layer::util::Stack::new(DefaultBodyLimit::max(bytes), axum::Extension(BodyLimit(bytes)))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State((ready, draining)): State<(ReadyCheck, Draining)>) -> Response {
+    if draining.is_draining() {
+        return ApiError::unavailable("shutting down").into_response();
+    }
+    match ready().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(why) => ApiError::unavailable(format!("not ready: {why}")).into_response(),
+    }
+}
+
+async fn metrics_text() -> Response {
+    let mut response = crate::metrics::render().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
+
+async fn enforce_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::unavailable(format!("the request took longer than {} ms", timeout.as_millis())).into_response(),
+    }
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!("no route for {} {}", request.method(), request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::method_not_allowed(format!("{} is not allowed on {}", request.method(), request.uri().path()))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    let mut response = ApiError::internal(anyhow::anyhow!("handler panicked")).into_response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

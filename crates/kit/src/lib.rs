@@ -1,0 +1,19 @@
+//! What every mercato service shares: configuration, telemetry, the HTTP bootstrap with health,
+//! readiness, metrics and graceful shutdown, problem+json errors, request extraction, JWT
+//! verification, pagination, the resilient service-to-service client and rate limiting.
+//!
+//! **API boundary**: every service depends on this crate; keep its surface small and documented.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod metrics;
+pub mod pagination;
+pub mod rate_limit;
+pub mod telemetry;
+
+pub use error::{ApiError, ApiResult, FieldError};

@@ -1,0 +1,183 @@
+//! Pagination shared by every list: offset pages (`page`, `limit` ≤ 100) with totals, and
+//! opaque keyset cursors.
+
+use axum::extract::FromRequestParts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, FieldError};
+
+/// Largest page any list answers.
+pub const MAX_LIMIT: u64 = 100;
+/// Page size when the client names none.
+pub const DEFAULT_LIMIT: u64 = 20;
+
+/// A validated offset-page request, extracted from `?page=&limit=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    page: u64,
+    limit: u64,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self { page: 1, limit: DEFAULT_LIMIT }
+    }
+}
+
+impl PageRequest {
+    /// `page` is 1-based; `limit` is 1 to [`MAX_LIMIT`].
+    pub fn new(page: Option<i64>, limit: Option<i64>) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let page = page.unwrap_or(1);
+        if page < 1 {
+            errors.push(FieldError::new("page", "must be 1 or more"));
+        }
+        let limit = limit.unwrap_or(DEFAULT_LIMIT as i64);
+        if !(1..=MAX_LIMIT as i64).contains(&limit) {
+            errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        Ok(Self { page: page as u64, limit: limit as u64 })
+    }
+
+    pub fn page(&self) -> u64 {
+        self.page
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.limit)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawPage {
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+fn parse_number(field: &str, raw: Option<String>) -> Result<Option<i64>, ApiError> {
+    raw.filter(|s| !s.is_empty())
+        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number")))
+        .transpose()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw: RawPage = serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+        PageRequest::new(parse_number("page", raw.page)?, parse_number("limit", raw.limit)?)
+    }
+}
+
+/// One offset page of a list.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, request: PageRequest, total: u64) -> Self {
+        Self {
+            items,
+            page: request.page,
+            limit: request.limit,
+            total,
+            total_pages: total.div_ceil(request.limit),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            limit: self.limit,
+            total: self.total,
+            total_pages: self.total_pages,
+        }
+    }
+}
+
+/// One keyset page: the items and the cursor of the next page (`None` on the last).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CursorPage<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Encodes a keyset position as an opaque cursor.
+pub fn encode_cursor<K: Serialize>(key: &K) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+/// Decodes a cursor made by [`encode_cursor`]; anything else is a 400.
+pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this list gave out"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn defaults_are_first_page_of_twenty() {
+        let p = PageRequest::new(None, None).unwrap();
+        assert_eq!((p.page(), p.limit(), p.offset()), (1, 20, 0));
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let err = PageRequest::new(Some(0), Some(101)).unwrap_err();
+        let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["page", "limit"]);
+    }
+
+    #[test]
+    fn total_pages_rounds_up() {
+        let p = Page::new(vec![1, 2], PageRequest::new(Some(1), Some(20)).unwrap(), 1234);
+        assert_eq!(p.total_pages, 62);
+        let empty: Page<u8> = Page::new(vec![], PageRequest::default(), 0);
+        assert_eq!(empty.total_pages, 0);
+    }
+
+    #[test]
+    fn garbage_cursor_is_a_bad_request() {
+        assert_eq!(decode_cursor::<(i64, String)>("%%%").unwrap_err().status(), 400);
+        assert_eq!(decode_cursor::<(i64, String)>("").unwrap_err().status(), 400);
+    }
+
+    proptest! {
+        #[test]
+        fn cursor_round_trips(ts in any::<i64>(), id in "[a-z0-9-]{0,40}") {
+            let cursor = encode_cursor(&(ts, id.clone()));
+            prop_assert_eq!(decode_cursor::<(i64, String)>(&cursor).unwrap(), (ts, id));
+        }
+
+        #[test]
+        fn valid_requests_never_overflow(page in 1i64..i64::MAX, limit in 1i64..=100) {
+            let p = PageRequest::new(Some(page), Some(limit)).unwrap();
+            let _ = p.offset();
+        }
+    }
+}
