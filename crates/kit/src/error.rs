@@ -25,6 +25,41 @@ impl FieldError {
     }
 }
 
+/// Collects field errors while a request is parsed into domain types, so one answer lists
+/// every bad field.
+///
+/// ```
+/// # use kit::error::FieldErrors;
+/// let mut errors = FieldErrors::default();
+/// let age = errors.take("age", "x".parse::<u8>());
+/// let name = errors.take("name", Ok::<_, String>("Ada"));
+/// let parsed = errors.finish(|| Some((age?, name?)));
+/// assert_eq!(parsed.unwrap_err().field_errors()[0].field, "age");
+/// ```
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// Keeps the value, or records the error under `field`.
+    pub fn take<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.0.push(FieldError::new(field, e.to_string()))).ok()
+    }
+
+    /// Records an error that no parse produced (a rule across fields).
+    pub fn push(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// A validation problem listing every recorded error, or the value `build` assembles from
+    /// the parsed parts (all present when nothing was recorded).
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if !self.0.is_empty() {
+            return Err(ApiError::validation(self.0));
+        }
+        build().ok_or_else(|| ApiError::internal(anyhow::anyhow!("a parsed field went missing")))
+    }
+}
+
 /// An error that answers a request: a status, a stable problem type and a human detail.
 ///
 /// Internal errors keep their cause for the log and never show it to the client.

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header;
 use http::request::Parts;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FieldError};
 
@@ -150,6 +150,16 @@ where
     }
 }
 
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+/// Use as `#[serde(default, deserialize_with = "kit::extract::nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +196,19 @@ mod tests {
     #[test]
     fn trailing_garbage_is_refused() {
         assert!(parse_json::<Register>(br#"{"email":"a","age":1} x"#).is_err());
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Patch {
+        #[serde(default, deserialize_with = "nullable")]
+        phone: Option<Option<String>>,
+    }
+
+    #[test]
+    fn nullable_tells_absent_from_null() {
+        assert_eq!(parse_json::<Patch>(b"{}").unwrap().phone, None);
+        assert_eq!(parse_json::<Patch>(br#"{"phone":null}"#).unwrap().phone, Some(None));
+        assert_eq!(parse_json::<Patch>(br#"{"phone":"1"}"#).unwrap().phone, Some(Some("1".into())));
     }
 
     #[test]

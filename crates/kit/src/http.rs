@@ -177,10 +177,7 @@ pub fn service_router(
     http: &HttpConfig,
 ) -> Router {
     let openapi = Arc::new(openapi);
-    let ops = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz).with_state((ready, draining)))
-        .route("/metrics", get(metrics_text))
+    let ops = operations_router(ready, draining)
         .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));
     let timeout = http.request_timeout();
     api.merge(ops)
@@ -190,6 +187,15 @@ pub fn service_router(
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
         .layer(middleware::from_fn(move |req: Request, next: Next| crate::telemetry::trace_request(name, req, next)))
         .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// `/healthz` (alive), `/readyz` (503 while draining or when `ready` fails) and `/metrics`,
+/// for a service that assembles its own stack (the gateway serves its own `/openapi.json`).
+pub fn operations_router(ready: ReadyCheck, draining: Draining) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz).with_state((ready, draining)))
+        .route("/metrics", get(metrics_text))
 }
 
 /// A layer setting the largest body a route accepts (and the number its 413 names).
@@ -234,9 +240,46 @@ async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::method_not_allowed(format!("{} is not allowed on {}", request.method(), request.uri().path()))
 }
 
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+/// The 500 problem answered when a handler panics, for `CatchPanicLayer::custom`.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     let mut response = ApiError::internal(anyhow::anyhow!("handler panicked")).into_response();
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn status_of(router: Router, path: &str) -> StatusCode {
+        let request = Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn operations_router_answers_health_readiness_and_metrics() {
+        let router = operations_router(ready_check(|| async { Ok(()) }), Draining::default());
+        assert_eq!(status_of(router.clone(), "/healthz").await, StatusCode::OK);
+        assert_eq!(status_of(router.clone(), "/readyz").await, StatusCode::OK);
+        assert_eq!(status_of(router, "/metrics").await, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn readiness_is_503_while_draining_or_when_the_check_fails() {
+        let draining = Draining::default();
+        draining.start();
+        let router = operations_router(ready_check(|| async { Ok(()) }), draining);
+        assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+        let router = operations_router(ready_check(|| async { Err("db".to_owned()) }), Draining::default());
+        assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn panic_response_is_a_500_problem() {
+        let response = panic_response(Box::new("boom"));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], crate::error::PROBLEM_JSON);
+    }
 }

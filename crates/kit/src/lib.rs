@@ -15,5 +15,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod rate_limit;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use error::{ApiError, ApiResult, FieldError};
+pub use error::{ApiError, ApiResult, FieldError, FieldErrors};

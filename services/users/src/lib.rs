@@ -1,1 +1,117 @@
-pub fn x(){}
+//! The users service: accounts, credentials, access tokens (EdDSA JWTs with a published JWKS),
+//! rotating refresh tokens, addresses and roles. See README.md for its API.
+
+pub mod config;
+pub mod domain;
+pub mod routes;
+pub mod store;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kit::auth::{Role, TokenVerifier};
+use kit::http::{HttpServer, Service, ready_check};
+use tokio_util::sync::CancellationToken;
+
+pub use config::UsersConfig;
+use domain::{Email, Password};
+use routes::AppState;
+use store::{NewUser, UserPatch, UserStore};
+use tokens::{SigningKey, TokenIssuer};
+
+/// The users service, bound and ready to run.
+pub struct Application {
+    server: HttpServer,
+}
+
+impl Application {
+    /// Connects the database (migrating it when configured), loads or creates the signing key,
+    /// and binds the listener.
+    pub async fn build(config: UsersConfig) -> anyhow::Result<Self> {
+        let store = UserStore::new(kit::db::connect(&config.database).await?);
+        if config.database.migrate_on_start {
+            store.migrate().await?;
+        }
+        let key = match (&config.auth.signing_key, &config.auth.signing_key_file) {
+            (Some(pem), _) => SigningKey::from_pem(pem)?,
+            (None, Some(path)) => SigningKey::load_or_create(path, config.auth.generate_signing_key)?,
+            (None, None) => anyhow::bail!("no signing key configured (auth.signing_key or auth.signing_key_file)"),
+        };
+        let issuer = TokenIssuer::new(
+            key,
+            Duration::from_secs(config.auth.access_token_ttl_secs),
+            Duration::from_secs(config.auth.service_token_ttl_secs),
+        );
+        let verifier = Arc::new(TokenVerifier::with_keys(&issuer.jwks()));
+        let state = AppState::new(store.clone(), issuer, verifier, &config);
+        let (api, openapi) = routes::router(state);
+        let service = Service {
+            name: "users",
+            api,
+            openapi,
+            ready: ready_check(move || {
+                let store = store.clone();
+                async move { store.ping().await.map_err(|e| format!("database: {e}")) }
+            }),
+        };
+        let server = HttpServer::bind(service, &config.http).await?;
+        Ok(Self { server })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        self.server.run(shutdown).await
+    }
+}
+
+/// Applies the users database's pending migrations (what `mercato migrate` runs).
+pub async fn migrate(database: &kit::config::DatabaseConfig) -> anyhow::Result<()> {
+    UserStore::new(kit::db::connect(database).await?).migrate().await?;
+    Ok(())
+}
+
+/// What [`create_admin`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOutcome {
+    Created,
+    /// The account existed; it is now an admin and its password was replaced.
+    Promoted,
+}
+
+/// Creates an admin account, or promotes the live account with this email (what
+/// `mercato admin create` runs). There is no default admin anywhere.
+pub async fn create_admin(
+    config: &UsersConfig,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<AdminOutcome> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let password = Password::parse(password).map_err(|e| anyhow::anyhow!("password {e}"))?;
+    let name = domain::UserName::parse(name).map_err(|e| anyhow::anyhow!("name {e}"))?;
+    let store = UserStore::new(kit::db::connect(&config.database).await?);
+    store.migrate().await?;
+    let password_hash = config.passwords.hash(&password)?;
+    if let Some(existing) = store.find_live_by_email(&email.normalized()).await? {
+        let patch = UserPatch { role: Some(Role::Admin), password_hash: Some(password_hash), ..UserPatch::default() };
+        store.update_user(existing.id, patch).await?;
+        return Ok(AdminOutcome::Promoted);
+    }
+    store
+        .create_user(NewUser {
+            name: name.into_inner(),
+            email: email.as_str().to_owned(),
+            email_normalized: email.normalized(),
+            phone: None,
+            password_hash,
+            role: Role::Admin,
+        })
+        .await?;
+    Ok(AdminOutcome::Created)
+}

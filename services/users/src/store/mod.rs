@@ -1,0 +1,451 @@
+//! The users database: accounts, addresses and refresh tokens, through SeaORM on SQLite or
+//! PostgreSQL (one code path; the URL picks the backend).
+
+pub mod entities;
+pub mod migration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use uuid::Uuid;
+
+pub use entities::{address, refresh_token, user};
+
+use crate::domain::NewAddress;
+
+/// What can go wrong storing users, beyond the database failing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a live account already uses this email")]
+    EmailTaken,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl From<StoreError> for kit::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::EmailTaken => kit::ApiError::conflict("an account with this email already exists"),
+            StoreError::Db(db) => db.into(),
+        }
+    }
+}
+
+fn map_unique(err: DbErr) -> StoreError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::EmailTaken,
+        _ => StoreError::Db(err),
+    }
+}
+
+/// A new account, already validated and with its password hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub phone: Option<String>,
+    pub password_hash: String,
+    pub role: kit::auth::Role,
+}
+
+/// Changes to an account; `None` leaves a field alone, `Some(None)` clears the phone.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub email: Option<(String, String)>,
+    pub phone: Option<Option<String>>,
+    pub role: Option<kit::auth::Role>,
+    pub password_hash: Option<String>,
+}
+
+/// Changes to an address; `Some(None)` clears an optional line.
+#[derive(Debug, Clone, Default)]
+pub struct AddressPatch {
+    pub line1: Option<String>,
+    pub line2: Option<Option<String>>,
+    pub city: Option<String>,
+    pub state: Option<Option<String>>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub is_default: Option<bool>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid; it is now used and a successor was stored.
+    Rotated { user_id: Uuid },
+    /// The token had been used or revoked before: its whole family is now revoked.
+    Reused,
+    /// Expired, unknown, or its user is gone.
+    Refused,
+}
+
+/// The users service's storage.
+#[derive(Clone)]
+pub struct UserStore {
+    db: DatabaseConnection,
+}
+
+impl UserStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        migration::Migrator::up(&self.db, None).await
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    pub async fn create_user(&self, new: NewUser) -> Result<user::Model, StoreError> {
+        let now = Utc::now();
+        user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(new.name),
+            email: Set(new.email),
+            email_normalized: Set(new.email_normalized),
+            phone: Set(new.phone),
+            password_hash: Set(new.password_hash),
+            role: Set(new.role.as_str().to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(map_unique)
+    }
+
+    /// A live (not deleted) user by id.
+    pub async fn find_live(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+        user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&self.db).await
+    }
+
+    /// A live user by normalized (lowercased) email.
+    pub async fn find_live_by_email(&self, email_normalized: &str) -> Result<Option<user::Model>, DbErr> {
+        user::Entity::find()
+            .filter(user::Column::EmailNormalized.eq(email_normalized))
+            .filter(user::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await
+    }
+
+    /// Applies `patch` to a live user; `None` if there is none.
+    pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<user::Model>, StoreError> {
+        let Some(current) = self.find_live(id).await? else {
+            return Ok(None);
+        };
+        let mut model: user::ActiveModel = current.into();
+        if let Some(name) = patch.name {
+            model.name = Set(name);
+        }
+        if let Some((email, normalized)) = patch.email {
+            model.email = Set(email);
+            model.email_normalized = Set(normalized);
+        }
+        if let Some(phone) = patch.phone {
+            model.phone = Set(phone);
+        }
+        if let Some(role) = patch.role {
+            model.role = Set(role.as_str().to_owned());
+        }
+        if let Some(hash) = patch.password_hash {
+            model.password_hash = Set(hash);
+        }
+        model.updated_at = Set(Utc::now());
+        model.update(&self.db).await.map(Some).map_err(map_unique)
+    }
+
+    /// Soft-deletes a live user and revokes all their refresh tokens, atomically.
+    /// `false` if there was no live user.
+    pub async fn soft_delete(&self, id: Uuid) -> Result<bool, DbErr> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let deleted = user::Entity::update_many()
+            .col_expr(user::Column::DeletedAt, Expr::value(now))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::DeletedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if deleted {
+            revoke_tokens(&txn, Condition::all().add(refresh_token::Column::UserId.eq(id)), now).await?;
+        }
+        txn.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Live users, newest first, optionally filtered by a case-insensitive substring of name or
+    /// email; and the total that matches.
+    pub async fn list_users(
+        &self,
+        query: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<user::Model>, u64), DbErr> {
+        let mut select = user::Entity::find().filter(user::Column::DeletedAt.is_null());
+        if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+            select = select.filter(
+                Condition::any()
+                    .add(Func::lower(Expr::col(user::Column::Name)).like(LikeExpr::new(pattern.as_str()).escape('\\')))
+                    .add(user::Column::EmailNormalized.like(LikeExpr::new(pattern.as_str()).escape('\\'))),
+            );
+        }
+        let total = select.clone().count(&self.db).await?;
+        let items = select
+            .order_by_desc(user::Column::CreatedAt)
+            .order_by_desc(user::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((items, total))
+    }
+
+    pub async fn addresses(&self, user_id: Uuid) -> Result<Vec<address::Model>, DbErr> {
+        address::Entity::find()
+            .filter(address::Column::UserId.eq(user_id))
+            .order_by_desc(address::Column::IsDefault)
+            .order_by_asc(address::Column::CreatedAt)
+            .all(&self.db)
+            .await
+    }
+
+    /// One of the user's addresses; `None` if absent or someone else's.
+    pub async fn address(&self, user_id: Uuid, id: Uuid) -> Result<Option<address::Model>, DbErr> {
+        address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&self.db).await
+    }
+
+    /// Adds an address. The first address becomes the default; a new default demotes the old one.
+    pub async fn create_address(&self, user_id: Uuid, new: NewAddress) -> Result<address::Model, DbErr> {
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        let txn = self.db.begin().await?;
+        let has_default = address::Entity::find()
+            .filter(address::Column::UserId.eq(user_id))
+            .filter(address::Column::IsDefault.eq(true))
+            .count(&txn)
+            .await?
+            > 0;
+        let is_default = new.is_default || !has_default;
+        if is_default && has_default {
+            clear_default(&txn, user_id, id).await?;
+        }
+        let model = address::ActiveModel {
+            id: Set(id),
+            user_id: Set(user_id),
+            line1: Set(new.line1),
+            line2: Set(new.line2),
+            city: Set(new.city),
+            state: Set(new.state),
+            postal_code: Set(new.postal_code),
+            country: Set(new.country),
+            is_default: Set(is_default),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(model)
+    }
+
+    /// Applies `patch` to one of the user's addresses; `None` if absent or someone else's.
+    pub async fn update_address(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        patch: AddressPatch,
+    ) -> Result<Option<address::Model>, DbErr> {
+        let txn = self.db.begin().await?;
+        let Some(current) =
+            address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&txn).await?
+        else {
+            return Ok(None);
+        };
+        let mut model: address::ActiveModel = current.into();
+        if let Some(v) = patch.line1 {
+            model.line1 = Set(v);
+        }
+        if let Some(v) = patch.line2 {
+            model.line2 = Set(v);
+        }
+        if let Some(v) = patch.city {
+            model.city = Set(v);
+        }
+        if let Some(v) = patch.state {
+            model.state = Set(v);
+        }
+        if let Some(v) = patch.postal_code {
+            model.postal_code = Set(v);
+        }
+        if let Some(v) = patch.country {
+            model.country = Set(v);
+        }
+        if patch.is_default == Some(true) {
+            clear_default(&txn, user_id, id).await?;
+            model.is_default = Set(true);
+        }
+        model.updated_at = Set(Utc::now());
+        let updated = model.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(updated))
+    }
+
+    /// Deletes one of the user's addresses; if it was the default, the oldest remaining one
+    /// becomes the default. `false` if absent or someone else's.
+    pub async fn delete_address(&self, user_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let Some(current) =
+            address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&txn).await?
+        else {
+            return Ok(false);
+        };
+        address::Entity::delete_by_id(id).exec(&txn).await?;
+        if current.is_default {
+            let next = address::Entity::find()
+                .filter(address::Column::UserId.eq(user_id))
+                .order_by_asc(address::Column::CreatedAt)
+                .one(&txn)
+                .await?;
+            if let Some(next) = next {
+                let mut next: address::ActiveModel = next.into();
+                next.is_default = Set(true);
+                next.update(&txn).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores a new refresh token (its hash).
+    pub async fn insert_refresh_token(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        insert_token(&self.db, user_id, family_id, token_hash, expires_at).await
+    }
+
+    /// Exchanges the token with hash `presented` for a successor with hash `successor`,
+    /// atomically: of two concurrent uses, one rotates and the other is treated as reuse.
+    pub async fn rotate_refresh_token(
+        &self,
+        presented: &str,
+        successor: String,
+        successor_expires_at: DateTime<Utc>,
+    ) -> Result<Rotation, DbErr> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        // Write first: claiming the token takes the write lock at once (no read→write upgrade).
+        let claimed = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(refresh_token::Column::TokenHash.eq(presented))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        let Some(token) =
+            refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(presented)).one(&txn).await?
+        else {
+            return Ok(Rotation::Refused);
+        };
+        if !claimed {
+            revoke_tokens(&txn, Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)), now)
+                .await?;
+            txn.commit().await?;
+            return Ok(Rotation::Reused);
+        }
+        let user_live = user::Entity::find_by_id(token.user_id)
+            .filter(user::Column::DeletedAt.is_null())
+            .count(&txn)
+            .await?
+            == 1;
+        if token.expires_at <= now || !user_live {
+            txn.commit().await?;
+            return Ok(Rotation::Refused);
+        }
+        insert_token(&txn, token.user_id, token.family_id, successor, successor_expires_at).await?;
+        txn.commit().await?;
+        Ok(Rotation::Rotated { user_id: token.user_id })
+    }
+
+    /// Revokes the family of the token with this hash (logout). Unknown tokens are ignored.
+    pub async fn revoke_refresh_family(&self, token_hash: &str) -> Result<(), DbErr> {
+        let Some(token) =
+            refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(token_hash)).one(&self.db).await?
+        else {
+            return Ok(());
+        };
+        revoke_tokens(&self.db, Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)), Utc::now())
+            .await
+    }
+}
+
+async fn insert_token(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    family_id: Uuid,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    refresh_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user_id),
+        family_id: Set(family_id),
+        token_hash: Set(token_hash),
+        created_at: Set(Utc::now()),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+async fn revoke_tokens(db: &impl ConnectionTrait, which: Condition, now: DateTime<Utc>) -> Result<(), DbErr> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
+        .filter(which)
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+async fn clear_default(db: &impl ConnectionTrait, user_id: Uuid, except: Uuid) -> Result<(), DbErr> {
+    address::Entity::update_many()
+        .col_expr(address::Column::IsDefault, Expr::value(false))
+        .filter(address::Column::UserId.eq(user_id))
+        .filter(address::Column::Id.ne(except))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Escapes LIKE wildcards so a search for `50%` finds "50%" literally.
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

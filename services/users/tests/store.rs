@@ -1,0 +1,196 @@
+//! The users store on both backends: the same behaviour on SQLite and PostgreSQL.
+
+use chrono::{Duration, Utc};
+use kit::auth::Role;
+use kit::testing::{Backend, TestDatabase};
+use users::domain::NewAddress;
+use users::store::{NewUser, Rotation, StoreError, UserPatch, UserStore};
+use uuid::Uuid;
+
+async fn store(backend: Backend) -> (UserStore, TestDatabase) {
+    let db = TestDatabase::new(backend, "users_store").await;
+    let store = UserStore::new(kit::db::connect(&db.config).await.expect("connect"));
+    store.migrate().await.expect("migrate");
+    (store, db)
+}
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        name: "Ada".into(),
+        email: email.into(),
+        email_normalized: email.to_lowercase(),
+        phone: None,
+        password_hash: "$argon2id$fake".into(),
+        role: Role::Customer,
+    }
+}
+
+fn address(line1: &str, is_default: bool) -> NewAddress {
+    NewAddress {
+        line1: line1.into(),
+        line2: None,
+        city: "Berlin".into(),
+        state: None,
+        postal_code: "10115".into(),
+        country: "DE".into(),
+        is_default,
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
+    };
+}
+
+on_both_backends!(
+    email_is_unique_among_live_users_ignoring_case,
+    deleted_users_vanish_and_free_their_email,
+    refresh_token_rotates_once_and_reuse_revokes_the_family,
+    concurrent_rotation_lets_exactly_one_through,
+    expired_refresh_token_is_refused,
+    deleting_a_user_revokes_their_refresh_tokens,
+    first_address_is_default_and_a_new_default_demotes_the_old,
+    deleting_the_default_address_promotes_the_oldest,
+    addresses_of_another_user_are_invisible,
+    user_search_matches_name_or_email_and_treats_wildcards_literally,
+    patch_changes_only_given_fields,
+);
+
+async fn email_is_unique_among_live_users_ignoring_case(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    store.create_user(new_user("ada@example.com")).await.unwrap();
+    let err = store.create_user(new_user("ADA@example.com")).await.unwrap_err();
+    assert!(matches!(err, StoreError::EmailTaken), "{err}");
+}
+
+async fn deleted_users_vanish_and_free_their_email(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    assert!(store.soft_delete(user.id).await.unwrap());
+    assert!(!store.soft_delete(user.id).await.unwrap(), "deleting twice reports nothing to delete");
+    assert!(store.find_live(user.id).await.unwrap().is_none());
+    assert!(store.find_live_by_email("ada@example.com").await.unwrap().is_none());
+    let again = store.create_user(new_user("ada@example.com")).await.unwrap();
+    assert_ne!(again.id, user.id);
+}
+
+async fn refresh_token_rotates_once_and_reuse_revokes_the_family(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let family = Uuid::now_v7();
+    let later = Utc::now() + Duration::days(1);
+    store.insert_refresh_token(user.id, family, "h1".into(), later).await.unwrap();
+
+    assert_eq!(store.rotate_refresh_token("h1", "h2".into(), later).await.unwrap(), Rotation::Rotated { user_id: user.id });
+    assert_eq!(store.rotate_refresh_token("h1", "h3".into(), later).await.unwrap(), Rotation::Reused);
+    // The reuse revoked the successor too: the whole sign-in is over.
+    assert_eq!(store.rotate_refresh_token("h2", "h4".into(), later).await.unwrap(), Rotation::Reused);
+    assert_eq!(store.rotate_refresh_token("unknown", "h5".into(), later).await.unwrap(), Rotation::Refused);
+}
+
+async fn concurrent_rotation_lets_exactly_one_through(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let later = Utc::now() + Duration::days(1);
+    store.insert_refresh_token(user.id, Uuid::now_v7(), "h0".into(), later).await.unwrap();
+    let attempts = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.rotate_refresh_token("h0", format!("next{i}"), later).await })
+    });
+    let mut rotated = 0;
+    for attempt in attempts {
+        if let Rotation::Rotated { .. } = attempt.await.unwrap().unwrap() {
+            rotated += 1;
+        }
+    }
+    assert_eq!(rotated, 1);
+}
+
+async fn expired_refresh_token_is_refused(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let past = Utc::now() - Duration::seconds(1);
+    store.insert_refresh_token(user.id, Uuid::now_v7(), "old".into(), past).await.unwrap();
+    let next = Utc::now() + Duration::days(1);
+    assert_eq!(store.rotate_refresh_token("old", "new".into(), next).await.unwrap(), Rotation::Refused);
+}
+
+async fn deleting_a_user_revokes_their_refresh_tokens(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let later = Utc::now() + Duration::days(1);
+    store.insert_refresh_token(user.id, Uuid::now_v7(), "live".into(), later).await.unwrap();
+    store.soft_delete(user.id).await.unwrap();
+    assert_ne!(
+        store.rotate_refresh_token("live", "next".into(), later).await.unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
+}
+
+async fn first_address_is_default_and_a_new_default_demotes_the_old(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let first = store.create_address(user.id, address("Home 1", false)).await.unwrap();
+    assert!(first.is_default);
+    let second = store.create_address(user.id, address("Work 2", false)).await.unwrap();
+    assert!(!second.is_default);
+    let third = store.create_address(user.id, address("New 3", true)).await.unwrap();
+    assert!(third.is_default);
+    let defaults: Vec<_> =
+        store.addresses(user.id).await.unwrap().into_iter().filter(|a| a.is_default).map(|a| a.id).collect();
+    assert_eq!(defaults, vec![third.id]);
+}
+
+async fn deleting_the_default_address_promotes_the_oldest(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let home = store.create_address(user.id, address("Home", false)).await.unwrap();
+    let work = store.create_address(user.id, address("Work", false)).await.unwrap();
+    assert!(store.delete_address(user.id, home.id).await.unwrap());
+    let remaining = store.addresses(user.id).await.unwrap();
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0].id, work.id);
+    assert!(remaining[0].is_default);
+}
+
+async fn addresses_of_another_user_are_invisible(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let ada = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let bob = store.create_user(new_user("bob@example.com")).await.unwrap();
+    let home = store.create_address(ada.id, address("Ada's", false)).await.unwrap();
+    assert!(store.address(bob.id, home.id).await.unwrap().is_none());
+    assert!(store.update_address(bob.id, home.id, Default::default()).await.unwrap().is_none());
+    assert!(!store.delete_address(bob.id, home.id).await.unwrap());
+    assert!(store.address(ada.id, home.id).await.unwrap().is_some());
+}
+
+async fn user_search_matches_name_or_email_and_treats_wildcards_literally(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    for (name, email) in [("Grace Hopper", "grace@navy.mil"), ("Alan Turing", "alan@bletchley.uk"), ("100% Real", "real@x.io")] {
+        store.create_user(NewUser { name: name.into(), ..new_user(email) }).await.unwrap();
+    }
+    let (hits, total) = store.list_users(Some("HOPPER"), 0, 10).await.unwrap();
+    assert_eq!((hits.len(), total), (1, 1));
+    let (hits, _) = store.list_users(Some("bletchley"), 0, 10).await.unwrap();
+    assert_eq!(hits[0].name, "Alan Turing");
+    let (hits, _) = store.list_users(Some("%"), 0, 10).await.unwrap();
+    assert_eq!(hits.len(), 1, "a % in the query is a literal percent sign");
+    let (all, total) = store.list_users(None, 0, 2).await.unwrap();
+    assert_eq!((all.len(), total), (2, 3));
+}
+
+async fn patch_changes_only_given_fields(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(NewUser { phone: Some("+49 30 123456".into()), ..new_user("ada@example.com") }).await.unwrap();
+    let patched = store
+        .update_user(user.id, UserPatch { name: Some("Ada L.".into()), ..UserPatch::default() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(patched.name, "Ada L.");
+    assert_eq!(patched.phone.as_deref(), Some("+49 30 123456"));
+    let cleared = store.update_user(user.id, UserPatch { phone: Some(None), ..UserPatch::default() }).await.unwrap().unwrap();
+    assert_eq!(cleared.phone, None);
+}
