@@ -176,6 +176,8 @@ pub fn service_router(
     draining: Draining,
     http: &HttpConfig,
 ) -> Router {
+    // Install the recorder before the first request is counted.
+    crate::metrics::handle();
     let openapi = Arc::new(openapi);
     let ops = operations_router(ready, draining)
         .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));

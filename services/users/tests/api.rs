@@ -1,0 +1,311 @@
+//! The users service through its real router on 127.0.0.1:0 (SQLite unless named otherwise).
+
+mod common;
+
+use common::{SERVICE_SECRET, problem, spawn_app};
+use kit::testing::Backend;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn register_answers_201_with_user_and_token_pair() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = app.register("ada@example.com").await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["user"]["role"], "customer");
+    assert!(body["user"].get("password_hash").is_none());
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 40);
+}
+
+#[tokio::test]
+async fn email_taken_in_any_case_is_409() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.register("ada@example.com").await;
+    let response = app
+        .post("/api/v1/auth/register", json!({"name": "A", "email": "ADA@Example.com", "password": "12345678"}), None)
+        .await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(problem(response).await["type"], "urn:mercato:problem:conflict");
+}
+
+#[tokio::test]
+async fn bad_registration_lists_every_bad_field() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response =
+        app.post("/api/v1/auth/register", json!({"name": "", "email": "nope", "password": "short"}), None).await;
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["name", "email", "password"]);
+}
+
+#[tokio::test]
+async fn unknown_field_malformed_json_and_wrong_content_type_are_4xx_problems() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let unknown = app
+        .post("/api/v1/auth/register", json!({"name": "A", "email": "a@b.co", "password": "12345678", "role": "admin"}), None)
+        .await;
+    assert_eq!(unknown.status(), 400);
+    assert!(problem(unknown).await["detail"].as_str().unwrap().contains("unknown field `role`"));
+
+    let malformed = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    problem(malformed).await;
+
+    let text = app.http.post(app.url("/api/v1/auth/login")).body("email=a").send().await.unwrap();
+    assert_eq!(text.status(), 415);
+    problem(text).await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let big = json!({"name": "x".repeat(2 * 1024 * 1024), "email": "a@b.co", "password": "12345678"});
+    let response = app.post("/api/v1/auth/register", big, None).await;
+    assert_eq!(response.status(), 413);
+    problem(response).await;
+}
+
+#[tokio::test]
+async fn login_refuses_wrong_password_and_unknown_email_alike() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.register("ada@example.com").await;
+    let wrong = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "wrong pass"}), None).await;
+    let unknown = app.post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "wrong pass"}), None).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(problem(wrong).await["detail"], problem(unknown).await["detail"]);
+    let ok = app.post("/api/v1/auth/login", json!({"email": "ADA@example.com", "password": "correct horse"}), None).await;
+    assert_eq!(ok.status(), 200, "email is case-insensitive at login");
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_the_old_token_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.register("ada@example.com").await;
+    let old = session["refresh_token"].as_str().unwrap();
+    let renewed = app.post("/api/v1/auth/refresh", json!({"refresh_token": old}), None).await;
+    assert_eq!(renewed.status(), 200);
+    let renewed: Value = renewed.json().await.unwrap();
+    assert_ne!(renewed["refresh_token"], session["refresh_token"]);
+
+    let replay = app.post("/api/v1/auth/refresh", json!({"refresh_token": old}), None).await;
+    assert_eq!(replay.status(), 401);
+    // Reuse revoked the whole sign-in, including the token handed out by the rotation.
+    let successor = app.post("/api/v1/auth/refresh", json!({"refresh_token": renewed["refresh_token"]}), None).await;
+    assert_eq!(successor.status(), 401);
+}
+
+#[tokio::test]
+async fn logout_ends_the_refresh_token() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.register("ada@example.com").await;
+    let token = &session["refresh_token"];
+    assert_eq!(app.post("/api/v1/auth/logout", json!({"refresh_token": token}), None).await.status(), 204);
+    assert_eq!(app.post("/api/v1/auth/refresh", json!({"refresh_token": token}), None).await.status(), 401);
+}
+
+#[tokio::test]
+async fn me_needs_a_token_and_shows_the_account_with_addresses() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(app.get("/api/v1/users/me", None).await.status(), 401);
+    let session = app.register("ada@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let me: Value = app.get("/api/v1/users/me", Some(token)).await.json().await.unwrap();
+    assert_eq!(me["email"], "ada@example.com");
+    assert_eq!(me["addresses"], json!([]));
+    assert!(me["created_at"].as_str().unwrap().ends_with('Z') || me["created_at"].as_str().unwrap().contains("+00:00"));
+}
+
+#[tokio::test]
+async fn patch_me_changes_fields_and_refuses_a_taken_email() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.register("bob@example.com").await;
+    let session = app.register("ada@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let updated = app.patch("/api/v1/users/me", json!({"name": "Ada L.", "phone": "+44 20 7946 0958"}), token).await;
+    assert_eq!(updated.status(), 200);
+    let updated: Value = updated.json().await.unwrap();
+    assert_eq!((updated["name"].as_str(), updated["phone"].as_str()), (Some("Ada L."), Some("+44 20 7946 0958")));
+    let cleared: Value = app.patch("/api/v1/users/me", json!({"phone": null}), token).await.json().await.unwrap();
+    assert_eq!(cleared["phone"], Value::Null);
+    assert_eq!(app.patch("/api/v1/users/me", json!({"email": "BOB@example.com"}), token).await.status(), 409);
+}
+
+#[tokio::test]
+async fn deleted_user_loses_tokens_and_cannot_log_in() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.register("ada@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    assert_eq!(app.delete("/api/v1/users/me", token).await.status(), 204);
+    assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 401);
+    let refresh = app.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
+    assert_eq!(refresh.status(), 401);
+    let login = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None).await;
+    assert_eq!(login.status(), 401);
+    // The email is free again.
+    app.register("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn addresses_belong_to_their_user() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let ada = app.register("ada@example.com").await;
+    let bob = app.register("bob@example.com").await;
+    let (ada, bob) = (ada["access_token"].as_str().unwrap(), bob["access_token"].as_str().unwrap());
+    let address = json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "us"});
+    let created = app.post("/api/v1/users/me/addresses", address, Some(ada)).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!((created["country"].as_str(), created["is_default"].as_bool()), (Some("US"), Some(true)));
+    let path = format!("/api/v1/users/me/addresses/{}", created["id"].as_str().unwrap());
+
+    assert_eq!(app.get(&path, Some(bob)).await.status(), 404);
+    assert_eq!(app.patch(&path, json!({"city": "Elsewhere"}), bob).await.status(), 404);
+    assert_eq!(app.delete(&path, bob).await.status(), 404);
+    let bobs: Value = app.get("/api/v1/users/me/addresses", Some(bob)).await.json().await.unwrap();
+    assert_eq!(bobs, json!([]));
+
+    let patched: Value = app.patch(&path, json!({"city": "Shelbyville", "line2": "Apt 2"}), ada).await.json().await.unwrap();
+    assert_eq!((patched["city"].as_str(), patched["line2"].as_str()), (Some("Shelbyville"), Some("Apt 2")));
+    assert_eq!(app.delete(&path, ada).await.status(), 204);
+    assert_eq!(app.get(&path, Some(ada)).await.status(), 404);
+}
+
+#[tokio::test]
+async fn address_validation_names_fields_and_bad_ids_are_400() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.register("ada@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let response =
+        app.post("/api/v1/users/me/addresses", json!({"line1": "", "city": "X", "postal_code": "1", "country": "XX"}), Some(token)).await;
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["line1", "country"]);
+    let bad_id = app.get("/api/v1/users/me/addresses/not-a-uuid", Some(token)).await;
+    assert_eq!(bad_id.status(), 400);
+    problem(bad_id).await;
+}
+
+#[tokio::test]
+async fn admin_routes_answer_403_to_customers_and_401_to_strangers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let session = app.register("ada@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/users", None).await.status(), 401);
+    let forbidden = app.get("/api/v1/users", Some(token)).await;
+    assert_eq!(forbidden.status(), 403);
+    problem(forbidden).await;
+}
+
+#[tokio::test]
+async fn admin_lists_searches_promotes_and_deletes_users() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let admin = app.admin_token("root@shop.test").await;
+    let ada = app.register("ada@example.com").await;
+    app.register("bob@example.com").await;
+    let ada_id = ada["user"]["id"].as_str().unwrap();
+
+    let page: Value = app.get("/api/v1/users?limit=2", Some(&admin)).await.json().await.unwrap();
+    assert_eq!((page["total"].as_u64(), page["total_pages"].as_u64(), page["limit"].as_u64()), (Some(3), Some(2), Some(2)));
+    let found: Value = app.get("/api/v1/users?q=ADA", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(found["items"][0]["id"], ada_id);
+    assert_eq!(app.get("/api/v1/users?limit=101", Some(&admin)).await.status(), 400);
+    assert_eq!(app.get("/api/v1/users?page=0", Some(&admin)).await.status(), 400);
+
+    let promoted = app.patch(&format!("/api/v1/users/{ada_id}"), json!({"role": "admin"}), &admin).await;
+    assert_eq!(promoted.status(), 200);
+    assert_eq!(promoted.json::<Value>().await.unwrap()["role"], "admin");
+    assert_eq!(app.patch(&format!("/api/v1/users/{ada_id}"), json!({"role": "service"}), &admin).await.status(), 400);
+
+    assert_eq!(app.delete(&format!("/api/v1/users/{ada_id}"), &admin).await.status(), 204);
+    assert_eq!(app.get(&format!("/api/v1/users/{ada_id}"), Some(&admin)).await.status(), 404);
+    assert_eq!(app.delete(&format!("/api/v1/users/{ada_id}"), &admin).await.status(), 404);
+}
+
+#[tokio::test]
+async fn demoted_admin_loses_admin_routes_at_once() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let root = app.admin_token("root@shop.test").await;
+    let other = app.admin_token("other@shop.test").await;
+    let me: Value = app.get("/api/v1/users/me", Some(&other)).await.json().await.unwrap();
+    app.patch(&format!("/api/v1/users/{}", me["id"].as_str().unwrap()), json!({"role": "customer"}), &root).await;
+    assert_eq!(app.get("/api/v1/users", Some(&other)).await.status(), 403);
+}
+
+#[tokio::test]
+async fn service_token_needs_the_right_secret_and_only_opens_service_routes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let wrong = app.post("/internal/v1/auth/token", json!({"client_id": "orders", "client_secret": "nope"}), None).await;
+    assert_eq!(wrong.status(), 401);
+    let unknown = app.post("/internal/v1/auth/token", json!({"client_id": "ghost", "client_secret": SERVICE_SECRET}), None).await;
+    assert_eq!(unknown.status(), 401);
+    let ok = app.post("/internal/v1/auth/token", json!({"client_id": "orders", "client_secret": SERVICE_SECRET}), None).await;
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let claims = kit::auth::TokenVerifier::with_keys(&app.get("/api/v1/auth/jwks.json", None).await.json().await.unwrap())
+        .verify(token)
+        .await
+        .unwrap();
+    assert_eq!((claims.role, claims.sub.as_str()), (kit::auth::Role::Service, "orders"));
+    assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 403, "a service token is not a user");
+}
+
+#[tokio::test]
+async fn jwks_publishes_one_ed25519_key() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let jwks: Value = app.get("/api/v1/auth/jwks.json", None).await.json().await.unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert!(key["kid"].is_string());
+}
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    app.get("/api/v1/auth/jwks.json", None).await;
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(metrics.contains(r#"route="/api/v1/auth/jwks.json""#), "{metrics}");
+    let openapi: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    assert!(openapi["paths"]["/api/v1/auth/register"]["post"].is_object());
+    assert!(openapi["paths"]["/api/v1/users/me/addresses/{id}"]["patch"].is_object());
+    let missing = app.get("/nope", None).await;
+    assert_eq!(missing.status(), 404);
+    problem(missing).await;
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_or_created() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let given = app.http.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
+    assert_eq!(given.headers()["x-request-id"], "abc-123");
+    let made = app.get("/healthz", None).await;
+    assert_eq!(made.headers()["x-request-id"].len(), 32);
+}
+
+#[tokio::test]
+async fn whole_account_flow_works_on_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    let session = app.register("ada@example.com").await;
+    let token = session["access_token"].as_str().unwrap();
+    let address = json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"});
+    assert_eq!(app.post("/api/v1/users/me/addresses", address, Some(token)).await.status(), 201);
+    let me: Value = app.get("/api/v1/users/me", Some(token)).await.json().await.unwrap();
+    assert_eq!(me["addresses"].as_array().unwrap().len(), 1);
+    let renewed = app.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
+    assert_eq!(renewed.status(), 200);
+    assert_eq!(app.delete("/api/v1/users/me", token).await.status(), 204);
+    assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 401);
+}
