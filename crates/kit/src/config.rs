@@ -48,6 +48,12 @@ pub fn load<T: Settings>() -> Result<T, ConfigError> {
     load_from(T::default(), file.as_deref().map(Path::new), Env::prefixed(ENV_PREFIX))
 }
 
+/// The environment variables starting with `prefix` (e.g. `MERCATO_USERS__`), as a source for
+/// [`load_from`].
+pub fn env_source(prefix: &str) -> Env {
+    Env::prefixed(prefix)
+}
+
 /// As [`load`], with explicit defaults (for example those `mercato up` derives from its data
 /// directory), file and environment source.
 pub fn load_from<T: Settings>(defaults: T, file: Option<&Path>, env: Env) -> Result<T, ConfigError> {

@@ -227,7 +227,9 @@ async fn metrics_text() -> Response {
     response
 }
 
-async fn enforce_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+/// Middleware (`from_fn_with_state(timeout, enforce_timeout)`): a request whose response has not
+/// started within `timeout` answers 503. A streamed body, once started, is not cut.
+pub async fn enforce_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::unavailable(format!("the request took longer than {} ms", timeout.as_millis())).into_response(),
@@ -276,6 +278,16 @@ mod tests {
         assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
         let router = operations_router(ready_check(|| async { Err("db".to_owned()) }), Draining::default());
         assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_response_not_started_within_the_timeout_is_503() {
+        let router = Router::new()
+            .route("/slow", get(std::future::pending::<()>))
+            .route("/fast", get(healthz))
+            .layer(middleware::from_fn_with_state(Duration::from_millis(20), enforce_timeout));
+        assert_eq!(status_of(router.clone(), "/slow").await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status_of(router, "/fast").await, StatusCode::OK);
     }
 
     #[test]

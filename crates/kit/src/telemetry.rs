@@ -58,7 +58,25 @@ pub fn init(service_name: &str) {
 
 /// As [`init`] with an explicit format.
 pub fn init_with(service_name: &str, format: LogFormat) {
-    let provider = PROVIDER.get_or_init(|| build_provider(service_name));
+    let endpoint = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .iter()
+        .any(|key| std::env::var(key).is_ok_and(|v| !v.is_empty()))
+        .then_some(OtlpEndpoint::FromEnvironment);
+    init_with_exporter(service_name, format, endpoint);
+}
+
+/// Where spans are exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OtlpEndpoint {
+    /// As the `OTEL_EXPORTER_OTLP_*` variables say.
+    FromEnvironment,
+    /// An OTLP/HTTP collector's base URL, e.g. `http://collector:4318`.
+    Url(String),
+}
+
+/// As [`init`], with the log format and OTLP endpoint given rather than read from the environment.
+pub fn init_with_exporter(service_name: &str, format: LogFormat, endpoint: Option<OtlpEndpoint>) {
+    let provider = PROVIDER.get_or_init(|| build_provider(service_name, endpoint));
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let filter = std::env::var("MERCATO_LOG")
@@ -87,16 +105,20 @@ pub fn shutdown() {
     }
 }
 
-fn build_provider(service_name: &str) -> SdkTracerProvider {
+fn build_provider(service_name: &str, endpoint: Option<OtlpEndpoint>) -> SdkTracerProvider {
+    use opentelemetry_otlp::WithExportConfig;
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(service_name.to_owned()).build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
-    let endpoint_set = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.is_empty())
-        || std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_ok_and(|v| !v.is_empty());
-    if !endpoint_set {
+    let exporter = match endpoint {
         // Spans still get trace ids (for logs and propagation); nothing is exported.
-        return builder.build();
-    }
-    match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+        None => return builder.build(),
+        Some(OtlpEndpoint::FromEnvironment) => opentelemetry_otlp::SpanExporter::builder().with_http().build(),
+        Some(OtlpEndpoint::Url(base)) => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')))
+            .build(),
+    };
+    match exporter {
         Ok(exporter) => builder.with_batch_exporter(exporter).build(),
         Err(err) => {
             eprintln!("OTLP trace export disabled: {err}");

@@ -49,6 +49,10 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
     pub service_token_ttl_secs: u64,
+    /// Failed logins for one email before further attempts answer 429…
+    pub max_login_failures: u32,
+    /// …for this long after the last failure.
+    pub login_lockout_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -60,6 +64,8 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             service_token_ttl_secs: 5 * 60,
+            max_login_failures: 10,
+            login_lockout_secs: 15 * 60,
         }
     }
 }

@@ -87,7 +87,8 @@ pub enum AdminOutcome {
 /// Creates an admin account, or promotes the live account with this email (what
 /// `mercato admin create` runs). There is no default admin anywhere.
 pub async fn create_admin(
-    config: &UsersConfig,
+    database: &kit::config::DatabaseConfig,
+    passwords: domain::PasswordHasher,
     name: &str,
     email: &str,
     password: &str,
@@ -95,9 +96,9 @@ pub async fn create_admin(
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
     let password = Password::parse(password).map_err(|e| anyhow::anyhow!("password {e}"))?;
     let name = domain::UserName::parse(name).map_err(|e| anyhow::anyhow!("name {e}"))?;
-    let store = UserStore::new(kit::db::connect(&config.database).await?);
+    let store = UserStore::new(kit::db::connect(database).await?);
     store.migrate().await?;
-    let password_hash = config.passwords.hash(&password)?;
+    let password_hash = passwords.hash(&password)?;
     if let Some(existing) = store.find_live_by_email(&email.normalized()).await? {
         let patch = UserPatch { role: Some(Role::Admin), password_hash: Some(password_hash), ..UserPatch::default() };
         store.update_user(existing.id, patch).await?;

@@ -309,3 +309,21 @@ async fn whole_account_flow_works_on_postgres() {
     assert_eq!(app.delete("/api/v1/users/me", token).await.status(), 204);
     assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 401);
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_for_one_account_answer_429() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.register("ada@example.com").await;
+    for _ in 0..10 {
+        let wrong = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess guess"}), None).await;
+        assert_eq!(wrong.status(), 401);
+    }
+    let locked = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None).await;
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
+    problem(locked).await;
+    // Another account from the same address is unaffected.
+    app.register("bob@example.com").await;
+    let bob = app.post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "correct horse"}), None).await;
+    assert_eq!(bob.status(), 200);
+}

@@ -83,13 +83,18 @@ pub async fn register(State(state): State<AppState>, Json(body): Json<RegisterRe
 /// Signs in with email and password. Wrong password, unknown email and deleted account all
 /// answer the same 401.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials")))]
+    responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
+        (status = 429, description = "too many failed logins for this account")))]
 pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> ApiResult<impl IntoResponse> {
     const REFUSED: &str = "invalid email or password";
     let Ok(email) = Email::parse(&body.email) else {
         return Err(ApiError::unauthorized(REFUSED));
     };
-    let found = state.store.find_live_by_email(&email.normalized()).await?;
+    let account = email.normalized();
+    if let Err(wait) = state.login_guard.check(&account) {
+        return Err(ApiError::too_many_requests(wait.as_secs()));
+    }
+    let found = state.store.find_live_by_email(&account).await?;
     let passwords = state.passwords;
     let candidate = body.password;
     let (found, matches) = tokio::task::spawn_blocking(move || match found {
@@ -105,8 +110,14 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>
     .await
     .map_err(ApiError::internal)?;
     match (found, matches) {
-        (Some(user), true) => Ok(axum::Json(start_session(&state, user, Uuid::now_v7()).await?)),
-        _ => Err(ApiError::unauthorized(REFUSED)),
+        (Some(user), true) => {
+            state.login_guard.record_success(&account);
+            Ok(axum::Json(start_session(&state, user, Uuid::now_v7()).await?))
+        }
+        _ => {
+            state.login_guard.record_failure(&account);
+            Err(ApiError::unauthorized(REFUSED))
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::config::UsersConfig;
-use crate::domain::PasswordHasher;
+use crate::domain::{LoginGuard, PasswordHasher};
 use crate::store::{UserStore, address, user};
 use crate::tokens::{TokenIssuer, hash_token};
 
@@ -34,6 +34,7 @@ pub struct AppState {
     verifier: Arc<TokenVerifier>,
     passwords: PasswordHasher,
     refresh_ttl: chrono::Duration,
+    login_guard: Arc<LoginGuard>,
     /// client id → SHA-256 of its secret.
     service_clients: Arc<BTreeMap<String, String>>,
 }
@@ -46,6 +47,10 @@ impl AppState {
             verifier,
             passwords: config.passwords,
             refresh_ttl: chrono::Duration::days(config.auth.refresh_token_ttl_days as i64),
+            login_guard: Arc::new(LoginGuard::new(
+                config.auth.max_login_failures,
+                std::time::Duration::from_secs(config.auth.login_lockout_secs),
+            )),
             service_clients: Arc::new(
                 config.service_clients.iter().map(|(id, secret)| (id.clone(), hash_token(secret))).collect(),
             ),

@@ -89,7 +89,7 @@ impl TestApp {
 
     /// Creates an admin through the same path `mercato admin create` uses, then signs in.
     pub async fn admin_token(&self, email: &str) -> String {
-        users::create_admin(&self.config, "Admin", email, "admin password 1").await.expect("admin created");
+        users::create_admin(&self.config.database, self.config.passwords, "Admin", email, "admin password 1").await.expect("admin created");
         let response = self.post("/api/v1/auth/login", json!({"email": email, "password": "admin password 1"}), None).await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("json");
