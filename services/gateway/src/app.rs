@@ -1,0 +1,82 @@
+//! The gateway as a server: binding, the middleware stack in request order, running and draining.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::routing::{any, get};
+use kit::config::Settings;
+use kit::http::{Draining, HttpServer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::GatewayConfig;
+use crate::routes::{docs, status};
+use crate::state::AppState;
+use crate::{browser, limits, proxy, routes};
+
+/// The gateway's name in logs, spans and metrics.
+const SERVICE: &str = "gateway";
+
+/// A bound gateway, ready to run.
+pub struct Application {
+    server: HttpServer,
+}
+
+impl Application {
+    /// Validates `config`, binds `config.http.listen` (port 0 picks a free port) and assembles
+    /// the router. Nothing is called upstream until requests arrive.
+    pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        config.validate()?;
+        // Install the metrics recorder now, so requests before the first scrape are counted.
+        kit::metrics::handle();
+        let state = Arc::new(AppState::new(&config)?);
+        let draining = Draining::default();
+        let router = router(state, &config, draining.clone());
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+        Ok(Self { server: HttpServer::from_parts(SERVICE, listener, router, draining, &config.http) })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and returns.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.server.run(shutdown).await.context("the gateway stopped serving")
+    }
+}
+
+/// The whole stack, in the order a request meets it: panic → 500 problem; request span, request
+/// id and metrics; security headers; CORS (preflights end here); then either the operations
+/// endpoints, or the overall deadline (`http.request_timeout_ms`, 503), admission (token check,
+/// rate limit) and the gateway's routes or the proxy.
+fn router(state: Arc<AppState>, config: &GatewayConfig, draining: Draining) -> Router {
+    // The gateway is ready when it serves; upstreams have their own readiness (see /api/v1/status).
+    let operations = kit::http::operations_router(kit::http::ready_check(|| async { Ok(()) }), draining);
+    let public = Router::new()
+        .route("/api/v1/status", get(status::status))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .route("/api/{*path}", any(proxy::forward))
+        .fallback(routes::not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), limits::admit))
+        .layer(middleware::from_fn_with_state(config.http.request_timeout(), kit::http::enforce_timeout))
+        .with_state(state);
+    operations
+        .merge(public)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(browser::cors_layer(&config.cors))
+        .layer(middleware::from_fn(browser::security_headers))
+        .layer(middleware::from_fn(|request: Request, next: Next| {
+            kit::telemetry::trace_request(SERVICE, request, next)
+        }))
+        .layer(CatchPanicLayer::custom(kit::http::panic_response))
+}
