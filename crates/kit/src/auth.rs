@@ -145,12 +145,12 @@ impl TokenVerifier {
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let key = self.key(&kid).await?;
-        jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
+        jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map(|data| data.claims).map_err(|e| {
+            match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })
+            }
+        })
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
@@ -168,10 +168,8 @@ impl TokenVerifier {
         if cache.fetched_at.is_some_and(|at| at.elapsed() < *min_refresh) {
             return Err(TokenError::UnknownKey);
         }
-        let jwks: JwkSet = client
-            .get_json(JWKS_PATH, None)
-            .await
-            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        let jwks: JwkSet =
+            client.get_json(JWKS_PATH, None).await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
         cache.keys = decoding_keys(&jwks);
         cache.fetched_at = Some(Instant::now());
         cache.keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
@@ -204,9 +202,8 @@ pub fn bearer_token(parts: &http::HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = parts.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+    let value =
+        value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(Some(token.trim()))
@@ -219,8 +216,9 @@ async fn verified_claims<S>(parts: &Parts, state: &S) -> Result<Claims, ApiError
 where
     Arc<TokenVerifier>: FromRef<S>,
 {
-    let token = bearer_token(&parts.headers)?
-        .ok_or_else(|| ApiError::unauthorized("sign in first: this route needs `Authorization: Bearer <access token>`"))?;
+    let token = bearer_token(&parts.headers)?.ok_or_else(|| {
+        ApiError::unauthorized("sign in first: this route needs `Authorization: Bearer <access token>`")
+    })?;
     let verifier = Arc::<TokenVerifier>::from_ref(state);
     Ok(verifier.verify(token).await?)
 }
@@ -252,7 +250,8 @@ where
         if claims.role == Role::Service {
             return Err(ApiError::forbidden("service tokens cannot act as a user"));
         }
-        let id = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized("the token's subject is not a user id"))?;
+        let id = Uuid::parse_str(&claims.sub)
+            .map_err(|_| ApiError::unauthorized("the token's subject is not a user id"))?;
         let token = bearer_token(&parts.headers)?.unwrap_or_default().to_owned();
         Ok(CurrentUser { id, role: claims.role, token })
     }

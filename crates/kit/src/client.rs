@@ -112,13 +112,7 @@ impl ServiceClient {
             config.breaker_failures,
             Duration::from_millis(config.breaker_cooldown_ms),
         ));
-        Self {
-            service: service.into(),
-            base: base_url.trim_end_matches('/').into(),
-            http,
-            config,
-            breaker,
-        }
+        Self { service: service.into(), base: base_url.trim_end_matches('/').into(), http, config, breaker }
     }
 
     pub fn base_url(&self) -> &str {
@@ -127,12 +121,17 @@ impl ServiceClient {
 
     /// Starts a request; GET, HEAD, PUT and DELETE are idempotent by their method.
     pub fn request(&self, method: Method, path: &str) -> ServiceRequest {
-        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
+        let idempotent =
+            matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
         ServiceRequest { method, path: path.to_owned(), headers: HeaderMap::new(), body: None, idempotent }
     }
 
     /// GET `path` and decode the JSON answer; any non-2xx is an error.
-    pub async fn get_json<T: DeserializeOwned>(&self, path: &str, bearer: Option<&str>) -> Result<T, ClientError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> Result<T, ClientError> {
         let mut request = self.request(Method::GET, path);
         if let Some(token) = bearer {
             request = request.bearer(token);
@@ -202,7 +201,10 @@ impl ServiceClient {
         }
         builder.send().await.map_err(|e| {
             if e.is_timeout() {
-                ClientError::Timeout { service: self.service.to_string(), timeout_ms: self.config.request_timeout_ms }
+                ClientError::Timeout {
+                    service: self.service.to_string(),
+                    timeout_ms: self.config.request_timeout_ms,
+                }
             } else {
                 ClientError::Unreachable { service: self.service.to_string(), reason: root_cause(&e) }
             }
@@ -249,7 +251,11 @@ enum BreakerState {
 
 impl CircuitBreaker {
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
-        Self { threshold: threshold.max(1), cooldown, state: Mutex::new(BreakerState::Closed { failures: 0 }) }
+        Self {
+            threshold: threshold.max(1),
+            cooldown,
+            state: Mutex::new(BreakerState::Closed { failures: 0 }),
+        }
     }
 
     /// May a call go out now?
@@ -337,7 +343,8 @@ mod tests {
     async fn refused_connection_is_unreachable_and_post_is_not_retried() {
         // Bind then drop a listener to get a port nobody listens on.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let client = ServiceClient::new("ghost", &format!("http://127.0.0.1:{port}"), ClientConfig::default());
+        let client =
+            ServiceClient::new("ghost", &format!("http://127.0.0.1:{port}"), ClientConfig::default());
         let err = client.send(client.request(Method::POST, "/x")).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
         assert_eq!(ApiError::from(err).status(), StatusCode::SERVICE_UNAVAILABLE);

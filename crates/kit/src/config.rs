@@ -156,7 +156,10 @@ impl DatabaseConfig {
         if self.url.is_empty() {
             return Err(ConfigError::invalid(key, "is required (sqlite://… or postgres://…)"));
         }
-        if !(self.url.starts_with("sqlite:") || self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
+        if !(self.url.starts_with("sqlite:")
+            || self.url.starts_with("postgres://")
+            || self.url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::invalid(key, "must start with sqlite:, postgres:// or postgresql://"));
         }
         if self.max_connections == 0 || self.min_connections > self.max_connections {
@@ -199,6 +202,7 @@ impl Default for ClientConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error
 mod tests {
     use super::*;
 
@@ -221,8 +225,9 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("demo.toml", "[database]\nurl = \"sqlite://file.db\"\nmax_connections = 3\n")?;
             jail.set_env("DEMOTEST_DATABASE__MAX_CONNECTIONS", "7");
-            let demo: Demo = load_from(Demo::default(), Some(Path::new("demo.toml")), Env::prefixed("DEMOTEST_"))
-                .map_err(|e| e.to_string())?;
+            let demo: Demo =
+                load_from(Demo::default(), Some(Path::new("demo.toml")), Env::prefixed("DEMOTEST_"))
+                    .map_err(|e| e.to_string())?;
             assert_eq!(demo.database.url, "sqlite://file.db");
             assert_eq!(demo.database.max_connections, 7);
             Ok(())

@@ -42,7 +42,10 @@ pub async fn create_postgres_database(server_url: &str, name: &str) -> Result<St
     }
     let admin = Database::connect(server_url).await?;
     admin
-        .execute_raw(Statement::from_string(admin.get_database_backend(), format!("CREATE DATABASE \"{name}\"")))
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("CREATE DATABASE \"{name}\""),
+        ))
         .await?;
     admin.close().await?;
     let mut url = url::Url::parse(server_url).map_err(|e| DbErr::Custom(e.to_string()))?;

@@ -64,7 +64,11 @@ impl FieldErrors {
 ///
 /// Internal errors keep their cause for the log and never show it to the client.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Problem>);
+
+/// The parts of an [`ApiError`], boxed so `Result<_, ApiError>` stays one pointer wide.
+#[derive(Debug)]
+struct Problem {
     status: StatusCode,
     kind: &'static str,
     title: &'static str,
@@ -97,7 +101,7 @@ pub struct ProblemBody {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Problem {
             status,
             kind,
             title,
@@ -106,7 +110,7 @@ impl ApiError {
             retry_after_secs: None,
             extra: None,
             source: None,
-        }
+        }))
     }
 
     /// 400: the request is malformed (bad JSON, bad query, bad path parameter).
@@ -121,7 +125,7 @@ impl ApiError {
             many => format!("{} fields are invalid", many.len()),
         };
         let mut e = Self::new(StatusCode::BAD_REQUEST, "validation", "Invalid input", detail);
-        e.errors = errors;
+        e.0.errors = errors;
         e
     }
 
@@ -166,7 +170,12 @@ impl ApiError {
 
     /// 415: the body's media type is not accepted.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type", detail)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail,
+        )
     }
 
     /// 422: well-formed, but refers to things that cannot be used.
@@ -182,7 +191,7 @@ impl ApiError {
             "Too many requests",
             format!("rate limit exceeded; retry after {retry_after_secs} s"),
         );
-        e.retry_after_secs = Some(retry_after_secs);
+        e.0.retry_after_secs = Some(retry_after_secs);
         e
     }
 
@@ -204,44 +213,41 @@ impl ApiError {
             "Internal server error",
             "an unexpected error occurred; it has been logged",
         );
-        e.source = Some(source.into());
+        e.0.source = Some(source.into());
         e
     }
 
     /// Adds problem-specific members to the body (an object's fields are merged in).
     pub fn with_extra(mut self, extra: serde_json::Value) -> Self {
-        self.extra = Some(extra);
+        self.0.extra = Some(extra);
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     pub fn field_errors(&self) -> &[FieldError] {
-        &self.errors
+        &self.0.errors
     }
 
     /// The body as clients receive it.
     pub fn body(&self) -> ProblemBody {
-        let extra = match &self.extra {
+        let problem = &self.0;
+        let extra = match &problem.extra {
             Some(serde_json::Value::Object(map)) => map.clone(),
             _ => serde_json::Map::new(),
         };
         ProblemBody {
-            kind: format!("urn:mercato:problem:{}", self.kind),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            errors: self
-                .errors
-                .iter()
-                .filter_map(|e| serde_json::to_value(e).ok())
-                .collect(),
+            kind: format!("urn:mercato:problem:{}", problem.kind),
+            title: problem.title.to_owned(),
+            status: problem.status.as_u16(),
+            detail: problem.detail.clone(),
+            errors: problem.errors.iter().filter_map(|e| serde_json::to_value(e).ok()).collect(),
             request_id: crate::telemetry::current_request_id(),
             extra,
         }
@@ -250,7 +256,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.title, self.detail)
+        write!(f, "{} {}: {}", self.0.status.as_u16(), self.0.title, self.0.detail)
     }
 }
 
@@ -258,19 +264,20 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(source) = &self.source {
+        let problem = &self.0;
+        if let Some(source) = &problem.source {
             tracing::error!(error = ?source, "internal error");
-        } else if self.status.is_server_error() {
-            tracing::warn!(status = self.status.as_u16(), detail = %self.detail, "request failed");
+        } else if problem.status.is_server_error() {
+            tracing::warn!(status = problem.status.as_u16(), detail = %problem.detail, "request failed");
         }
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();
-        let mut response = (self.status, body).into_response();
+        let mut response = (problem.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(secs) = self.retry_after_secs {
+        if let Some(secs) = problem.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if problem.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

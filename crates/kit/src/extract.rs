@@ -32,9 +32,7 @@ where
             ));
         }
         let limit = req.extensions().get::<crate::http::BodyLimit>().map(|l| l.0);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| bytes_rejection(r, limit))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| bytes_rejection(r, limit))?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -57,8 +55,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = if path == "." { "body".to_owned() } else { path };
         ApiError::validation(vec![FieldError::new(field, strip_position(&inner.to_string()))])
     })?;
-    de.end()
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    de.end().map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -120,12 +117,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|rejection: QueryRejection| {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Query(q.0)).map_err(
+            |rejection: QueryRejection| {
                 ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
-            })
+            },
+        )
     }
 }
 
@@ -141,12 +137,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Path(p.0))
-            .map_err(|rejection: PathRejection| {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| Path(p.0)).map_err(
+            |rejection: PathRejection| {
                 ApiError::bad_request(format!("invalid path parameter: {}", rejection.body_text()))
-            })
+            },
+        )
     }
 }
 

@@ -76,7 +76,8 @@ impl HttpServer {
     pub async fn bind(service: Service, http: &HttpConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(http.listen).await?;
         let draining = Draining::default();
-        let router = service_router(service.name, service.api, service.openapi, service.ready, draining.clone(), http);
+        let router =
+            service_router(service.name, service.api, service.openapi, service.ready, draining.clone(), http);
         Ok(Self::from_parts(service.name, listener, router, draining, http))
     }
 
@@ -187,7 +188,9 @@ pub fn service_router(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(body_limit(http.body_limit_bytes))
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
-        .layer(middleware::from_fn(move |req: Request, next: Next| crate::telemetry::trace_request(name, req, next)))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            crate::telemetry::trace_request(name, req, next)
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
@@ -232,7 +235,8 @@ async fn metrics_text() -> Response {
 pub async fn enforce_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::unavailable(format!("the request took longer than {} ms", timeout.as_millis())).into_response(),
+        Err(_) => ApiError::unavailable(format!("the request took longer than {} ms", timeout.as_millis()))
+            .into_response(),
     }
 }
 

@@ -59,7 +59,12 @@ mod tests {
         handle();
         record_request("unit", "GET", "/things/{id}", 200, Duration::from_millis(3));
         let text = render();
-        assert!(text.contains(r#"http_server_requests_total{service="unit",method="GET",route="/things/{id}",status="200"}"#), "{text}");
+        assert!(
+            text.contains(
+                r#"http_server_requests_total{service="unit",method="GET",route="/things/{id}",status="200"}"#
+            ),
+            "{text}"
+        );
         assert!(text.contains("http_server_request_duration_seconds_bucket"));
     }
 }

@@ -68,7 +68,9 @@ struct RawPage {
 
 fn parse_number(field: &str, raw: Option<String>) -> Result<Option<i64>, ApiError> {
     raw.filter(|s| !s.is_empty())
-        .map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number")))
+        .map(|s| {
+            s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number"))
+        })
         .transpose()
 }
 

@@ -112,7 +112,9 @@ fn build_provider(service_name: &str, endpoint: Option<OtlpEndpoint>) -> SdkTrac
     let exporter = match endpoint {
         // Spans still get trace ids (for logs and propagation); nothing is exported.
         None => return builder.build(),
-        Some(OtlpEndpoint::FromEnvironment) => opentelemetry_otlp::SpanExporter::builder().with_http().build(),
+        Some(OtlpEndpoint::FromEnvironment) => {
+            opentelemetry_otlp::SpanExporter::builder().with_http().build()
+        }
         Some(OtlpEndpoint::Url(base)) => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')))
@@ -175,16 +177,16 @@ pub async fn trace_request(service: &'static str, request: Request, next: Next) 
         request_id = %request_id,
         trace_id = tracing::field::Empty,
     );
-    let parent = TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(request.headers()));
+    let parent =
+        TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(request.headers()));
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
     let trace_id = span.context().span().span_context().trace_id().to_string();
     span.record("trace_id", trace_id.as_str());
 
-    let mut response = CURRENT_REQUEST_ID
-        .scope(request_id.clone(), next.run(request).instrument(span.clone()))
-        .await;
+    let mut response =
+        CURRENT_REQUEST_ID.scope(request_id.clone(), next.run(request).instrument(span.clone())).await;
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

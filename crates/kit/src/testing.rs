@@ -58,16 +58,23 @@ impl TestDatabase {
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
             Backend::Postgres => {
-                let label: String =
-                    label.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+                let label: String = label
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                    .collect();
                 let name = format!("t_{}_{}", &label[..label.len().min(30)], uuid::Uuid::new_v4().simple());
-                let url = crate::db::create_postgres_database(&postgres_server_url(), &name).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {} is needed for this test: {e}", postgres_server_url())
-                });
+                let url =
+                    crate::db::create_postgres_database(&postgres_server_url(), &name).await.unwrap_or_else(
+                        |e| panic!("PostgreSQL at {} is needed for this test: {e}", postgres_server_url()),
+                    );
                 postgres_name = Some(name);
                 url
             }
         };
-        Self { config: DatabaseConfig { max_connections: 8, ..DatabaseConfig::with_url(url) }, dir, postgres_name }
+        Self {
+            config: DatabaseConfig { max_connections: 8, ..DatabaseConfig::with_url(url) },
+            dir,
+            postgres_name,
+        }
     }
 }

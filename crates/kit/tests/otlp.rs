@@ -1,5 +1,6 @@
 //! With an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` in production), spans are exported
 //! over OTLP/HTTP. Its own test binary: the exporter is chosen once per process.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use std::sync::Arc;
 

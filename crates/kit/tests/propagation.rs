@@ -1,4 +1,5 @@
 //! A request's id and trace travel through a service into its calls to other services.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use std::net::SocketAddr;
 
@@ -37,7 +38,8 @@ async fn request_id_and_trace_id_reach_the_next_service() {
     let stop = CancellationToken::new();
     let downstream = start("downstream", Router::new().route("/echo", get(echo_ids)), &stop).await;
     let client = ServiceClient::new("downstream", &format!("http://{downstream}"), ClientConfig::default());
-    let upstream = start("upstream", Router::new().route("/call", get(call_downstream)).with_state(client), &stop).await;
+    let upstream =
+        start("upstream", Router::new().route("/call", get(call_downstream)).with_state(client), &stop).await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let seen: Value = reqwest::Client::new()
@@ -52,7 +54,10 @@ async fn request_id_and_trace_id_reach_the_next_service() {
         .unwrap();
     assert_eq!(seen["request_id"], "req-42");
     let traceparent = seen["traceparent"].as_str().expect("traceparent forwarded");
-    assert!(traceparent.starts_with(&format!("00-{trace_id}-")), "same trace, new parent span: {traceparent}");
+    assert!(
+        traceparent.starts_with(&format!("00-{trace_id}-")),
+        "same trace, new parent span: {traceparent}"
+    );
     assert!(!traceparent.contains("00f067aa0ba902b7"), "the parent is the upstream's own span");
     stop.cancel();
 }

@@ -23,6 +23,9 @@ pub struct GatewayConfig {
     pub upload_routes: Vec<UploadRouteConfig>,
     /// The upstream serving the JSON Web Key Set (`/api/v1/auth/jwks.json`) that verifies tokens.
     pub auth_upstream: String,
+    /// Paths where a bad or expired bearer token is ignored instead of answering 401: signing
+    /// in and refreshing are how a client replaces a stale token it may still be sending.
+    pub token_optional_prefixes: Vec<String>,
     /// A proxied request whose upstream sends no response headers within this answers 504. Must be
     /// below `http.request_timeout_ms`, which bounds every request (503).
     pub upstream_timeout_ms: u64,
@@ -123,6 +126,7 @@ impl Default for GatewayConfig {
                 body_limit_bytes: 6 * MIB,
             }],
             auth_upstream: "users".to_owned(),
+            token_optional_prefixes: vec!["/api/v1/auth".to_owned()],
             upstream_timeout_ms: 10_000,
             probe_timeout_ms: 2_000,
             client: ClientConfig::default(),

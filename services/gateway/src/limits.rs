@@ -37,6 +37,9 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
     }
     match claims {
         Ok(_) => next.run(request).await,
+        // Signing in and refreshing are how a client replaces a stale token, so a stale token
+        // sent along out of habit must not block them.
+        Err(_) if state.token_optional(request.uri().path()) => next.run(request).await,
         Err(refused) => refused.into_response(),
     }
 }

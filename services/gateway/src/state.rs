@@ -20,6 +20,7 @@ pub(crate) struct AppState {
     pub rate_limiter: Option<RateLimiter>,
     pub body_limits: BodyLimits,
     pub trust_forwarded_for: bool,
+    token_optional_prefixes: Vec<String>,
 }
 
 impl AppState {
@@ -38,6 +39,13 @@ impl AppState {
             rate_limiter: limits::rate_limiter(&config.rate_limit),
             body_limits: BodyLimits::new(config),
             trust_forwarded_for: config.trust_forwarded_for,
+            token_optional_prefixes: config.token_optional_prefixes.clone(),
         })
+    }
+
+    /// On these paths a bad or expired token is ignored rather than refused (see
+    /// `GatewayConfig::token_optional_prefixes`).
+    pub fn token_optional(&self, path: &str) -> bool {
+        self.token_optional_prefixes.iter().any(|prefix| routing::prefix_matches(prefix, path))
     }
 }

@@ -37,7 +37,9 @@ impl Application {
         let key = match (&config.auth.signing_key, &config.auth.signing_key_file) {
             (Some(pem), _) => SigningKey::from_pem(pem)?,
             (None, Some(path)) => SigningKey::load_or_create(path, config.auth.generate_signing_key)?,
-            (None, None) => anyhow::bail!("no signing key configured (auth.signing_key or auth.signing_key_file)"),
+            (None, None) => {
+                anyhow::bail!("no signing key configured (auth.signing_key or auth.signing_key_file)")
+            }
         };
         let issuer = TokenIssuer::new(
             key,
@@ -100,7 +102,8 @@ pub async fn create_admin(
     store.migrate().await?;
     let password_hash = passwords.hash(&password)?;
     if let Some(existing) = store.find_live_by_email(&email.normalized()).await? {
-        let patch = UserPatch { role: Some(Role::Admin), password_hash: Some(password_hash), ..UserPatch::default() };
+        let patch =
+            UserPatch { role: Some(Role::Admin), password_hash: Some(password_hash), ..UserPatch::default() };
         store.update_user(existing.id, patch).await?;
         return Ok(AdminOutcome::Promoted);
     }

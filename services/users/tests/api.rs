@@ -1,4 +1,5 @@
 //! The users service through its real router on 127.0.0.1:0 (SQLite unless named otherwise).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 mod common;
 
@@ -23,7 +24,11 @@ async fn email_taken_in_any_case_is_409() {
     let app = spawn_app(Backend::Sqlite).await;
     app.register("ada@example.com").await;
     let response = app
-        .post("/api/v1/auth/register", json!({"name": "A", "email": "ADA@Example.com", "password": "12345678"}), None)
+        .post(
+            "/api/v1/auth/register",
+            json!({"name": "A", "email": "ADA@Example.com", "password": "12345678"}),
+            None,
+        )
         .await;
     assert_eq!(response.status(), 409);
     assert_eq!(problem(response).await["type"], "urn:mercato:problem:conflict");
@@ -32,11 +37,13 @@ async fn email_taken_in_any_case_is_409() {
 #[tokio::test]
 async fn bad_registration_lists_every_bad_field() {
     let app = spawn_app(Backend::Sqlite).await;
-    let response =
-        app.post("/api/v1/auth/register", json!({"name": "", "email": "nope", "password": "short"}), None).await;
+    let response = app
+        .post("/api/v1/auth/register", json!({"name": "", "email": "nope", "password": "short"}), None)
+        .await;
     assert_eq!(response.status(), 400);
     let body = problem(response).await;
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["name", "email", "password"]);
 }
 
@@ -44,7 +51,11 @@ async fn bad_registration_lists_every_bad_field() {
 async fn unknown_field_malformed_json_and_wrong_content_type_are_4xx_problems() {
     let app = spawn_app(Backend::Sqlite).await;
     let unknown = app
-        .post("/api/v1/auth/register", json!({"name": "A", "email": "a@b.co", "password": "12345678", "role": "admin"}), None)
+        .post(
+            "/api/v1/auth/register",
+            json!({"name": "A", "email": "a@b.co", "password": "12345678", "role": "admin"}),
+            None,
+        )
         .await;
     assert_eq!(unknown.status(), 400);
     assert!(problem(unknown).await["detail"].as_str().unwrap().contains("unknown field `role`"));
@@ -78,12 +89,18 @@ async fn oversized_body_is_413() {
 async fn login_refuses_wrong_password_and_unknown_email_alike() {
     let app = spawn_app(Backend::Sqlite).await;
     app.register("ada@example.com").await;
-    let wrong = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "wrong pass"}), None).await;
-    let unknown = app.post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "wrong pass"}), None).await;
+    let wrong = app
+        .post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "wrong pass"}), None)
+        .await;
+    let unknown = app
+        .post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "wrong pass"}), None)
+        .await;
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert_eq!(problem(wrong).await["detail"], problem(unknown).await["detail"]);
-    let ok = app.post("/api/v1/auth/login", json!({"email": "ADA@example.com", "password": "correct horse"}), None).await;
+    let ok = app
+        .post("/api/v1/auth/login", json!({"email": "ADA@example.com", "password": "correct horse"}), None)
+        .await;
     assert_eq!(ok.status(), 200, "email is case-insensitive at login");
 }
 
@@ -100,7 +117,8 @@ async fn refresh_rotates_and_the_old_token_is_refused() {
     let replay = app.post("/api/v1/auth/refresh", json!({"refresh_token": old}), None).await;
     assert_eq!(replay.status(), 401);
     // Reuse revoked the whole sign-in, including the token handed out by the rotation.
-    let successor = app.post("/api/v1/auth/refresh", json!({"refresh_token": renewed["refresh_token"]}), None).await;
+    let successor =
+        app.post("/api/v1/auth/refresh", json!({"refresh_token": renewed["refresh_token"]}), None).await;
     assert_eq!(successor.status(), 401);
 }
 
@@ -122,7 +140,10 @@ async fn me_needs_a_token_and_shows_the_account_with_addresses() {
     let me: Value = app.get("/api/v1/users/me", Some(token)).await.json().await.unwrap();
     assert_eq!(me["email"], "ada@example.com");
     assert_eq!(me["addresses"], json!([]));
-    assert!(me["created_at"].as_str().unwrap().ends_with('Z') || me["created_at"].as_str().unwrap().contains("+00:00"));
+    assert!(
+        me["created_at"].as_str().unwrap().ends_with('Z')
+            || me["created_at"].as_str().unwrap().contains("+00:00")
+    );
 }
 
 #[tokio::test]
@@ -131,11 +152,16 @@ async fn patch_me_changes_fields_and_refuses_a_taken_email() {
     app.register("bob@example.com").await;
     let session = app.register("ada@example.com").await;
     let token = session["access_token"].as_str().unwrap();
-    let updated = app.patch("/api/v1/users/me", json!({"name": "Ada L.", "phone": "+44 20 7946 0958"}), token).await;
+    let updated =
+        app.patch("/api/v1/users/me", json!({"name": "Ada L.", "phone": "+44 20 7946 0958"}), token).await;
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.unwrap();
-    assert_eq!((updated["name"].as_str(), updated["phone"].as_str()), (Some("Ada L."), Some("+44 20 7946 0958")));
-    let cleared: Value = app.patch("/api/v1/users/me", json!({"phone": null}), token).await.json().await.unwrap();
+    assert_eq!(
+        (updated["name"].as_str(), updated["phone"].as_str()),
+        (Some("Ada L."), Some("+44 20 7946 0958"))
+    );
+    let cleared: Value =
+        app.patch("/api/v1/users/me", json!({"phone": null}), token).await.json().await.unwrap();
     assert_eq!(cleared["phone"], Value::Null);
     assert_eq!(app.patch("/api/v1/users/me", json!({"email": "BOB@example.com"}), token).await.status(), 409);
 }
@@ -147,9 +173,12 @@ async fn deleted_user_loses_tokens_and_cannot_log_in() {
     let token = session["access_token"].as_str().unwrap();
     assert_eq!(app.delete("/api/v1/users/me", token).await.status(), 204);
     assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 401);
-    let refresh = app.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
+    let refresh =
+        app.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
     assert_eq!(refresh.status(), 401);
-    let login = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None).await;
+    let login = app
+        .post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None)
+        .await;
     assert_eq!(login.status(), 401);
     // The email is free again.
     app.register("ada@example.com").await;
@@ -161,7 +190,8 @@ async fn addresses_belong_to_their_user() {
     let ada = app.register("ada@example.com").await;
     let bob = app.register("bob@example.com").await;
     let (ada, bob) = (ada["access_token"].as_str().unwrap(), bob["access_token"].as_str().unwrap());
-    let address = json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "us"});
+    let address =
+        json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "us"});
     let created = app.post("/api/v1/users/me/addresses", address, Some(ada)).await;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
@@ -174,7 +204,8 @@ async fn addresses_belong_to_their_user() {
     let bobs: Value = app.get("/api/v1/users/me/addresses", Some(bob)).await.json().await.unwrap();
     assert_eq!(bobs, json!([]));
 
-    let patched: Value = app.patch(&path, json!({"city": "Shelbyville", "line2": "Apt 2"}), ada).await.json().await.unwrap();
+    let patched: Value =
+        app.patch(&path, json!({"city": "Shelbyville", "line2": "Apt 2"}), ada).await.json().await.unwrap();
     assert_eq!((patched["city"].as_str(), patched["line2"].as_str()), (Some("Shelbyville"), Some("Apt 2")));
     assert_eq!(app.delete(&path, ada).await.status(), 204);
     assert_eq!(app.get(&path, Some(ada)).await.status(), 404);
@@ -185,11 +216,17 @@ async fn address_validation_names_fields_and_bad_ids_are_400() {
     let app = spawn_app(Backend::Sqlite).await;
     let session = app.register("ada@example.com").await;
     let token = session["access_token"].as_str().unwrap();
-    let response =
-        app.post("/api/v1/users/me/addresses", json!({"line1": "", "city": "X", "postal_code": "1", "country": "XX"}), Some(token)).await;
+    let response = app
+        .post(
+            "/api/v1/users/me/addresses",
+            json!({"line1": "", "city": "X", "postal_code": "1", "country": "XX"}),
+            Some(token),
+        )
+        .await;
     assert_eq!(response.status(), 400);
     let body = problem(response).await;
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["line1", "country"]);
     let bad_id = app.get("/api/v1/users/me/addresses/not-a-uuid", Some(token)).await;
     assert_eq!(bad_id.status(), 400);
@@ -216,7 +253,10 @@ async fn admin_lists_searches_promotes_and_deletes_users() {
     let ada_id = ada["user"]["id"].as_str().unwrap();
 
     let page: Value = app.get("/api/v1/users?limit=2", Some(&admin)).await.json().await.unwrap();
-    assert_eq!((page["total"].as_u64(), page["total_pages"].as_u64(), page["limit"].as_u64()), (Some(3), Some(2), Some(2)));
+    assert_eq!(
+        (page["total"].as_u64(), page["total_pages"].as_u64(), page["limit"].as_u64()),
+        (Some(3), Some(2), Some(2))
+    );
     let found: Value = app.get("/api/v1/users?q=ADA", Some(&admin)).await.json().await.unwrap();
     assert_eq!(found["items"][0]["id"], ada_id);
     assert_eq!(app.get("/api/v1/users?limit=101", Some(&admin)).await.status(), 400);
@@ -225,7 +265,10 @@ async fn admin_lists_searches_promotes_and_deletes_users() {
     let promoted = app.patch(&format!("/api/v1/users/{ada_id}"), json!({"role": "admin"}), &admin).await;
     assert_eq!(promoted.status(), 200);
     assert_eq!(promoted.json::<Value>().await.unwrap()["role"], "admin");
-    assert_eq!(app.patch(&format!("/api/v1/users/{ada_id}"), json!({"role": "service"}), &admin).await.status(), 400);
+    assert_eq!(
+        app.patch(&format!("/api/v1/users/{ada_id}"), json!({"role": "service"}), &admin).await.status(),
+        400
+    );
 
     assert_eq!(app.delete(&format!("/api/v1/users/{ada_id}"), &admin).await.status(), 204);
     assert_eq!(app.get(&format!("/api/v1/users/{ada_id}"), Some(&admin)).await.status(), 404);
@@ -238,25 +281,38 @@ async fn demoted_admin_loses_admin_routes_at_once() {
     let root = app.admin_token("root@shop.test").await;
     let other = app.admin_token("other@shop.test").await;
     let me: Value = app.get("/api/v1/users/me", Some(&other)).await.json().await.unwrap();
-    app.patch(&format!("/api/v1/users/{}", me["id"].as_str().unwrap()), json!({"role": "customer"}), &root).await;
+    app.patch(&format!("/api/v1/users/{}", me["id"].as_str().unwrap()), json!({"role": "customer"}), &root)
+        .await;
     assert_eq!(app.get("/api/v1/users", Some(&other)).await.status(), 403);
 }
 
 #[tokio::test]
 async fn service_token_needs_the_right_secret_and_only_opens_service_routes() {
     let app = spawn_app(Backend::Sqlite).await;
-    let wrong = app.post("/internal/v1/auth/token", json!({"client_id": "orders", "client_secret": "nope"}), None).await;
+    let wrong = app
+        .post("/internal/v1/auth/token", json!({"client_id": "orders", "client_secret": "nope"}), None)
+        .await;
     assert_eq!(wrong.status(), 401);
-    let unknown = app.post("/internal/v1/auth/token", json!({"client_id": "ghost", "client_secret": SERVICE_SECRET}), None).await;
+    let unknown = app
+        .post("/internal/v1/auth/token", json!({"client_id": "ghost", "client_secret": SERVICE_SECRET}), None)
+        .await;
     assert_eq!(unknown.status(), 401);
-    let ok = app.post("/internal/v1/auth/token", json!({"client_id": "orders", "client_secret": SERVICE_SECRET}), None).await;
+    let ok = app
+        .post(
+            "/internal/v1/auth/token",
+            json!({"client_id": "orders", "client_secret": SERVICE_SECRET}),
+            None,
+        )
+        .await;
     assert_eq!(ok.status(), 200);
     let body: Value = ok.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap();
-    let claims = kit::auth::TokenVerifier::with_keys(&app.get("/api/v1/auth/jwks.json", None).await.json().await.unwrap())
-        .verify(token)
-        .await
-        .unwrap();
+    let claims = kit::auth::TokenVerifier::with_keys(
+        &app.get("/api/v1/auth/jwks.json", None).await.json().await.unwrap(),
+    )
+    .verify(token)
+    .await
+    .unwrap();
     assert_eq!((claims.role, claims.sub.as_str()), (kit::auth::Role::Service, "orders"));
     assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 403, "a service token is not a user");
 }
@@ -266,7 +322,10 @@ async fn jwks_publishes_one_ed25519_key() {
     let app = spawn_app(Backend::Sqlite).await;
     let jwks: Value = app.get("/api/v1/auth/jwks.json", None).await.json().await.unwrap();
     let key = &jwks["keys"][0];
-    assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
     assert!(key["kid"].is_string());
 }
 
@@ -300,11 +359,13 @@ async fn whole_account_flow_works_on_postgres() {
     let app = spawn_app(Backend::Postgres).await;
     let session = app.register("ada@example.com").await;
     let token = session["access_token"].as_str().unwrap();
-    let address = json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"});
+    let address =
+        json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"});
     assert_eq!(app.post("/api/v1/users/me/addresses", address, Some(token)).await.status(), 201);
     let me: Value = app.get("/api/v1/users/me", Some(token)).await.json().await.unwrap();
     assert_eq!(me["addresses"].as_array().unwrap().len(), 1);
-    let renewed = app.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
+    let renewed =
+        app.post("/api/v1/auth/refresh", json!({"refresh_token": session["refresh_token"]}), None).await;
     assert_eq!(renewed.status(), 200);
     assert_eq!(app.delete("/api/v1/users/me", token).await.status(), 204);
     assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 401);
@@ -315,15 +376,21 @@ async fn repeated_failed_logins_for_one_account_answer_429() {
     let app = spawn_app(Backend::Sqlite).await;
     app.register("ada@example.com").await;
     for _ in 0..10 {
-        let wrong = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess guess"}), None).await;
+        let wrong = app
+            .post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess guess"}), None)
+            .await;
         assert_eq!(wrong.status(), 401);
     }
-    let locked = app.post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None).await;
+    let locked = app
+        .post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None)
+        .await;
     assert_eq!(locked.status(), 429);
     assert!(locked.headers().contains_key("retry-after"));
     problem(locked).await;
     // Another account from the same address is unaffected.
     app.register("bob@example.com").await;
-    let bob = app.post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "correct horse"}), None).await;
+    let bob = app
+        .post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "correct horse"}), None)
+        .await;
     assert_eq!(bob.status(), 200);
 }

@@ -1,4 +1,5 @@
 //! The users store on both backends: the same behaviour on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use chrono::{Duration, Utc};
 use kit::auth::Role;
@@ -83,7 +84,10 @@ async fn refresh_token_rotates_once_and_reuse_revokes_the_family(backend: Backen
     let later = Utc::now() + Duration::days(1);
     store.insert_refresh_token(user.id, family, "h1".into(), later).await.unwrap();
 
-    assert_eq!(store.rotate_refresh_token("h1", "h2".into(), later).await.unwrap(), Rotation::Rotated { user_id: user.id });
+    assert_eq!(
+        store.rotate_refresh_token("h1", "h2".into(), later).await.unwrap(),
+        Rotation::Rotated { user_id: user.id }
+    );
     assert_eq!(store.rotate_refresh_token("h1", "h3".into(), later).await.unwrap(), Rotation::Reused);
     // The reuse revoked the successor too: the whole sign-in is over.
     assert_eq!(store.rotate_refresh_token("h2", "h4".into(), later).await.unwrap(), Rotation::Reused);
@@ -168,7 +172,9 @@ async fn addresses_of_another_user_are_invisible(backend: Backend) {
 
 async fn user_search_matches_name_or_email_and_treats_wildcards_literally(backend: Backend) {
     let (store, _db) = store(backend).await;
-    for (name, email) in [("Grace Hopper", "grace@navy.mil"), ("Alan Turing", "alan@bletchley.uk"), ("100% Real", "real@x.io")] {
+    for (name, email) in
+        [("Grace Hopper", "grace@navy.mil"), ("Alan Turing", "alan@bletchley.uk"), ("100% Real", "real@x.io")]
+    {
         store.create_user(NewUser { name: name.into(), ..new_user(email) }).await.unwrap();
     }
     let (hits, total) = store.list_users(Some("HOPPER"), 0, 10).await.unwrap();
@@ -183,7 +189,10 @@ async fn user_search_matches_name_or_email_and_treats_wildcards_literally(backen
 
 async fn patch_changes_only_given_fields(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let user = store.create_user(NewUser { phone: Some("+49 30 123456".into()), ..new_user("ada@example.com") }).await.unwrap();
+    let user = store
+        .create_user(NewUser { phone: Some("+49 30 123456".into()), ..new_user("ada@example.com") })
+        .await
+        .unwrap();
     let patched = store
         .update_user(user.id, UserPatch { name: Some("Ada L.".into()), ..UserPatch::default() })
         .await
@@ -191,6 +200,10 @@ async fn patch_changes_only_given_fields(backend: Backend) {
         .unwrap();
     assert_eq!(patched.name, "Ada L.");
     assert_eq!(patched.phone.as_deref(), Some("+49 30 123456"));
-    let cleared = store.update_user(user.id, UserPatch { phone: Some(None), ..UserPatch::default() }).await.unwrap().unwrap();
+    let cleared = store
+        .update_user(user.id, UserPatch { phone: Some(None), ..UserPatch::default() })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(cleared.phone, None);
 }

@@ -130,7 +130,8 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_listed() {
-        let err = NewAddress::parse(AddressFields { line1: " ", city: "", country: "ZZ", ..fields() }).unwrap_err();
+        let err =
+            NewAddress::parse(AddressFields { line1: " ", city: "", country: "ZZ", ..fields() }).unwrap_err();
         let names: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(names, ["line1", "city", "country"]);
     }

@@ -15,8 +15,9 @@ impl Email {
         if trimmed.len() > 254 {
             return Err("must be at most 254 characters".into());
         }
-        let parsed = email_address::EmailAddress::parse_with_options(trimmed, email_address::Options::default())
-            .map_err(|_| "is not a valid email address".to_owned())?;
+        let parsed =
+            email_address::EmailAddress::parse_with_options(trimmed, email_address::Options::default())
+                .map_err(|_| "is not a valid email address".to_owned())?;
         let domain = parsed.domain();
         if !domain.contains('.') || domain.starts_with('[') {
             return Err("is not a valid email address (the domain needs a dot)".into());
@@ -57,7 +58,8 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_refused() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "a b@example.com", "ada@@example.com"] {
+        for bad in ["", "ada", "ada@", "@example.com", "ada@localhost", "a b@example.com", "ada@@example.com"]
+        {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

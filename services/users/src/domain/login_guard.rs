@@ -29,7 +29,9 @@ impl LoginGuard {
     }
 
     pub fn record_failure(&self, email: &str) {
-        self.failures.entry_by_ref(email).and_upsert_with(|current| current.map_or(1, |c| c.into_value() + 1));
+        self.failures
+            .entry_by_ref(email)
+            .and_upsert_with(|current| current.map_or(1, |c| c.into_value() + 1));
     }
 
     pub fn record_success(&self, email: &str) {

@@ -106,7 +106,8 @@ pub async fn update_address(
     let line2 = errors.take("line2", nullable_line(body.line2, 200));
     let city = errors.take("city", body.city.as_deref().map(|v| required_line(v, 100)).transpose());
     let region = errors.take("state", nullable_line(body.state, 100));
-    let postal_code = errors.take("postal_code", body.postal_code.as_deref().map(|v| required_line(v, 20)).transpose());
+    let postal_code =
+        errors.take("postal_code", body.postal_code.as_deref().map(|v| required_line(v, 20)).transpose());
     let country = errors.take("country", body.country.as_deref().map(CountryCode::parse).transpose());
     let patch = errors.finish(|| {
         Some(AddressPatch {
@@ -119,7 +120,11 @@ pub async fn update_address(
             is_default: body.is_default,
         })
     })?;
-    let updated = state.store.update_address(user.id, id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let updated = state
+        .store
+        .update_address(user.id, id, patch)
+        .await?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(axum::Json(updated.into()))
 }
 

@@ -52,7 +52,10 @@ pub struct TokenResponse {
 /// Creates a customer account and signs it in.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = TokenResponse), (status = 400, description = "invalid field"), (status = 409, description = "email taken")))]
-pub async fn register(State(state): State<AppState>, Json(body): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
+pub async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> ApiResult<impl IntoResponse> {
     let mut errors = FieldErrors::default();
     let name = errors.take("name", UserName::parse(&body.name));
     let email = errors.take("email", Email::parse(&body.email));
@@ -85,7 +88,10 @@ pub async fn register(State(state): State<AppState>, Json(body): Json<RegisterRe
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
         (status = 429, description = "too many failed logins for this account")))]
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> ApiResult<impl IntoResponse> {
+pub async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
     const REFUSED: &str = "invalid email or password";
     let Ok(email) = Email::parse(&body.email) else {
         return Err(ApiError::unauthorized(REFUSED));
@@ -125,11 +131,16 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>
 /// again revokes every token of that sign-in.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "invalid, expired or reused token")))]
-pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<impl IntoResponse> {
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<impl IntoResponse> {
     let successor = new_refresh_token().map_err(ApiError::internal)?;
     let expires_at = chrono::Utc::now() + state.refresh_ttl;
-    let rotation =
-        state.store.rotate_refresh_token(&hash_token(&body.refresh_token), hash_token(&successor), expires_at).await?;
+    let rotation = state
+        .store
+        .rotate_refresh_token(&hash_token(&body.refresh_token), hash_token(&successor), expires_at)
+        .await?;
     let user_id = match rotation {
         Rotation::Rotated { user_id } => user_id,
         Rotation::Reused => {
@@ -143,7 +154,8 @@ pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequ
         .find_live(user_id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
-    let access = state.issuer.access_token(user.id, super::role_of(&user.role)).map_err(ApiError::internal)?;
+    let access =
+        state.issuer.access_token(user.id, super::role_of(&user.role)).map_err(ApiError::internal)?;
     Ok(axum::Json(TokenResponse {
         user: UserView::summary(user),
         access_token: access.token,
@@ -156,7 +168,10 @@ pub async fn refresh(State(state): State<AppState>, Json(body): Json<RefreshRequ
 /// Ends the sign-in the refresh token belongs to. Always 204.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "signed out")))]
-pub async fn logout(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> ApiResult<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> ApiResult<StatusCode> {
     state.store.revoke_refresh_family(&hash_token(&body.refresh_token)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -177,7 +192,8 @@ async fn hash_blocking(passwords: crate::domain::PasswordHasher, password: Passw
 
 /// Issues an access token and a new refresh token (family `family`) for `user`.
 async fn start_session(state: &AppState, user: user::Model, family: Uuid) -> ApiResult<TokenResponse> {
-    let access = state.issuer.access_token(user.id, super::role_of(&user.role)).map_err(ApiError::internal)?;
+    let access =
+        state.issuer.access_token(user.id, super::role_of(&user.role)).map_err(ApiError::internal)?;
     let refresh = new_refresh_token().map_err(ApiError::internal)?;
     state
         .store

@@ -45,5 +45,9 @@ pub async fn service_token(
         return Err(ApiError::unauthorized("unknown client or wrong secret"));
     }
     let token = state.issuer.service_token(&body.client_id).map_err(ApiError::internal)?;
-    Ok(axum::Json(ServiceTokenResponse { access_token: token.token, token_type: "Bearer", expires_in: token.expires_in }))
+    Ok(axum::Json(ServiceTokenResponse {
+        access_token: token.token,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+    }))
 }

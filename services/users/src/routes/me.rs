@@ -24,7 +24,10 @@ pub struct UpdateMeRequest {
 /// The caller's account with addresses.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "not signed in")))]
-pub async fn get_me(State(state): State<AppState>, LiveUser(user): LiveUser) -> ApiResult<axum::Json<UserView>> {
+pub async fn get_me(
+    State(state): State<AppState>,
+    LiveUser(user): LiveUser,
+) -> ApiResult<axum::Json<UserView>> {
     let addresses = state.store.addresses(user.id).await?;
     Ok(axum::Json(UserView::with_addresses(user, addresses)))
 }
@@ -40,7 +43,8 @@ pub async fn update_me(
     let mut errors = FieldErrors::default();
     let name = errors.take("name", body.name.as_deref().map(UserName::parse).transpose());
     let email = errors.take("email", body.email.as_deref().map(Email::parse).transpose());
-    let phone = errors.take("phone", body.phone.map(|p| p.as_deref().map(Phone::parse).transpose()).transpose());
+    let phone =
+        errors.take("phone", body.phone.map(|p| p.as_deref().map(Phone::parse).transpose()).transpose());
     let (name, email, phone) = errors.finish(|| Some((name?, email?, phone?)))?;
 
     if let Some(email) = &email

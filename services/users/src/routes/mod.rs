@@ -40,7 +40,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: UserStore, issuer: TokenIssuer, verifier: Arc<TokenVerifier>, config: &UsersConfig) -> Self {
+    pub fn new(
+        store: UserStore,
+        issuer: TokenIssuer,
+        verifier: Arc<TokenVerifier>,
+        config: &UsersConfig,
+    ) -> Self {
         Self {
             store,
             issuer: Arc::new(issuer),
@@ -80,7 +85,9 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
         );
     }
 }
@@ -131,7 +138,10 @@ impl UserView {
     }
 
     fn with_addresses(model: user::Model, addresses: Vec<address::Model>) -> Self {
-        Self { addresses: Some(addresses.into_iter().map(AddressView::from).collect()), ..Self::summary(model) }
+        Self {
+            addresses: Some(addresses.into_iter().map(AddressView::from).collect()),
+            ..Self::summary(model)
+        }
     }
 }
 

@@ -125,7 +125,11 @@ impl MigrationTrait for CreateUsers {
             .await?;
         manager
             .create_index(
-                Index::create().name("addresses_user_id").table(Addresses::Table).col(Addresses::UserId).to_owned(),
+                Index::create()
+                    .name("addresses_user_id")
+                    .table(Addresses::Table)
+                    .col(Addresses::UserId)
+                    .to_owned(),
             )
             .await?;
 
@@ -151,7 +155,10 @@ impl MigrationTrait for CreateUsers {
                     .to_owned(),
             )
             .await?;
-        for (name, column) in [("refresh_tokens_user_id", RefreshTokens::UserId), ("refresh_tokens_family_id", RefreshTokens::FamilyId)] {
+        for (name, column) in [
+            ("refresh_tokens_user_id", RefreshTokens::UserId),
+            ("refresh_tokens_family_id", RefreshTokens::FamilyId),
+        ] {
             manager
                 .create_index(Index::create().name(name).table(RefreshTokens::Table).col(column).to_owned())
                 .await?;

@@ -204,7 +204,10 @@ impl UserStore {
             let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
             select = select.filter(
                 Condition::any()
-                    .add(Func::lower(Expr::col(user::Column::Name)).like(LikeExpr::new(pattern.as_str()).escape('\\')))
+                    .add(
+                        Func::lower(Expr::col(user::Column::Name))
+                            .like(LikeExpr::new(pattern.as_str()).escape('\\')),
+                    )
                     .add(user::Column::EmailNormalized.like(LikeExpr::new(pattern.as_str()).escape('\\'))),
             );
         }
@@ -366,14 +369,20 @@ impl UserStore {
             .await?
             .rows_affected
             == 1;
-        let Some(token) =
-            refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(presented)).one(&txn).await?
+        let Some(token) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(presented))
+            .one(&txn)
+            .await?
         else {
             return Ok(Rotation::Refused);
         };
         if !claimed {
-            revoke_tokens(&txn, Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)), now)
-                .await?;
+            revoke_tokens(
+                &txn,
+                Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)),
+                now,
+            )
+            .await?;
             txn.commit().await?;
             return Ok(Rotation::Reused);
         }
@@ -393,13 +402,19 @@ impl UserStore {
 
     /// Revokes the family of the token with this hash (logout). Unknown tokens are ignored.
     pub async fn revoke_refresh_family(&self, token_hash: &str) -> Result<(), DbErr> {
-        let Some(token) =
-            refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(token_hash)).one(&self.db).await?
+        let Some(token) = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
         else {
             return Ok(());
         };
-        revoke_tokens(&self.db, Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)), Utc::now())
-            .await
+        revoke_tokens(
+            &self.db,
+            Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)),
+            Utc::now(),
+        )
+        .await
     }
 }
 

@@ -81,7 +81,11 @@ impl TestApp {
     /// Registers a customer and answers the token response.
     pub async fn register(&self, email: &str) -> Value {
         let response = self
-            .post("/api/v1/auth/register", json!({"name": "Test User", "email": email, "password": "correct horse"}), None)
+            .post(
+                "/api/v1/auth/register",
+                json!({"name": "Test User", "email": email, "password": "correct horse"}),
+                None,
+            )
             .await;
         assert_eq!(response.status(), 201, "register {email}");
         response.json().await.expect("json")
@@ -89,8 +93,12 @@ impl TestApp {
 
     /// Creates an admin through the same path `mercato admin create` uses, then signs in.
     pub async fn admin_token(&self, email: &str) -> String {
-        users::create_admin(&self.config.database, self.config.passwords, "Admin", email, "admin password 1").await.expect("admin created");
-        let response = self.post("/api/v1/auth/login", json!({"email": email, "password": "admin password 1"}), None).await;
+        users::create_admin(&self.config.database, self.config.passwords, "Admin", email, "admin password 1")
+            .await
+            .expect("admin created");
+        let response = self
+            .post("/api/v1/auth/login", json!({"email": email, "password": "admin password 1"}), None)
+            .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.expect("json");
         body["access_token"].as_str().expect("token").to_owned()

@@ -1,0 +1,135 @@
+//! The `mercato` binary as a person or a container runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mercato() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mercato"));
+    command.env("MERCATO_LOG_FORMAT", "json").env_remove("MERCATO_DATABASE__URL");
+    command
+}
+
+/// Starts `mercato up` on a free port and answers its gateway URL, read from the banner.
+fn start_up(data_dir: &std::path::Path) -> (Child, String) {
+    let mut child = mercato()
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mercato starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("mercato printed its URL before exiting").expect("utf-8");
+        if let Some(rest) = line.trim().strip_prefix("mercato is running: ") {
+            break rest.trim().to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait_with_deadline(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < deadline, "mercato did not exit within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn up_serves_the_shop_and_sigterm_exits_zero() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start_up(data_dir.path());
+    let status: serde_json::Value =
+        reqwest::get(format!("{url}/api/v1/status")).await.unwrap().json().await.unwrap();
+    assert_eq!(status["services"]["users"]["ready"], true);
+    assert!(data_dir.path().join("users.db").exists(), "one SQLite file per service in the data dir");
+    assert!(
+        data_dir.path().join("keys/users-signing-key.pem").exists(),
+        "the signing key is created on first run"
+    );
+
+    sigterm(&child);
+    let exit = wait_with_deadline(&mut child, Duration::from_secs(30));
+    assert!(exit.success(), "SIGTERM exits 0, got {exit}");
+}
+
+#[test]
+fn admin_create_then_promote_on_the_embedded_database() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let create = mercato()
+        .args(["admin", "create", "--email", "root@shop.test", "--password", "root password 1", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(create.status.success(), "{}", String::from_utf8_lossy(&create.stderr));
+    assert!(String::from_utf8_lossy(&create.stdout).contains("created admin root@shop.test"));
+
+    let again = mercato()
+        .args(["admin", "create", "--email", "ROOT@shop.test", "--data-dir"])
+        .arg(data_dir.path())
+        .env("MERCATO_ADMIN_PASSWORD", "another password")
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("is now an admin"));
+}
+
+#[test]
+fn admin_create_refuses_a_short_password() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = mercato()
+        .args(["admin", "create", "--email", "root@shop.test", "--password", "short", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least 8 characters"));
+}
+
+#[test]
+fn serve_with_a_bad_setting_names_the_key_and_fails() {
+    let output = mercato()
+        .args(["serve", "users"])
+        .env("MERCATO_DATABASE__URL", "mysql://nope")
+        .env("MERCATO_AUTH__SIGNING_KEY_FILE", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database.url"), "{stderr}");
+}
+
+#[test]
+fn serve_without_a_signing_key_refuses_to_start() {
+    let output = mercato()
+        .args(["serve", "users"])
+        .env("MERCATO_DATABASE__URL", "sqlite::memory:")
+        .env_remove("MERCATO_AUTH__SIGNING_KEY")
+        .env_remove("MERCATO_AUTH__SIGNING_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("auth.signing_key"));
+}
+
+#[test]
+fn migrate_prepares_the_embedded_database() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = mercato().arg("migrate").arg("--data-dir").arg(data_dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(data_dir.path().join("users.db").exists());
+}
