@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod metrics;
+pub mod money;
 pub mod pagination;
 pub mod rate_limit;
 pub mod telemetry;

@@ -1,0 +1,179 @@
+//! What a product list asks for: search text, filters, sort order, and the keyset position of a
+//! cursor page.
+
+use kit::FieldErrors;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::search::SearchQuery;
+
+/// List order. Without `sort`: relevance when searching, else newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    Relevance,
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    Rating,
+    Name,
+}
+
+impl Sort {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "relevance" => Ok(Self::Relevance),
+            "newest" => Ok(Self::Newest),
+            "price_asc" => Ok(Self::PriceAsc),
+            "price_desc" => Ok(Self::PriceDesc),
+            "rating" => Ok(Self::Rating),
+            "name" => Ok(Self::Name),
+            _ => Err("must be one of relevance, newest, price_asc, price_desc, rating, name".into()),
+        }
+    }
+}
+
+/// A validated product list request (without its page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub search: Option<SearchQuery>,
+    /// Category slug.
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    /// Inclusive bounds in minor units.
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// `Some(true)`: only products with stock; `Some(false)`: only sold-out ones.
+    pub in_stock: Option<bool>,
+    pub sort: Sort,
+}
+
+/// The raw query-string values.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListParams {
+    pub q: Option<String>,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub min_price: Option<String>,
+    pub max_price: Option<String>,
+    pub in_stock: Option<String>,
+    pub sort: Option<String>,
+}
+
+impl ListQuery {
+    pub fn parse(params: ListParams) -> Result<Self, kit::ApiError> {
+        let mut errors = FieldErrors::default();
+        let q = params.q.filter(|q| !q.trim().is_empty());
+        if q.as_ref().is_some_and(|q| q.chars().count() > 1000) {
+            errors.push("q", "must be at most 1000 characters");
+        }
+        let search = q.as_deref().and_then(SearchQuery::parse);
+        let min_price = errors.take("min_price", params.min_price.as_deref().map(price_bound).transpose());
+        let max_price = errors.take("max_price", params.max_price.as_deref().map(price_bound).transpose());
+        let in_stock = errors.take("in_stock", params.in_stock.as_deref().map(boolean).transpose());
+        let sort = errors.take("sort", params.sort.as_deref().map(Sort::parse).transpose());
+        if let (Some(Some(min)), Some(Some(max))) = (min_price, max_price)
+            && min > max
+        {
+            errors.push("min_price", "must not be above max_price");
+        }
+        errors.finish(|| {
+            let sort = match sort? {
+                Some(Sort::Relevance) | None if search.is_some() => Sort::Relevance,
+                Some(Sort::Relevance) | None => Sort::Newest,
+                Some(other) => other,
+            };
+            Some(ListQuery {
+                search,
+                category: params.category.map(|c| super::product::slugify(&c)).filter(|c| !c.is_empty()),
+                brand: params.brand.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()),
+                min_price: min_price?,
+                max_price: max_price?,
+                in_stock: in_stock?,
+                sort,
+            })
+        })
+    }
+}
+
+fn price_bound(raw: &str) -> Result<i64, String> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| "must be a whole number of minor units (cents), 0 or more".to_owned())
+}
+
+fn boolean(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err("must be true or false".into()),
+    }
+}
+
+/// Where a cursor page resumes: after the product with this sort value and id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "s", rename_all = "snake_case")]
+pub enum CursorKey {
+    Newest { at: i64, id: Uuid },
+    PriceAsc { price: i64, id: Uuid },
+    PriceDesc { price: i64, id: Uuid },
+    Rating { rating: f64, id: Uuid },
+    Name { name: String, id: Uuid },
+    /// Relevance has no stable key; the cursor carries the position.
+    Relevance { offset: u64 },
+}
+
+impl CursorKey {
+    pub fn sort(&self) -> Sort {
+        match self {
+            Self::Newest { .. } => Sort::Newest,
+            Self::PriceAsc { .. } => Sort::PriceAsc,
+            Self::PriceDesc { .. } => Sort::PriceDesc,
+            Self::Rating { .. } => Sort::Rating,
+            Self::Name { .. } => Sort::Name,
+            Self::Relevance { .. } => Sort::Relevance,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_sort_depends_on_search() {
+        let plain = ListQuery::parse(ListParams::default()).unwrap();
+        assert_eq!(plain.sort, Sort::Newest);
+        let searching = ListQuery::parse(ListParams { q: Some("shoe".into()), ..ListParams::default() }).unwrap();
+        assert_eq!(searching.sort, Sort::Relevance);
+        let punctuation = ListQuery::parse(ListParams { q: Some("!!!".into()), ..ListParams::default() }).unwrap();
+        assert_eq!((punctuation.search, punctuation.sort), (None, Sort::Newest));
+    }
+
+    #[test]
+    fn bad_filters_name_their_fields() {
+        let params = ListParams {
+            min_price: Some("-1".into()),
+            in_stock: Some("maybe".into()),
+            sort: Some("random".into()),
+            ..ListParams::default()
+        };
+        let err = ListQuery::parse(params).unwrap_err();
+        let names: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, ["min_price", "in_stock", "sort"]);
+    }
+
+    #[test]
+    fn inverted_price_range_is_refused() {
+        let params = ListParams { min_price: Some("500".into()), max_price: Some("100".into()), ..ListParams::default() };
+        assert!(ListQuery::parse(params).is_err());
+    }
+
+    #[test]
+    fn category_filter_is_a_slug() {
+        let q = ListQuery::parse(ListParams { category: Some("Home & Kitchen".into()), ..ListParams::default() }).unwrap();
+        assert_eq!(q.category.as_deref(), Some("home-kitchen"));
+    }
+}

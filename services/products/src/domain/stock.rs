@@ -1,0 +1,73 @@
+//! Stock reservations: what an order asks to hold, validated and merged per product.
+
+use std::collections::BTreeMap;
+
+use kit::FieldErrors;
+use uuid::Uuid;
+
+/// Most lines one reservation may hold.
+pub const MAX_LINES: usize = 100;
+/// Most units of one product one reservation may hold.
+pub const MAX_QUANTITY: i64 = 10_000;
+
+/// Units of one product to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservationLine {
+    pub product_id: Uuid,
+    pub quantity: i64,
+}
+
+/// A valid reservation: at least one line, one line per product (duplicates summed), in
+/// product-id order (so concurrent reservations lock rows in the same order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRequest {
+    pub order_id: Uuid,
+    pub lines: Vec<ReservationLine>,
+}
+
+impl ReservationRequest {
+    pub fn parse(order_id: Uuid, lines: &[(Uuid, i64)]) -> Result<Self, kit::ApiError> {
+        let mut errors = FieldErrors::default();
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            errors.push("items", format!("must hold 1 to {MAX_LINES} lines"));
+        }
+        let mut merged: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for (i, (product_id, quantity)) in lines.iter().enumerate() {
+            if !(1..=MAX_QUANTITY).contains(quantity) {
+                errors.push(&format!("items[{i}].quantity"), format!("must be between 1 and {MAX_QUANTITY}"));
+            }
+            *merged.entry(*product_id).or_default() += quantity;
+        }
+        if merged.values().any(|q| *q > MAX_QUANTITY) {
+            errors.push("items", format!("at most {MAX_QUANTITY} units of one product"));
+        }
+        errors.finish(|| {
+            Some(ReservationRequest {
+                order_id,
+                lines: merged
+                    .into_iter()
+                    .map(|(product_id, quantity)| ReservationLine { product_id, quantity })
+                    .collect(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_products_are_merged_in_id_order() {
+        let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(1));
+        let r = ReservationRequest::parse(Uuid::nil(), &[(a, 1), (b, 2), (a, 3)]).unwrap();
+        assert_eq!(r.lines, vec![ReservationLine { product_id: b, quantity: 2 }, ReservationLine { product_id: a, quantity: 4 }]);
+    }
+
+    #[test]
+    fn zero_negative_and_empty_are_refused() {
+        assert!(ReservationRequest::parse(Uuid::nil(), &[]).is_err());
+        assert!(ReservationRequest::parse(Uuid::nil(), &[(Uuid::nil(), 0)]).is_err());
+        assert!(ReservationRequest::parse(Uuid::nil(), &[(Uuid::nil(), -3)]).is_err());
+    }
+}

@@ -1,0 +1,310 @@
+//! The catalog store on both backends: the same observable behaviour on SQLite and PostgreSQL,
+//! including search relevance, keyset paging under inserts, and stock that is never oversold.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use kit::money::Money;
+use kit::testing::{Backend, TestDatabase};
+use products::domain::listing::{ListParams, ListQuery};
+use products::domain::product::ProductFields;
+use products::domain::{NewProduct, ProductPatch, ReservationRequest, Sku};
+use products::store::{CatalogStore, Paging, ReleaseOutcome, ReserveOutcome, SqlCatalog, StoreError};
+use uuid::Uuid;
+
+async fn store(backend: Backend) -> (Arc<SqlCatalog>, TestDatabase) {
+    let db = TestDatabase::new(backend, "products_store").await;
+    let mut config = db.config.clone();
+    config.max_connections = 16;
+    let store = SqlCatalog::connect(&config).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    (Arc::new(store), db)
+}
+
+fn product(name: &str) -> ProductFields {
+    ProductFields {
+        name: name.into(),
+        description: format!("{name}, as described."),
+        category: "Misc".into(),
+        price: Some(Money::new(1000, "USD")),
+        stock: Some(5),
+        ..ProductFields::default()
+    }
+}
+
+fn parse(fields: ProductFields) -> NewProduct {
+    NewProduct::parse(fields, "USD").expect("valid product")
+}
+
+fn query(params: ListParams) -> ListQuery {
+    ListQuery::parse(params).expect("valid query")
+}
+
+fn search(q: &str) -> ListQuery {
+    query(ListParams { q: Some(q.into()), ..ListParams::default() })
+}
+
+async fn names(store: &SqlCatalog, q: &ListQuery) -> Vec<String> {
+    let page = store.list(q, Paging::Offset { offset: 0, limit: 100 }).await.unwrap();
+    page.items.into_iter().map(|p| p.name).collect()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
+    };
+}
+
+on_both_backends!(
+    create_generates_a_sku_and_refuses_a_duplicate,
+    soft_deleted_products_vanish_and_free_their_sku,
+    patch_changes_only_given_fields,
+    search_ranks_name_over_sku_category_short_and_long_description,
+    search_understands_stemming_and_prefixes,
+    search_never_errors_on_hostile_input,
+    filters_and_sorts_combine,
+    cursor_paging_is_stable_while_products_are_added,
+    categories_count_live_products,
+    fifty_concurrent_reservations_take_exactly_the_stock,
+    reservation_is_all_or_nothing_and_names_short_products,
+    reservation_is_idempotent_and_release_happens_once,
+    release_before_reserve_refuses_the_late_reservation,
+    upsert_updates_by_sku_without_duplicating,
+);
+
+async fn create_generates_a_sku_and_refuses_a_duplicate(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let made = store.create_product(parse(ProductFields { brand: Some("Acme".into()), ..product("Anvil") })).await.unwrap();
+    assert!(made.sku.as_str().starts_with("MIS-ACM-"), "{}", made.sku);
+    let given = parse(ProductFields { sku: Some("anv-001".into()), ..product("Anvil 2") });
+    assert_eq!(store.create_product(given.clone()).await.unwrap().sku.as_str(), "ANV-001");
+    let err = store.create_product(given).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSku(ref s) if s == "ANV-001"), "{err}");
+}
+
+async fn soft_deleted_products_vanish_and_free_their_sku(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let p = store.create_product(parse(ProductFields { sku: Some("GONE-1".into()), ..product("Ghost") })).await.unwrap();
+    assert!(store.delete_product(p.id).await.unwrap());
+    assert!(!store.delete_product(p.id).await.unwrap());
+    assert!(store.product(p.id).await.unwrap().is_none());
+    assert!(store.product_by_sku(&Sku::parse("GONE-1").unwrap()).await.unwrap().is_none());
+    assert!(names(&store, &query(ListParams::default())).await.is_empty());
+    assert!(store.create_product(parse(ProductFields { sku: Some("GONE-1".into()), ..product("Ghost 2") })).await.is_ok());
+}
+
+async fn patch_changes_only_given_fields(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let p = store.create_product(parse(product("Lamp"))).await.unwrap();
+    let patch = ProductPatch { stock: Some(42), name: Some("Desk Lamp".into()), ..ProductPatch::default() };
+    let updated = store.update_product(p.id, patch).await.unwrap().unwrap();
+    assert_eq!((updated.stock, updated.name.as_str(), updated.price.amount), (42, "Desk Lamp", 1000));
+    assert_eq!(names(&store, &search("desk")).await, ["Desk Lamp"], "the search index follows renames");
+    assert!(store.update_product(Uuid::now_v7(), ProductPatch::default()).await.unwrap().is_none());
+}
+
+async fn search_ranks_name_over_sku_category_short_and_long_description(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    // Each product mentions "zephyr" in exactly one field.
+    let fixtures = [
+        ("In description", ProductFields {
+            description: "Light and warm. Built for the zephyr season.".into(),
+            short_description: Some("Light and warm.".into()),
+            ..product("In description")
+        }),
+        ("In short", ProductFields { short_description: Some("A zephyr of a jacket".into()), ..product("In short") }),
+        ("In category", ProductFields { category: "Zephyr".into(), ..product("In category") }),
+        ("In sku", ProductFields { sku: Some("ZEPHYR-1".into()), ..product("In sku") }),
+        ("Zephyr in name", product("Zephyr in name")),
+    ];
+    for (_, fields) in fixtures {
+        store.create_product(parse(fields)).await.unwrap();
+    }
+    store.create_product(parse(product("Unrelated"))).await.unwrap();
+    assert_eq!(
+        names(&store, &search("zephyr")).await,
+        ["Zephyr in name", "In sku", "In category", "In short", "In description"]
+    );
+}
+
+async fn search_understands_stemming_and_prefixes(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    for name in ["Trail Running Shoe", "Leather Dress Shoe", "Running Shorts", "Rain Jacket"] {
+        store.create_product(parse(product(name))).await.unwrap();
+    }
+    assert_eq!(names(&store, &search("running shoes")).await, ["Trail Running Shoe"]);
+    let mut shoe_prefix = names(&store, &search("sho")).await;
+    shoe_prefix.sort();
+    assert_eq!(shoe_prefix, ["Leather Dress Shoe", "Running Shorts", "Trail Running Shoe"]);
+    assert_eq!(names(&store, &search("\"dress shoe\"")).await, ["Leather Dress Shoe"]);
+    assert_eq!(names(&store, &search("running -shorts")).await, ["Trail Running Shoe"]);
+    let mut either = names(&store, &search("jacket or leather")).await;
+    either.sort();
+    assert_eq!(either, ["Leather Dress Shoe", "Rain Jacket"]);
+}
+
+async fn search_never_errors_on_hostile_input(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    store.create_product(parse(product("Plain Mug"))).await.unwrap();
+    let long = "a".repeat(500);
+    for q in [
+        "\"unbalanced", "a & b | !c", "(mug", "mug:*", "' OR 1=1 --", "'; DROP TABLE products; --", "-", "\"\"",
+        "🎉☕ mug", "NEAR(mug, 2)", "mug*", "col:mug", "^mug", long.as_str(), "AND OR NOT", "\\", "%_%",
+    ] {
+        let result = store.list(&search(q), Paging::Offset { offset: 0, limit: 10 }).await;
+        assert!(result.is_ok(), "{q:?} failed: {:?}", result.err());
+    }
+    assert_eq!(names(&store, &search("🎉☕ mug")).await, ["Plain Mug"]);
+}
+
+async fn filters_and_sorts_combine(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let specs = [("Cheap Kettle", 1500, 0, "Kitchen", "Acme"), ("Fine Kettle", 9900, 3, "Kitchen", "Lux"), ("Tent", 25000, 2, "Outdoor", "Acme")];
+    for (name, cents, stock, category, brand) in specs {
+        let fields = ProductFields {
+            price: Some(Money::new(cents, "USD")),
+            stock: Some(stock),
+            category: category.into(),
+            brand: Some(brand.into()),
+            ..product(name)
+        };
+        store.create_product(parse(fields)).await.unwrap();
+    }
+    let by = |params: ListParams| query(params);
+    assert_eq!(names(&store, &by(ListParams { category: Some("kitchen".into()), sort: Some("price_desc".into()), ..Default::default() })).await, ["Fine Kettle", "Cheap Kettle"]);
+    assert_eq!(names(&store, &by(ListParams { brand: Some("Acme".into()), sort: Some("price_asc".into()), ..Default::default() })).await, ["Cheap Kettle", "Tent"]);
+    assert_eq!(names(&store, &by(ListParams { in_stock: Some("true".into()), sort: Some("name".into()), ..Default::default() })).await, ["Fine Kettle", "Tent"]);
+    assert_eq!(names(&store, &by(ListParams { min_price: Some("2000".into()), max_price: Some("10000".into()), ..Default::default() })).await, ["Fine Kettle"]);
+    assert_eq!(names(&store, &by(ListParams { q: Some("kettle".into()), in_stock: Some("false".into()), ..Default::default() })).await, ["Cheap Kettle"]);
+    let (low, total) = store.low_stock(2, 0, 10).await.unwrap();
+    assert_eq!((low.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), total), (vec!["Cheap Kettle", "Tent"], 2));
+}
+
+async fn cursor_paging_is_stable_while_products_are_added(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let batch: Vec<NewProduct> = (0..10_000)
+        .map(|i| parse(ProductFields { sku: Some(format!("PRE-{i:05}")), price: Some(Money::new(100 + (i % 97), "USD")), ..product(&format!("Item {i}")) }))
+        .collect();
+    for chunk in batch.chunks(2_000) {
+        store.upsert_batch(chunk.to_vec()).await.unwrap();
+    }
+    for sort in ["newest", "price_asc", "name"] {
+        let list = query(ListParams { sort: Some(sort.into()), ..ListParams::default() });
+        let mut seen = HashSet::new();
+        let mut after = None;
+        let mut added = 0;
+        loop {
+            let page = store.list(&list, Paging::Cursor { after: after.clone(), limit: 100 }).await.unwrap();
+            for p in &page.items {
+                assert!(seen.insert(p.sku.to_string()), "{sort}: {} seen twice", p.sku);
+            }
+            // Others keep adding products while we page.
+            store.create_product(parse(ProductFields { sku: Some(format!("NEW-{sort}-{added}")), ..product("Newcomer") })).await.unwrap();
+            added += 1;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let pre_existing = seen.iter().filter(|s| s.starts_with("PRE-")).count();
+        assert_eq!(pre_existing, 10_000, "{sort}: every pre-existing product exactly once");
+    }
+}
+
+async fn categories_count_live_products(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    for (name, category) in [("A", "Books"), ("B", "Books"), ("C", "Garden")] {
+        store.create_product(parse(ProductFields { category: category.into(), ..product(name) })).await.unwrap();
+    }
+    let gone = store.create_product(parse(ProductFields { category: "Garden".into(), ..product("D") })).await.unwrap();
+    store.delete_product(gone.id).await.unwrap();
+    let counts: Vec<(String, u64)> = store.categories().await.unwrap().into_iter().map(|c| (c.slug, c.product_count)).collect();
+    assert_eq!(counts, [("books".to_owned(), 2), ("garden".to_owned(), 1)]);
+}
+
+async fn fifty_concurrent_reservations_take_exactly_the_stock(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let p = store.create_product(parse(ProductFields { stock: Some(10), ..product("Last Units") })).await.unwrap();
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            let request = ReservationRequest::parse(Uuid::now_v7(), &[(p.id, 1)]).unwrap();
+            tokio::spawn(async move { store.reserve(&request).await })
+        })
+        .collect();
+    let (mut reserved, mut short) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.unwrap().unwrap() {
+            ReserveOutcome::Reserved(_) => reserved += 1,
+            ReserveOutcome::Short(_) => short += 1,
+            ReserveOutcome::Existing(_) => panic!("every order id is new"),
+        }
+    }
+    assert_eq!((reserved, short), (10, 40));
+    assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 0);
+}
+
+async fn reservation_is_all_or_nothing_and_names_short_products(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let plenty = store.create_product(parse(ProductFields { stock: Some(100), ..product("Plenty") })).await.unwrap();
+    let scarce = store.create_product(parse(ProductFields { stock: Some(2), ..product("Scarce") })).await.unwrap();
+    let ghost = Uuid::now_v7();
+    let request = ReservationRequest::parse(Uuid::now_v7(), &[(plenty.id, 5), (scarce.id, 3), (ghost, 1)]).unwrap();
+    let ReserveOutcome::Short(mut short) = store.reserve(&request).await.unwrap() else { panic!("must be short") };
+    short.sort_by_key(|s| s.product_id == ghost);
+    assert_eq!((short[0].product_id, short[0].requested, short[0].available), (scarce.id, 3, 2));
+    assert_eq!((short[1].product_id, short[1].available), (ghost, 0));
+    assert_eq!(store.product(plenty.id).await.unwrap().unwrap().stock, 100, "nothing taken");
+    assert!(store.reservation(request.order_id).await.unwrap().is_none(), "no reservation left behind");
+}
+
+async fn reservation_is_idempotent_and_release_happens_once(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let p = store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
+    let request = ReservationRequest::parse(Uuid::now_v7(), &[(p.id, 4)]).unwrap();
+    assert!(matches!(store.reserve(&request).await.unwrap(), ReserveOutcome::Reserved(_)));
+    assert!(matches!(store.reserve(&request).await.unwrap(), ReserveOutcome::Existing(r) if r.held));
+    assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 6, "a replay takes no more stock");
+
+    let releases: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.release(request.order_id).await })
+        })
+        .collect();
+    let mut released = 0;
+    for r in releases {
+        if r.await.unwrap().unwrap() == ReleaseOutcome::Released {
+            released += 1;
+        }
+    }
+    assert_eq!(released, 1);
+    assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 10);
+}
+
+async fn release_before_reserve_refuses_the_late_reservation(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let p = store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
+    let order = Uuid::now_v7();
+    assert_eq!(store.release(order).await.unwrap(), ReleaseOutcome::AlreadyReleased);
+    let late = ReservationRequest::parse(order, &[(p.id, 1)]).unwrap();
+    assert!(matches!(store.reserve(&late).await.unwrap(), ReserveOutcome::Existing(r) if !r.held));
+    assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 10);
+}
+
+async fn upsert_updates_by_sku_without_duplicating(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let first = vec![parse(ProductFields { sku: Some("UP-1".into()), ..product("Old name") })];
+    assert_eq!(store.upsert_batch(first).await.unwrap().inserted, 1);
+    let again = vec![
+        parse(ProductFields { sku: Some("up-1".into()), ..product("New name") }),
+        parse(ProductFields { sku: Some("UP-2".into()), ..product("Second") }),
+    ];
+    let summary = store.upsert_batch(again).await.unwrap();
+    assert_eq!((summary.inserted, summary.updated), (1, 1));
+    assert_eq!(store.product_by_sku(&Sku::parse("UP-1").unwrap()).await.unwrap().unwrap().name, "New name");
+    let all = store.list(&query(ListParams::default()), Paging::Offset { offset: 0, limit: 10 }).await.unwrap();
+    assert_eq!(all.total, Some(2));
+}
