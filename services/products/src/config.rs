@@ -1,0 +1,108 @@
+//! The products service's settings (shared parts come from `kit::config`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kit::config::{ClientConfig, ConfigError, DatabaseConfig, HttpConfig, Settings};
+use serde::{Deserialize, Serialize};
+
+/// Everything the products service reads at start. Environment: `MERCATO_HTTP__LISTEN`,
+/// `MERCATO_DATABASE__URL`, `MERCATO_USERS_URL`, `MERCATO_IMAGES__BACKEND=s3`, …
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProductsConfig {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    /// The one ISO 4217 currency prices are in.
+    pub currency: String,
+    /// Base URL of the users service, whose key set verifies tokens.
+    pub users_url: String,
+    /// Calls to the users service (the key set).
+    pub client: ClientConfig,
+    pub images: ImagesConfig,
+}
+
+impl Default for ProductsConfig {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::with_listen(SocketAddr::from(([127, 0, 0, 1], 8082))),
+            database: DatabaseConfig::default(),
+            currency: "USD".into(),
+            users_url: "http://127.0.0.1:8081".into(),
+            client: ClientConfig::default(),
+            images: ImagesConfig::default(),
+        }
+    }
+}
+
+/// Where product images live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageBackend {
+    /// A directory on this machine (the embedded default).
+    Local,
+    /// Any S3-compatible object store.
+    S3,
+}
+
+/// Image storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesConfig {
+    pub backend: ImageBackend,
+    /// `local`: the directory (created if missing).
+    pub local_dir: PathBuf,
+    /// `s3`: bucket, region, endpoint (for MinIO and other S3-compatible stores), path-style
+    /// addressing. Credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (or the
+    /// fields below), as every AWS tool reads them.
+    pub s3: S3Config,
+    /// URL path under which images are served (`GET {public_path}/{key}`).
+    pub public_path: String,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        Self {
+            backend: ImageBackend::Local,
+            local_dir: PathBuf::from("./data/images"),
+            s3: S3Config::default(),
+            public_path: "/api/v1/images".into(),
+        }
+    }
+}
+
+/// An S3 bucket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    /// e.g. `http://minio:9000`; empty for AWS itself.
+    pub endpoint: String,
+    /// Address buckets as `endpoint/bucket` (MinIO, most S3-compatible stores).
+    pub path_style: bool,
+    /// Allow a plain-HTTP endpoint (in-cluster MinIO, tests).
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl Settings for ProductsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate("http")?;
+        self.database.validate("database")?;
+        if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(ConfigError::invalid("currency", "must be an ISO 4217 code such as USD"));
+        }
+        if !(self.users_url.starts_with("http://") || self.users_url.starts_with("https://")) {
+            return Err(ConfigError::invalid("users_url", "must be an http(s) URL"));
+        }
+        if self.images.backend == ImageBackend::S3 && self.images.s3.bucket.is_empty() {
+            return Err(ConfigError::invalid("images.s3.bucket", "is required when images.backend is s3"));
+        }
+        if !self.images.public_path.starts_with('/') {
+            return Err(ConfigError::invalid("images.public_path", "must start with /"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! Product images in an object store: a local directory on the embedded default, S3 (or any
+//! S3-compatible store) in production, behind `object_store`'s one API. Keys are the SHA-256 of
+//! the content plus its extension, so an image is stored once and can be cached forever.
+
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::config::{ImageBackend, ImagesConfig};
+use crate::domain::ImageKind;
+
+/// The image store of the products service.
+#[derive(Clone)]
+pub struct ImageStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// A stored image being read.
+pub struct StoredImage {
+    pub kind: ImageKind,
+    pub size: u64,
+    pub body: BoxStream<'static, object_store::Result<Bytes>>,
+}
+
+impl ImageStore {
+    /// Opens the configured backend (creating the local directory if needed).
+    pub fn open(config: &ImagesConfig) -> anyhow::Result<Self> {
+        let store: Arc<dyn ObjectStore> = match config.backend {
+            ImageBackend::Local => {
+                std::fs::create_dir_all(&config.local_dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create images.local_dir {}: {e}", config.local_dir.display())
+                })?;
+                Arc::new(LocalFileSystem::new_with_prefix(&config.local_dir)?)
+            }
+            ImageBackend::S3 => {
+                let s3 = &config.s3;
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(&s3.bucket)
+                    .with_virtual_hosted_style_request(!s3.path_style)
+                    .with_allow_http(s3.allow_http);
+                if !s3.region.is_empty() {
+                    builder = builder.with_region(&s3.region);
+                }
+                if !s3.endpoint.is_empty() {
+                    builder = builder.with_endpoint(&s3.endpoint);
+                }
+                if let Some(id) = &s3.access_key_id {
+                    builder = builder.with_access_key_id(id);
+                }
+                if let Some(secret) = &s3.secret_access_key {
+                    builder = builder.with_secret_access_key(secret);
+                }
+                Arc::new(builder.build()?)
+            }
+        };
+        Ok(Self { store })
+    }
+
+    /// Stores image bytes of a known kind and answers their key.
+    pub async fn put(&self, kind: ImageKind, bytes: Bytes) -> object_store::Result<String> {
+        let hash = digest::digest(&digest::SHA256, &bytes);
+        let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("{hex}.{}", kind.extension());
+        self.store.put(&Path::from(key.as_str()), PutPayload::from_bytes(bytes)).await?;
+        Ok(key)
+    }
+
+    /// Opens a stored image; `Ok(None)` for keys that are malformed or absent.
+    pub async fn get(&self, key: &str) -> object_store::Result<Option<StoredImage>> {
+        let Some(kind) = parse_key(key) else {
+            return Ok(None);
+        };
+        match self.store.get(&Path::from(key)).await {
+            Ok(result) => {
+                let size = result.meta.size;
+                Ok(Some(StoredImage { kind, size, body: result.into_stream() }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks the store answers (for `/readyz`): a missing probe object is an answer too.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self.store.head(&Path::from("readiness-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(format!("image store: {e}")),
+        }
+    }
+}
+
+/// Keys are 64 hex digits, a dot and a known extension; anything else (`..`, slashes) is not ours.
+pub fn parse_key(key: &str) -> Option<ImageKind> {
+    let (hash, ext) = key.split_once('.')?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    ImageKind::from_extension(ext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_content_hash_keys_are_accepted() {
+        let good = format!("{}.png", "a".repeat(64));
+        assert_eq!(parse_key(&good), Some(ImageKind::Png));
+        for bad in ["../etc/passwd", "x.png", &format!("{}.gif", "a".repeat(64)), &format!("{}.png", "A".repeat(64))] {
+            assert_eq!(parse_key(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn local_store_round_trips_and_dedupes() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ImagesConfig { local_dir: dir.path().join("images"), ..ImagesConfig::default() };
+        let store = ImageStore::open(&config).unwrap();
+        let png = Bytes::from_static(b"\x89PNG\r\n\x1a\nfake-image-body");
+        let key = store.put(ImageKind::Png, png.clone()).await.unwrap();
+        assert_eq!(store.put(ImageKind::Png, png.clone()).await.unwrap(), key, "same bytes, same key");
+        let image = store.get(&key).await.unwrap().unwrap();
+        assert_eq!((image.kind, image.size), (ImageKind::Png, png.len() as u64));
+        assert!(store.get(&format!("{}.png", "0".repeat(64))).await.unwrap().is_none());
+        assert!(store.ping().await.is_ok());
+    }
+}

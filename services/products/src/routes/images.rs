@@ -1,0 +1,118 @@
+//! Product images: upload (admin, multipart field `image`, JPEG/PNG/WebP by content, ≤ 5 MiB)
+//! and download with content type, `ETag` and long-lived caching (keys are content hashes).
+
+use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use kit::auth::AdminUser;
+use kit::extract::Path;
+use kit::{ApiError, ApiResult};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::domain::ImageKind;
+use crate::domain::image::MAX_IMAGE_BYTES;
+
+/// A multipart body carries headers around the image.
+const UPLOAD_BODY_LIMIT: usize = MAX_IMAGE_BYTES + 1024 * 1024;
+
+/// The image routes; the upload route accepts bodies up to the image limit plus multipart framing.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_image))
+        .layer(kit::http::body_limit(UPLOAD_BODY_LIMIT))
+        .routes(routes!(get_image))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadedImage {
+    /// Where the image is served.
+    url: String,
+}
+
+/// Adds an image to a product. The format is recognised from the bytes, not the declared type.
+#[utoipa::path(post, path = "/api/v1/products/{id}/images", tag = "images", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    request_body(content_type = "multipart/form-data", description = "field `image`: a JPEG, PNG or WebP of at most 5 MiB"),
+    responses((status = 201, body = UploadedImage), (status = 404, description = "no such product"),
+        (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a JPEG, PNG or WebP")))]
+pub async fn upload_image(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<Uuid>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let mut multipart = multipart.map_err(|e| ApiError::unsupported_media_type(format!("expected multipart/form-data: {e}")))?;
+    let bytes = read_image_field(&mut multipart).await?;
+    let kind = ImageKind::sniff(&bytes)
+        .ok_or_else(|| ApiError::unsupported_media_type("the `image` field is not a JPEG, PNG or WebP image"))?;
+    if state.store.product(id).await?.is_none() {
+        return Err(ApiError::not_found("no such product"));
+    }
+    let key = state.images.put(kind, bytes).await.map_err(|e| ApiError::unavailable(format!("image store: {e}")))?;
+    state.store.add_image(id, &key).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
+    tracing::info!(admin_id = %admin.id, product_id = %id, %key, "image uploaded");
+    let url = format!("{}/{key}", state.image_path);
+    Ok((StatusCode::CREATED, [(header::LOCATION, url.clone())], axum::Json(UploadedImage { url })).into_response())
+}
+
+/// The bytes of the `image` field, refusing more than [`MAX_IMAGE_BYTES`].
+async fn read_image_field(multipart: &mut Multipart) -> ApiResult<Bytes> {
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("image") {
+            continue;
+        }
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if bytes.len() + chunk.len() > MAX_IMAGE_BYTES {
+                return Err(ApiError::payload_too_large(Some(MAX_IMAGE_BYTES)));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok(bytes.freeze());
+    }
+    Err(ApiError::invalid_field("image", "is required: send the file in a multipart field named `image`"))
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large(Some(MAX_IMAGE_BYTES))
+    } else {
+        ApiError::bad_request(format!("malformed multipart body: {}", err.body_text()))
+    }
+}
+
+/// An image's bytes, cacheable forever (its key is its content hash).
+#[utoipa::path(get, path = "/api/v1/images/{key}", tag = "images", params(("key" = String, Path)),
+    responses((status = 200, description = "the image", content_type = "image/*"), (status = 304, description = "unchanged"),
+        (status = 404, description = "no such image")))]
+pub async fn get_image(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+    let etag = format!("\"{}\"", key.split('.').next().unwrap_or_default());
+    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+        && crate::images::parse_key(&key).is_some()
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [(header::CACHE_CONTROL, cache)]).into_response());
+    }
+    let image = state
+        .images
+        .get(&key)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("image store: {e}")))?
+        .ok_or_else(|| ApiError::not_found("no such image"))?;
+    let mut response = Body::from_stream(image.body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(image.kind.content_type()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(image.size));
+    h.insert(header::CACHE_CONTROL, cache);
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, etag);
+    }
+    Ok(response)
+}

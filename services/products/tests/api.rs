@@ -1,0 +1,231 @@
+//! The products service through its real router on 127.0.0.1:0.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+mod common;
+
+use common::{problem, product, spawn_app};
+use kit::testing::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn admin_creates_and_anyone_reads() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Copper Kettle", 4999, 7)).await;
+    assert_eq!(created["price"], json!({"amount": 4999, "currency": "USD"}));
+    assert_eq!(created["category"], "kitchen");
+    assert!(created["sku"].as_str().unwrap().starts_with("KIT-ACM-"));
+    assert_eq!(created["images"], json!([]));
+    let id = created["id"].as_str().unwrap();
+    let read: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
+    assert_eq!(read["name"], "Copper Kettle");
+    let by_sku: Value = app.get(&format!("/api/v1/products/sku/{}", created["sku"].as_str().unwrap().to_lowercase())).await.json().await.unwrap();
+    assert_eq!(by_sku["id"], id);
+}
+
+#[tokio::test]
+async fn customers_get_403_and_strangers_401_on_admin_routes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let customer = app.customer_token("ada@example.com").await;
+    problem(app.send(Method::POST, "/api/v1/products", Some(product("X", 1, 1)), Some(&customer)).await, 403).await;
+    problem(app.send(Method::POST, "/api/v1/products", Some(product("X", 1, 1)), None).await, 401).await;
+    problem(app.send(Method::GET, "/api/v1/products/low-stock", None, Some(&customer)).await, 403).await;
+    problem(app.send(Method::POST, "/internal/v1/products/lookup", Some(json!({"ids": []})), Some(&customer)).await, 403).await;
+}
+
+#[tokio::test]
+async fn bad_product_input_is_a_clear_400_and_duplicate_sku_409() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut bad = product("", -5, -1);
+    bad["price"]["currency"] = json!("EUR");
+    let body = problem(app.send(Method::POST, "/api/v1/products", Some(bad), Some(&app.admin)).await, 400).await;
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["name", "price", "stock"]);
+
+    let mut float_price = product("Float", 0, 1);
+    float_price["price"]["amount"] = json!(19.99);
+    let body = problem(app.send(Method::POST, "/api/v1/products", Some(float_price), Some(&app.admin)).await, 400).await;
+    assert_eq!(body["errors"][0]["field"], "price.amount");
+
+    let mut unknown = product("Unknown", 100, 1);
+    unknown["colour"] = json!("red");
+    problem(app.send(Method::POST, "/api/v1/products", Some(unknown), Some(&app.admin)).await, 400).await;
+
+    let mut with_sku = product("Has SKU", 100, 1);
+    with_sku["sku"] = json!("DUP-1");
+    app.create(with_sku.clone()).await;
+    problem(app.send(Method::POST, "/api/v1/products", Some(with_sku), Some(&app.admin)).await, 409).await;
+}
+
+#[tokio::test]
+async fn patch_validates_and_delete_hides() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Teapot", 2500, 3)).await;
+    let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
+    let patched = app.send(Method::PATCH, &path, Some(json!({"stock": 9, "brand": null})), Some(&app.admin)).await;
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!((patched["stock"].as_i64(), patched["brand"].is_null()), (Some(9), true));
+    problem(app.send(Method::PATCH, &path, Some(json!({})), Some(&app.admin)).await, 400).await;
+    problem(app.send(Method::PATCH, &path, Some(json!({"stock": -1})), Some(&app.admin)).await, 400).await;
+
+    assert_eq!(app.send(Method::DELETE, &path, None, Some(&app.admin)).await.status(), 204);
+    problem(app.get(&path).await, 404).await;
+    let list: Value = app.get("/api/v1/products").await.json().await.unwrap();
+    assert_eq!(list["total"], 0);
+    problem(app.get("/api/v1/products/not-a-uuid").await, 400).await;
+}
+
+#[tokio::test]
+async fn lists_page_filter_search_and_cursor() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for i in 0..25 {
+        app.create(product(&format!("Mug {i:02}"), 1000 + i, i % 3)).await;
+    }
+    app.create(product("Trail Running Shoe", 8999, 4)).await;
+    let page: Value = app.get("/api/v1/products?page=2&limit=10").await.json().await.unwrap();
+    assert_eq!((page["page"].as_u64(), page["limit"].as_u64(), page["total"].as_u64(), page["total_pages"].as_u64()), (Some(2), Some(10), Some(26), Some(3)));
+    assert_eq!(page["items"].as_array().unwrap().len(), 10);
+
+    let found: Value = app.get("/api/v1/products?q=running%20shoes").await.json().await.unwrap();
+    assert_eq!(found["items"][0]["name"], "Trail Running Shoe");
+    let filtered: Value = app.get("/api/v1/products?in_stock=false&sort=price_asc").await.json().await.unwrap();
+    assert!(filtered["items"].as_array().unwrap().iter().all(|p| p["stock"] == 0));
+
+    let mut seen = 0;
+    let mut cursor = String::new();
+    loop {
+        let page: Value = app.get(&format!("/api/v1/products?limit=7&sort=price_desc&cursor={cursor}")).await.json().await.unwrap();
+        seen += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+        assert!(page.get("total").is_none());
+    }
+    assert_eq!(seen, 26);
+
+    problem(app.get("/api/v1/products?limit=101").await, 400).await;
+    problem(app.get("/api/v1/products?page=0").await, 400).await;
+    problem(app.get("/api/v1/products?cursor=garbage").await, 400).await;
+    problem(app.get("/api/v1/products?sort=random").await, 400).await;
+    let newest: Value = app.get("/api/v1/products?limit=1&cursor=").await.json().await.unwrap();
+    let cursor = newest["next_cursor"].as_str().unwrap();
+    problem(app.get(&format!("/api/v1/products?sort=name&cursor={cursor}")).await, 400).await;
+}
+
+#[tokio::test]
+async fn hostile_search_text_never_errors() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create(product("Plain Mug", 500, 1)).await;
+    for q in ["%22unbalanced", "a%20%26%20b%20%7C%20!c", "'%20OR%201%3D1%20--", "%F0%9F%8E%89", "(((", "*", &"x".repeat(500)] {
+        let response = app.get(&format!("/api/v1/products?q={q}")).await;
+        assert_eq!(response.status(), 200, "q={q}");
+    }
+}
+
+#[tokio::test]
+async fn categories_and_low_stock() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create(product("Low", 100, 1)).await;
+    app.create(json!({"name": "Tent", "description": "Sleeps two.", "price": {"amount": 20000, "currency": "USD"}, "category": "Outdoor Gear", "stock": 50})).await;
+    let categories: Value = app.get("/api/v1/categories").await.json().await.unwrap();
+    assert_eq!(categories, json!([{"slug": "kitchen", "name": "Kitchen", "product_count": 1}, {"slug": "outdoor-gear", "name": "Outdoor Gear", "product_count": 1}]));
+    let low: Value = app.send(Method::GET, "/api/v1/products/low-stock?threshold=5", None, Some(&app.admin)).await.json().await.unwrap();
+    assert_eq!(low["total"], 1);
+    assert_eq!(low["items"][0]["name"], "Low");
+}
+
+fn png() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(&[7u8; 2048]);
+    bytes
+}
+
+async fn upload(app: &common::TestApp, id: &str, bytes: Vec<u8>, token: &str) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(bytes).file_name("x.bin").mime_str("application/octet-stream").unwrap());
+    app.http.post(app.url(&format!("/api/v1/products/{id}/images"))).bearer_auth(token).multipart(form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn images_upload_by_content_and_serve_with_cache_headers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Framed Print", 3000, 2)).await;
+    let id = created["id"].as_str().unwrap();
+    let uploaded = upload(&app, id, png(), &app.admin).await;
+    assert_eq!(uploaded.status(), 201);
+    let url = uploaded.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("/api/v1/images/") && url.ends_with(".png"), "{url}");
+
+    let image = app.get(&url).await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert!(image.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    let etag = image.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(image.bytes().await.unwrap().to_vec(), png());
+    let again = app.http.get(app.url(&url)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+
+    let product: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
+    assert_eq!(product["images"], json!([url]));
+
+    problem(upload(&app, id, b"GIF89a not allowed".to_vec(), &app.admin).await, 415).await;
+    problem(upload(&app, id, vec![0xFF; 6 * 1024 * 1024], &app.admin).await, 413).await;
+    let customer = app.customer_token("ada@example.com").await;
+    problem(upload(&app, id, png(), &customer).await, 403).await;
+    problem(upload(&app, &uuid::Uuid::now_v7().to_string(), png(), &app.admin).await, 404).await;
+    problem(app.get("/api/v1/images/..%2F..%2Fetc%2Fpasswd").await, 404).await;
+}
+
+#[tokio::test]
+async fn reservations_through_the_internal_api() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Scarce Thing", 1500, 3)).await;
+    let id = created["id"].as_str().unwrap();
+    let order = uuid::Uuid::now_v7();
+    let reserve = json!({"order_id": order, "items": [{"product_id": id, "quantity": 2}]});
+
+    let held = app.send(Method::POST, "/internal/v1/reservations", Some(reserve.clone()), Some(&app.service)).await;
+    assert_eq!(held.status(), 201);
+    let replay = app.send(Method::POST, "/internal/v1/reservations", Some(reserve.clone()), Some(&app.service)).await;
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.json::<Value>().await.unwrap()["status"], "held");
+
+    let greedy = json!({"order_id": uuid::Uuid::now_v7(), "items": [{"product_id": id, "quantity": 2}]});
+    let short = problem(app.send(Method::POST, "/internal/v1/reservations", Some(greedy), Some(&app.service)).await, 409).await;
+    assert_eq!(short["short"], json!([{"product_id": id, "requested": 2, "available": 1}]));
+
+    let lookup: Value = app.send(Method::POST, "/internal/v1/products/lookup", Some(json!({"ids": [id, uuid::Uuid::nil()]})), Some(&app.service)).await.json().await.unwrap();
+    assert_eq!((lookup["items"][0]["stock"].as_i64(), lookup["items"][0]["price"]["amount"].as_i64()), (Some(1), Some(1500)));
+    assert_eq!(lookup["missing"], json!([uuid::Uuid::nil()]));
+
+    let release_path = format!("/internal/v1/reservations/{order}/release");
+    let first: Value = app.send(Method::POST, &release_path, None, Some(&app.service)).await.json().await.unwrap();
+    let second: Value = app.send(Method::POST, &release_path, None, Some(&app.service)).await.json().await.unwrap();
+    assert_eq!((first["released_now"].as_bool(), second["released_now"].as_bool()), (Some(true), Some(false)));
+    let after: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
+    assert_eq!(after["stock"], 3);
+
+    problem(app.send(Method::POST, "/internal/v1/reservations", Some(json!({"order_id": order, "items": [{"product_id": id, "quantity": 0}]})), Some(&app.service)).await, 400).await;
+    problem(app.send(Method::POST, "/internal/v1/reservations", Some(reserve), Some(&app.admin)).await, 403).await;
+}
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let openapi: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(openapi["paths"]["/api/v1/products"]["get"].is_object());
+    assert!(openapi["paths"]["/api/v1/products/{id}/images"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn catalog_flow_works_on_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    app.create(product("Cast Iron Pan", 3999, 5)).await;
+    app.create(product("Steel Pan", 2999, 0)).await;
+    let found: Value = app.get("/api/v1/products?q=pans&in_stock=true").await.json().await.unwrap();
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["name"], "Cast Iron Pan");
+}
