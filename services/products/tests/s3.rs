@@ -1,0 +1,94 @@
+//! Images on S3: the object-store adapter against a real S3-compatible server started here on
+//! 127.0.0.1 (moto's `moto_server`, installed by `.ci/run` with `pip install 'moto[server]'`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use products::config::{ImageBackend, ImagesConfig, S3Config};
+use products::domain::ImageKind;
+use products::images::ImageStore;
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_s3() -> S3Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let program = std::env::var("MERCATO_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let child = Command::new(&program)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("`{program}` is needed for the S3 tests (pip install 'moto[server]'): {e}"));
+    let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
+    // Ready when it accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start listening on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+async fn bucket(server: &S3Server, name: &str) -> ImagesConfig {
+    let created = reqwest::Client::new().put(format!("{}/{name}", server.endpoint)).send().await.unwrap();
+    assert!(created.status().is_success(), "bucket creation: {}", created.status());
+    ImagesConfig {
+        backend: ImageBackend::S3,
+        s3: S3Config {
+            bucket: name.into(),
+            region: "us-east-1".into(),
+            endpoint: server.endpoint.clone(),
+            path_style: true,
+            allow_http: true,
+            access_key_id: Some("testing".into()),
+            secret_access_key: Some("testing".into()),
+        },
+        ..ImagesConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn images_round_trip_through_s3() {
+    let server = start_s3();
+    let config = bucket(&server, "mercato-images").await;
+    let store = ImageStore::open(&config).unwrap();
+    store.ping().await.unwrap();
+
+    let jpeg = Bytes::from_static(b"\xFF\xD8\xFF\xE0 a very small jpeg body");
+    let key = store.put(ImageKind::Jpeg, jpeg.clone()).await.unwrap();
+    assert!(key.ends_with(".jpg"));
+    let image = store.get(&key).await.unwrap().expect("stored");
+    assert_eq!((image.kind, image.size), (ImageKind::Jpeg, jpeg.len() as u64));
+    let mut body = Vec::new();
+    let mut stream = image.body;
+    use futures_util::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(body, jpeg.to_vec());
+    assert!(store.get(&format!("{}.jpg", "0".repeat(64))).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn writing_to_a_missing_bucket_fails() {
+    let server = start_s3();
+    let mut config = bucket(&server, "exists").await;
+    config.s3.bucket = "does-not-exist".into();
+    let store = ImageStore::open(&config).unwrap();
+    let put = store.put(ImageKind::Png, Bytes::from_static(b"\x89PNG\r\n\x1a\nbody")).await;
+    assert!(put.is_err(), "writing to a missing bucket fails");
+}
