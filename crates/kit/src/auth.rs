@@ -299,6 +299,66 @@ where
     }
 }
 
+/// This service's own identity towards other services: a client id and secret exchanged at the
+/// users service (`POST /internal/v1/auth/token`) for a short-lived service token, cached until
+/// shortly before it expires.
+pub struct ServiceCredentials {
+    users: ServiceClient,
+    client_id: String,
+    client_secret: String,
+    cached: tokio::sync::Mutex<Option<(String, Instant)>>,
+}
+
+#[derive(Serialize)]
+struct TokenRequest<'a> {
+    client_id: &'a str,
+    client_secret: &'a str,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+}
+
+impl ServiceCredentials {
+    /// Tokens are renewed this long before they expire.
+    const RENEW_BEFORE: Duration = Duration::from_secs(30);
+
+    pub fn new(users: ServiceClient, client_id: &str, client_secret: &str) -> Self {
+        Self {
+            users,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A valid service token, fetched when the cached one is missing or about to expire.
+    pub async fn token(&self) -> Result<String, crate::client::ClientError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, renew_at)) = cached.as_ref()
+            && Instant::now() < *renew_at
+        {
+            return Ok(token.clone());
+        }
+        let request = self
+            .users
+            .request(http::Method::POST, "/internal/v1/auth/token")
+            .json(&TokenRequest { client_id: &self.client_id, client_secret: &self.client_secret })
+            .idempotent();
+        let answer: TokenResponse = self.users.send_json(request).await?;
+        let lifetime = Duration::from_secs(answer.expires_in).saturating_sub(Self::RENEW_BEFORE);
+        *cached = Some((answer.access_token.clone(), Instant::now() + lifetime));
+        Ok(answer.access_token)
+    }
+
+    /// Forgets the cached token (after another service refused it).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //!
 //! **API boundary**: every service depends on this crate; keep its surface small and documented.
 
+pub mod address;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -27,15 +27,15 @@ fn new_user(email: &str) -> NewUser {
 }
 
 fn address(line1: &str, is_default: bool) -> NewAddress {
-    NewAddress {
+    let address = kit::address::PostalAddress {
         line1: line1.into(),
         line2: None,
         city: "Berlin".into(),
         state: None,
         postal_code: "10115".into(),
         country: "DE".into(),
-        is_default,
-    }
+    };
+    NewAddress { address, is_default }
 }
 
 macro_rules! on_both_backends {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AddressView, AppState, LiveUser};
-use crate::domain::address::{AddressFields, optional_line, required_line};
+use crate::domain::address::{AddressFields, PostalAddress, optional_line, required_line};
 use crate::domain::{CountryCode, NewAddress};
 use crate::store::AddressPatch;
 
@@ -65,15 +65,17 @@ pub async fn create_address(
     LiveUser(user): LiveUser,
     Json(body): Json<CreateAddressRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
-    let address = NewAddress::parse(AddressFields {
-        line1: &body.line1,
-        line2: body.line2.as_deref(),
-        city: &body.city,
-        state: body.state.as_deref(),
-        postal_code: &body.postal_code,
-        country: &body.country,
+    let address = NewAddress {
+        address: PostalAddress::parse(AddressFields {
+            line1: &body.line1,
+            line2: body.line2.as_deref(),
+            city: &body.city,
+            state: body.state.as_deref(),
+            postal_code: &body.postal_code,
+            country: &body.country,
+        })?,
         is_default: body.is_default,
-    })?;
+    };
     let created = state.store.create_address(user.id, address).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }

@@ -248,18 +248,19 @@ impl UserStore {
             .await?
             > 0;
         let is_default = new.is_default || !has_default;
+        let address = new.address;
         if is_default && has_default {
             clear_default(&txn, user_id, id).await?;
         }
         let model = address::ActiveModel {
             id: Set(id),
             user_id: Set(user_id),
-            line1: Set(new.line1),
-            line2: Set(new.line2),
-            city: Set(new.city),
-            state: Set(new.state),
-            postal_code: Set(new.postal_code),
-            country: Set(new.country),
+            line1: Set(address.line1),
+            line2: Set(address.line2),
+            city: Set(address.city),
+            state: Set(address.state),
+            postal_code: Set(address.postal_code),
+            country: Set(address.country),
             is_default: Set(is_default),
             created_at: Set(now),
             updated_at: Set(now),

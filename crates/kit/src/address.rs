@@ -1,0 +1,139 @@
+//! Postal addresses shared by the services that keep them (users' address book, orders' shipping
+//! snapshot): required lines, bounded lengths, ISO 3166-1 alpha-2 country codes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldErrors;
+
+/// Every ISO 3166-1 alpha-2 code currently assigned.
+const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO \
+BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES \
+ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ \
+IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM \
+MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW \
+PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO \
+TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// An ISO 3166-1 alpha-2 country code, uppercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let code = raw.trim().to_ascii_uppercase();
+        if code.len() == 2 && ISO_3166_ALPHA2.split(' ').any(|c| c == code) {
+            Ok(Self(code))
+        } else {
+            Err("must be an ISO 3166-1 alpha-2 country code, e.g. US or DE".into())
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A required line of text: trimmed, 1 to `max` characters.
+pub fn required_line(raw: &str, max: usize) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err("is required".into());
+    }
+    optional_line(trimmed, max)
+}
+
+/// An optional line: trimmed, at most `max` characters, no control characters.
+pub fn optional_line(raw: &str, max: usize) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A complete, valid postal address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PostalAddress {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub state: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, uppercase.
+    pub country: String,
+}
+
+/// The fields of an address as they arrive, before parsing.
+#[derive(Debug, Clone, Default)]
+pub struct AddressFields<'a> {
+    pub line1: &'a str,
+    pub line2: Option<&'a str>,
+    pub city: &'a str,
+    pub state: Option<&'a str>,
+    pub postal_code: &'a str,
+    pub country: &'a str,
+}
+
+impl PostalAddress {
+    /// Parses every field, listing each bad one.
+    pub fn parse(fields: AddressFields<'_>) -> Result<Self, crate::ApiError> {
+        let mut errors = FieldErrors::default();
+        let line1 = errors.take("line1", required_line(fields.line1, 200));
+        let line2 = errors.take("line2", fields.line2.map(|l| optional_line(l, 200)).transpose());
+        let city = errors.take("city", required_line(fields.city, 100));
+        let state = errors.take("state", fields.state.map(|s| optional_line(s, 100)).transpose());
+        let postal_code = errors.take("postal_code", required_line(fields.postal_code, 20));
+        let country = errors.take("country", CountryCode::parse(fields.country));
+        errors.finish(|| {
+            Some(PostalAddress {
+                line1: line1?,
+                line2: line2?.filter(|l| !l.is_empty()),
+                city: city?,
+                state: state?.filter(|s| !s.is_empty()),
+                postal_code: postal_code?,
+                country: country?.into_inner(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields() -> AddressFields<'static> {
+        AddressFields {
+            line1: "1 Infinite Loop",
+            city: "Cupertino",
+            state: Some("CA"),
+            postal_code: "95014",
+            country: "us",
+            ..AddressFields::default()
+        }
+    }
+
+    #[test]
+    fn country_codes_are_checked_against_iso_3166() {
+        assert_eq!(CountryCode::parse("de").unwrap().into_inner(), "DE");
+        assert!(CountryCode::parse("XX").is_err());
+        assert!(CountryCode::parse("USA").is_err());
+    }
+
+    #[test]
+    fn a_valid_address_parses_with_uppercase_country() {
+        let address = PostalAddress::parse(fields()).unwrap();
+        assert_eq!(address.country, "US");
+        assert_eq!(address.line2, None);
+    }
+
+    #[test]
+    fn every_bad_field_is_listed() {
+        let err = PostalAddress::parse(AddressFields { line1: " ", city: "", country: "ZZ", ..fields() })
+            .unwrap_err();
+        let names: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, ["line1", "city", "country"]);
+    }
+}
