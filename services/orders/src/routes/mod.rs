@@ -1,0 +1,129 @@
+//! HTTP surface of the orders service: every route is listed in [`router`].
+
+mod orders;
+mod stats;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use chrono::{DateTime, Utc};
+use kit::address::PostalAddress;
+use kit::auth::TokenVerifier;
+use kit::money::Money;
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::dependencies::Dependencies;
+use crate::domain::OrderStatus;
+use crate::store::{Order, OrderStore};
+
+/// What every handler of the orders service shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: OrderStore,
+    pub dependencies: Dependencies,
+    pub verifier: Arc<TokenVerifier>,
+    pub currency: Arc<str>,
+    pub tax_rate_bp: u32,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "mercato orders", description = "Checkout, order history, the order status machine, stats."),
+    modifiers(&BearerAuth),
+    tags((name = "orders"), (name = "admin"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Every route of the service, with its OpenAPI document.
+pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(orders::place_order, orders::list_orders))
+        .routes(routes!(stats::order_stats))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(orders::change_status))
+        .with_state(state)
+        .split_for_parts()
+}
+
+/// An order line as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderItemView {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub line_total: Money,
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: OrderStatus,
+    /// Why the order is in its status, when there is something to say (e.g. why it was cancelled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub items: Vec<OrderItemView>,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+    pub shipping_address: PostalAddress,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Order> for OrderView {
+    fn from(order: Order) -> Self {
+        let money = |amount| Money::new(amount, &order.currency);
+        Self {
+            id: order.id,
+            user_id: order.user_id,
+            status: order.status,
+            status_reason: order.status_reason.clone(),
+            items: order
+                .lines
+                .iter()
+                .map(|l| OrderItemView {
+                    product_id: l.product_id,
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    unit_price: money(l.unit_price),
+                    quantity: l.quantity,
+                    line_total: money(l.line_total),
+                })
+                .collect(),
+            subtotal: money(order.totals.subtotal),
+            tax: money(order.totals.tax),
+            total: money(order.totals.total),
+            shipping_address: order.shipping_address.clone(),
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The orders database: orders and their lines, through SeaORM on SQLite or PostgreSQL (one
+//! code path; the URL picks the backend). Status changes are conditional updates, so two
+//! concurrent changes of one order cannot both win.
+
+pub mod entities;
+pub mod migration;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use kit::address::PostalAddress;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
+    TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use uuid::Uuid;
+
+pub use entities::{order, order_item};
+
+use crate::domain::{OrderStatus, PricedLine, Totals};
+
+/// What can go wrong storing orders, beyond the database failing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("this idempotency key was already used by this user")]
+    DuplicateKey,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl From<StoreError> for kit::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::DuplicateKey => kit::ApiError::conflict("this idempotency key is in use"),
+            StoreError::Db(db) => db.into(),
+        }
+    }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: OrderStatus,
+    pub currency: String,
+    pub lines: Vec<PricedLine>,
+    pub totals: Totals,
+    pub shipping_address: PostalAddress,
+    pub idempotency_key: Option<String>,
+    pub fingerprint: String,
+    pub status_reason: Option<String>,
+    pub stock_released: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A new order, priced and addressed, to record as pending.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub user_id: Uuid,
+    pub currency: String,
+    pub lines: Vec<PricedLine>,
+    pub totals: Totals,
+    pub shipping_address: PostalAddress,
+    pub idempotency_key: Option<String>,
+    pub fingerprint: String,
+}
+
+/// Which orders a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub user_id: Option<Uuid>,
+    pub status: Option<OrderStatus>,
+}
+
+/// Orders, revenue and counts by status over a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Orders that are sales: confirmed, paid, shipped or delivered.
+    pub orders: u64,
+    /// Sum of those orders' totals.
+    pub revenue: i64,
+    pub by_status: BTreeMap<OrderStatus, u64>,
+}
+
+/// The orders service's storage.
+#[derive(Clone)]
+pub struct OrderStore {
+    db: DatabaseConnection,
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl OrderStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        migration::Migrator::up(&self.db, None).await
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+
+    /// Records a new order as pending with its lines, atomically. A second order with the same
+    /// user and idempotency key is [`StoreError::DuplicateKey`].
+    pub async fn create_pending(&self, new: NewOrder) -> Result<Order, StoreError> {
+        let id = Uuid::now_v7();
+        let at = now();
+        let txn = self.db.begin().await?;
+        let inserted = order::Entity::insert(order::ActiveModel {
+            id: Set(id),
+            user_id: Set(new.user_id),
+            status: Set(OrderStatus::Pending.as_str().to_owned()),
+            currency: Set(new.currency),
+            subtotal: Set(new.totals.subtotal),
+            tax: Set(new.totals.tax),
+            total: Set(new.totals.total),
+            shipping_address: Set(serde_json::to_value(&new.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?),
+            idempotency_key: Set(new.idempotency_key),
+            request_fingerprint: Set(new.fingerprint),
+            status_reason: Set(None),
+            stock_released: Set(false),
+            created_at: Set(at),
+            updated_at: Set(at),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                txn.rollback().await?;
+                return Err(StoreError::DuplicateKey);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let items = new.lines.iter().zip(0..).map(|(line, position)| order_item::ActiveModel {
+            order_id: Set(id),
+            position: Set(position),
+            product_id: Set(line.product_id),
+            sku: Set(line.sku.clone()),
+            name: Set(line.name.clone()),
+            unit_price: Set(line.unit_price),
+            quantity: Set(line.quantity),
+            line_total: Set(line.line_total),
+        });
+        order_item::Entity::insert_many(items).exec_without_returning(&txn).await?;
+        txn.commit().await?;
+        self.get(id).await?.ok_or_else(|| StoreError::Db(DbErr::RecordNotFound(id.to_string())))
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<Option<Order>, DbErr> {
+        let Some(model) = order::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        Ok(self.hydrate(vec![model]).await?.pop())
+    }
+
+    /// The user's order made with this idempotency key.
+    pub async fn by_idempotency_key(&self, user_id: Uuid, key: &str) -> Result<Option<Order>, DbErr> {
+        let model = order::Entity::find()
+            .filter(order::Column::UserId.eq(user_id))
+            .filter(order::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await?;
+        Ok(match model {
+            Some(model) => self.hydrate(vec![model]).await?.pop(),
+            None => None,
+        })
+    }
+
+    /// Moves the order to `to` if it is in one of `from`; `None` if it was not (someone else
+    /// changed it first, or the move is not allowed from where it is).
+    pub async fn transition(
+        &self,
+        id: Uuid,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        reason: Option<&str>,
+    ) -> Result<Option<Order>, DbErr> {
+        let mut update = order::Entity::update_many()
+            .col_expr(order::Column::Status, Expr::value(to.as_str()))
+            .col_expr(order::Column::UpdatedAt, Expr::value(now()));
+        if let Some(reason) = reason {
+            update = update.col_expr(order::Column::StatusReason, Expr::value(reason));
+        }
+        let result = update
+            .filter(order::Column::Id.eq(id))
+            .filter(order::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 1 { self.get(id).await } else { Ok(None) }
+    }
+
+    /// Notes that a cancelled order holds no stock any more.
+    pub async fn mark_stock_released(&self, id: Uuid) -> Result<(), DbErr> {
+        order::Entity::update_many()
+            .col_expr(order::Column::StockReleased, Expr::value(true))
+            .filter(order::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
+    }
+
+    /// Orders matching `filter`, newest first, as an offset page with the total.
+    pub async fn list(&self, filter: &OrderFilter, offset: u64, limit: u64) -> Result<(Vec<Order>, u64), DbErr> {
+        let select = order::Entity::find().filter(condition(filter));
+        let total = select.clone().count(&self.db).await?;
+        let models = select
+            .order_by_desc(order::Column::CreatedAt)
+            .order_by_desc(order::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((self.hydrate(models).await?, total))
+    }
+
+    /// Orders matching `filter`, newest first, after the keyset position `after`; one more than
+    /// `limit` tells whether a next page exists.
+    pub async fn list_after(
+        &self,
+        filter: &OrderFilter,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: u64,
+    ) -> Result<(Vec<Order>, bool), DbErr> {
+        let mut select = order::Entity::find().filter(condition(filter));
+        if let Some((at, id)) = after {
+            select = select.filter(
+                Condition::any()
+                    .add(order::Column::CreatedAt.lt(at))
+                    .add(Condition::all().add(order::Column::CreatedAt.eq(at)).add(order::Column::Id.lt(id))),
+            );
+        }
+        let mut models = select
+            .order_by_desc(order::Column::CreatedAt)
+            .order_by_desc(order::Column::Id)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await?;
+        let more = models.len() as u64 > limit;
+        models.truncate(limit as usize);
+        Ok((self.hydrate(models).await?, more))
+    }
+
+    /// Pending orders older than `before`: checkouts that never finished.
+    pub async fn stale_pending(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, DbErr> {
+        let models = order::Entity::find()
+            .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .filter(order::Column::CreatedAt.lt(before))
+            .order_by_asc(order::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        self.hydrate(models).await
+    }
+
+    /// Cancelled orders whose stock has not been confirmed released.
+    pub async fn unreleased_cancellations(&self, limit: u64) -> Result<Vec<Order>, DbErr> {
+        let models = order::Entity::find()
+            .filter(order::Column::Status.eq(OrderStatus::Cancelled.as_str()))
+            .filter(order::Column::StockReleased.eq(false))
+            .order_by_asc(order::Column::UpdatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        self.hydrate(models).await
+    }
+
+    /// Counts and revenue of orders created in `[from, to)`.
+    pub async fn stats(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Stats, DbErr> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            status: String,
+            orders: i64,
+            revenue: i64,
+        }
+        let backend = self.db.get_database_backend();
+        let mut sql = "SELECT status, COUNT(*) AS orders, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS revenue \
+                       FROM orders WHERE 1 = 1"
+            .to_owned();
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        let placeholder = |n: usize| match backend {
+            sea_orm::DatabaseBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        };
+        if let Some(from) = from {
+            values.push(from.into());
+            sql.push_str(&format!(" AND created_at >= {}", placeholder(values.len())));
+        }
+        if let Some(to) = to {
+            values.push(to.into());
+            sql.push_str(&format!(" AND created_at < {}", placeholder(values.len())));
+        }
+        sql.push_str(" GROUP BY status");
+        let rows = Row::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).all(&self.db).await?;
+        let mut stats = Stats {
+            orders: 0,
+            revenue: 0,
+            by_status: OrderStatus::ALL.into_iter().map(|s| (s, 0)).collect(),
+        };
+        for row in rows {
+            let Ok(status) = OrderStatus::parse(&row.status) else {
+                continue;
+            };
+            let count = u64::try_from(row.orders).unwrap_or(0);
+            stats.by_status.insert(status, count);
+            if status.is_sale() {
+                stats.orders += count;
+                stats.revenue += row.revenue;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Attaches lines to orders, one query for the whole page.
+    async fn hydrate(&self, models: Vec<order::Model>) -> Result<Vec<Order>, DbErr> {
+        if models.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
+        let mut lines: HashMap<Uuid, Vec<PricedLine>> = HashMap::new();
+        for item in order_item::Entity::find()
+            .filter(order_item::Column::OrderId.is_in(ids))
+            .order_by_asc(order_item::Column::OrderId)
+            .order_by_asc(order_item::Column::Position)
+            .all(&self.db)
+            .await?
+        {
+            lines.entry(item.order_id).or_default().push(PricedLine {
+                product_id: item.product_id,
+                sku: item.sku,
+                name: item.name,
+                unit_price: item.unit_price,
+                quantity: item.quantity,
+                line_total: item.line_total,
+            });
+        }
+        models
+            .into_iter()
+            .map(|m| {
+                let status = OrderStatus::parse(&m.status).map_err(DbErr::Custom)?;
+                let shipping_address =
+                    serde_json::from_value(m.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?;
+                Ok(Order {
+                    lines: lines.remove(&m.id).unwrap_or_default(),
+                    id: m.id,
+                    user_id: m.user_id,
+                    status,
+                    currency: m.currency,
+                    totals: Totals { subtotal: m.subtotal, tax: m.tax, total: m.total },
+                    shipping_address,
+                    idempotency_key: m.idempotency_key,
+                    fingerprint: m.request_fingerprint,
+                    status_reason: m.status_reason,
+                    stock_released: m.stock_released,
+                    created_at: m.created_at,
+                    updated_at: m.updated_at,
+                })
+            })
+            .collect()
+    }
+
+    /// The connection, for tests and chores.
+    pub fn connection(&self) -> &impl ConnectionTrait {
+        &self.db
+    }
+}
+
+fn condition(filter: &OrderFilter) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(user) = filter.user_id {
+        condition = condition.add(order::Column::UserId.eq(user));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(order::Column::Status.eq(status.as_str()));
+    }
+    condition
+}
