@@ -67,6 +67,34 @@ pub fn load_from<T: Settings>(defaults: T, file: Option<&Path>, env: Env) -> Res
     Ok(settings)
 }
 
+/// The `MERCATO_…` variables that set `T`'s keys, derived from its serialized defaults, sorted
+/// (what `mercato env <service>` prints). Nested tables join with `__`
+/// (`database.url` → `MERCATO_DATABASE__URL`); a map's default entries are tables too
+/// (`upstreams.users` → `MERCATO_UPSTREAMS__USERS`), and an empty table is a map whose entries
+/// are all the deployment's, named with `*` (`MERCATO_SERVICE_CLIENTS__*`); a list or an option
+/// that is `None` by default is one variable (`MERCATO_ROUTES`, `MERCATO_AUTH__SIGNING_KEY`).
+pub fn env_variables<T: Settings>() -> Result<Vec<String>, ConfigError> {
+    let defaults = serde_json::to_value(T::default()).map_err(|e| ConfigError::Load(e.to_string()))?;
+    let mut names = Vec::new();
+    collect_env_variables(ENV_PREFIX.trim_end_matches('_'), &defaults, &mut names);
+    Ok(names)
+}
+
+fn collect_env_variables(name: &str, value: &serde_json::Value, names: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(table) => {
+            let separator = if name.len() + 1 == ENV_PREFIX.len() { "_" } else { "__" };
+            if table.is_empty() {
+                names.push(format!("{name}{separator}*"));
+            }
+            for (key, value) in table {
+                collect_env_variables(&format!("{name}{separator}{}", key.to_uppercase()), value, names);
+            }
+        }
+        _ => names.push(name.to_owned()),
+    }
+}
+
 fn describe(error: figment::Error) -> String {
     error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
 }
@@ -230,6 +258,50 @@ mod tests {
                     .map_err(|e| e.to_string())?;
             assert_eq!(demo.database.url, "sqlite://file.db");
             assert_eq!(demo.database.max_connections, 7);
+            Ok(())
+        });
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct WithMapAndList {
+        http: HttpConfig,
+        key: Option<String>,
+        upstreams: std::collections::BTreeMap<String, String>,
+        routes: Vec<String>,
+    }
+
+    impl Settings for WithMapAndList {}
+
+    #[test]
+    fn env_variables_flatten_tables_and_keep_lists_empty_maps_and_none_as_one_variable() {
+        let mut names = env_variables::<WithMapAndList>().unwrap();
+        assert!(names.contains(&"MERCATO_HTTP__SHUTDOWN_DELAY_MS".to_owned()), "{names:?}");
+        assert!(names.contains(&"MERCATO_KEY".to_owned()), "a None option is still a variable: {names:?}");
+        assert!(names.contains(&"MERCATO_ROUTES".to_owned()), "a list is one variable: {names:?}");
+        assert!(names.contains(&"MERCATO_UPSTREAMS__*".to_owned()), "an empty map's entries: {names:?}");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 5 + 3, "{names:?}");
+    }
+
+    #[test]
+    fn env_variables_name_keys_the_loader_reads() {
+        figment::Jail::expect_with(|jail| {
+            // Every name is a real key: the nested tables refuse unknown fields.
+            for name in env_variables::<Demo>().map_err(|e| e.to_string())? {
+                let value = match name.as_str() {
+                    "MERCATO_HTTP__LISTEN" => "127.0.0.1:9",
+                    "MERCATO_DATABASE__URL" => "sqlite://set.db",
+                    "MERCATO_DATABASE__MIGRATE_ON_START" => "false",
+                    _ => "7000",
+                };
+                jail.set_env(name.replacen("MERCATO_", "DEMOTEST_", 1), value);
+            }
+            let demo: Demo =
+                load_from(Demo::default(), None, Env::prefixed("DEMOTEST_")).map_err(|e| e.to_string())?;
+            assert_eq!(demo.database.url, "sqlite://set.db");
+            assert_eq!((demo.http.shutdown_delay_ms, demo.database.max_connections), (7000, 7000));
             Ok(())
         });
     }

@@ -1,0 +1,366 @@
+"""Checks of the deployment assets that no off-the-shelf tool makes; deploy/validate.sh runs them.
+
+  compose      deploy/compose.yaml parses strictly as a Compose file once interpolated with
+               deploy/.env.example, and its references hold (dependencies, volumes, one port).
+  env          every MERCATO_… variable a service reads (`mercato env <service>`) is set for its
+               containers in every rendered overlay and in compose, nothing else is set, and
+               the values load (`mercato env <service> --check`): nothing silently defaults.
+  checkov      summarises checkov's JSON report: no failed check, every skip with its reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+# Variables a service reads that its deployment may leave unset, with why. A group is
+# satisfied when any one of its names is set, or when `applies` says the group is not read
+# with the deployment's other settings. Keep this list short and every reason true.
+EXCEPTIONS = [
+    {
+        "service": "users",
+        "any_of": ["MERCATO_AUTH__SIGNING_KEY", "MERCATO_AUTH__SIGNING_KEY_FILE"],
+        "why": "the key comes either inline (compose) or as a file from the Secret (Kubernetes); the inline one wins",
+    },
+    {
+        "service": "products",
+        "any_of": ["MERCATO_IMAGES__S3__ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"],
+        "why": "the S3 client reads AWS_ACCESS_KEY_ID, as every AWS tool does; the MERCATO_ key only overrides it",
+    },
+    {
+        "service": "products",
+        "any_of": ["MERCATO_IMAGES__S3__SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"],
+        "why": "as above, for the secret key",
+    },
+    {
+        "service": "products",
+        "any_of": ["MERCATO_IMAGES__LOCAL_DIR"],
+        "why": "read only with MERCATO_IMAGES__BACKEND=local; containers keep images in S3",
+        "unless": lambda env: env.get("MERCATO_IMAGES__BACKEND") == "s3",
+    },
+]
+
+# Services `mercato serve` knows that the deployment assets do not run yet, with why. Every
+# other service must be deployed by every overlay and by compose.
+NOT_YET_DEPLOYED = {
+    "orders": "issue 4 is landing; deploy/README.md, 'Adding a service', lists what it needs",
+}
+
+# Variables outside MERCATO_… that a service's container may set.
+FOREIGN = {"products": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+
+# Stand-ins for values kept in Secrets, so `--check` can load the rest.
+def secret_stand_in(name: str) -> str:
+    if name.endswith("DATABASE__URL"):
+        return "postgres://check:check@database.invalid:5432/check"
+    return "stand-in-for-a-secret-value"
+
+
+class Failure(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- compose
+
+INTERPOLATION = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\})")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A compose .env file: KEY=VALUE lines, double-quoted values may span lines."""
+    values: dict[str, str] = {}
+    lines = path.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        if value.startswith('"'):
+            value = value[1:]
+            while not value.endswith('"') and i < len(lines):
+                value += "\n" + lines[i]
+                i += 1
+            value = value[:-1]
+        values[key.strip()] = value
+    return values
+
+
+def interpolate(node, env: dict[str, str], where: str = ""):
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, env, f"{where}.{k}") for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def substitute(match: re.Match) -> str:
+        if match.group(1):
+            return "$"
+        name, op, arg = match.group(2), match.group(3), match.group(4)
+        value = env.get(name)
+        unset = value is None or (op is not None and op.startswith(":") and value == "")
+        if op and op.endswith("-") and unset:
+            return arg
+        if op and op.endswith("?") and unset:
+            raise Failure(f"compose{where}: ${{{name}}} is required ({arg}) and .env.example does not set it")
+        if value is None:
+            raise Failure(f"compose{where}: ${{{name}}} is used but .env.example does not set it")
+        return value
+
+    return INTERPOLATION.sub(substitute, node)
+
+
+def load_compose(path: Path, env_file: Path) -> dict:
+    raw = yaml.safe_load(path.read_text())  # resolves the << merge keys
+    return interpolate(raw, read_env_file(env_file))
+
+
+def check_compose(path: Path, env_file: Path) -> dict:
+    from compose_spec import PyCompose
+
+    compose = load_compose(path, env_file)
+    try:
+        PyCompose.from_json(json.dumps(compose)).validate()
+    except ValueError as e:
+        raise Failure(f"{path}: not a valid Compose file: {e}") from e
+    services = compose["services"]
+    volumes = set((compose.get("volumes") or {}).keys())
+    for name, service in services.items():
+        for dependency, how in (service.get("depends_on") or {}).items():
+            if dependency not in services:
+                raise Failure(f"compose: {name} depends on unknown service {dependency}")
+            condition = how.get("condition")
+            target = services[dependency]
+            has_check = "healthcheck" in target and not target["healthcheck"].get("disable")
+            if condition == "service_healthy" and not has_check:
+                raise Failure(f"compose: {name} waits for {dependency} to be healthy, which has no health check")
+        for volume in service.get("volumes") or []:
+            source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith((".", "/")):
+                if not (path.parent / source).exists():
+                    raise Failure(f"compose: {name} mounts {source}, which does not exist")
+            elif source and source not in volumes:
+                raise Failure(f"compose: {name} uses volume {source}, not declared under volumes:")
+        for env_file_name in service.get("env_file") or []:
+            if not (path.parent / env_file_name).exists():
+                raise Failure(f"compose: {name} reads {env_file_name}, which does not exist")
+    published = sorted(name for name, s in services.items() if s.get("ports"))
+    if published != ["gateway"]:
+        raise Failure(f"compose: only the gateway may publish ports, not {published}")
+    print(f"compose: {len(services)} services, {len(volumes)} volumes, valid; only the gateway is published")
+    return compose
+
+
+# ---------------------------------------------------------------- env coverage
+
+
+def mercato(binary: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    return subprocess.run([binary, *args], env={**clean, **(env or {})}, capture_output=True, text=True)
+
+
+def served_services(binary: str) -> list[str]:
+    """The services `mercato serve` knows, from its own help."""
+    help_text = mercato(binary, "env", "--help").stdout
+    match = re.search(r"\[possible values: ([^\]]+)\]", help_text)
+    if not match:
+        raise Failure("cannot read the service names from `mercato env --help`")
+    return [s.strip() for s in match.group(1).split(",")]
+
+
+def variables_read(binary: str, service: str) -> list[str]:
+    result = mercato(binary, "env", service)
+    if result.returncode != 0:
+        raise Failure(f"mercato env {service}: {result.stderr.strip()}")
+    return result.stdout.split()
+
+
+def served_by(args) -> str | None:
+    args = list(args or [])
+    return args[1] if len(args) == 2 and args[0] == "serve" else None
+
+
+def kubernetes_environments(rendered: Path) -> dict[str, dict[str, str]]:
+    """service → the environment its serving container gets (secrets as stand-ins)."""
+    docs = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
+    config_maps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
+    environments: dict[str, dict[str, str]] = {}
+    for doc in docs:
+        if doc["kind"] != "Deployment":
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            service = served_by(container.get("args"))
+            if service is None:
+                continue
+            env: dict[str, str] = {}
+            for source in container.get("envFrom") or []:
+                if "configMapRef" in source:
+                    name = source["configMapRef"]["name"]
+                    if name not in config_maps:
+                        raise Failure(f"{rendered.name}: {service} reads ConfigMap {name}, which is not rendered")
+                    env.update(config_maps[name])
+                else:
+                    raise Failure(
+                        f"{rendered.name}: {service} takes a whole Secret with envFrom; "
+                        "name each secret variable with a secretKeyRef so it can be checked"
+                    )
+            for entry in container.get("env") or []:
+                if "value" in entry:
+                    env[entry["name"]] = entry["value"]
+                elif "secretKeyRef" in entry.get("valueFrom", {}):
+                    env[entry["name"]] = secret_stand_in(entry["name"])
+                else:
+                    raise Failure(f"{rendered.name}: {service} sets {entry['name']} from an unchecked source")
+            environments[service] = env
+    return environments
+
+
+def compose_environments(compose: dict, compose_dir: Path) -> dict[str, dict[str, str]]:
+    environments: dict[str, dict[str, str]] = {}
+    for service in compose["services"].values():
+        served = served_by(service.get("command"))
+        if served is None:
+            continue
+        env: dict[str, str] = {}
+        for env_file in service.get("env_file") or []:
+            for line in (compose_dir / env_file).read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    key, _, value = line.partition("=")
+                    env[key.strip()] = value
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(item.partition("=")[::2] for item in environment)
+        env.update({k: "" if v is None else str(v) for k, v in environment.items()})
+        environments[served] = env
+    return environments
+
+
+def check_environment(binary: str, where: str, service: str, env: dict[str, str], read: list[str]) -> None:
+    problems = []
+    exempt: set[str] = set()
+    for exception in EXCEPTIONS:
+        if exception["service"] != service:
+            continue
+        names = exception["any_of"]
+        if any(name in env for name in names) or exception.get("unless", lambda _: False)(env):
+            exempt.update(names)
+    # A default map entry for a service not deployed yet (the gateway's MERCATO_UPSTREAMS__ORDERS).
+    exempt.update(name for name in read if any(name.endswith(f"__{s.upper()}") for s in NOT_YET_DEPLOYED))
+    # `MERCATO_SERVICE_CLIENTS__*`: a map whose entries are all the deployment's.
+    open_maps = tuple(name[:-1] for name in read if name.endswith("__*"))
+    read = [name for name in read if not name.endswith("__*")]
+    missing = [name for name in read if name not in env and name not in exempt]
+    if missing:
+        problems.append("not set (it would silently default): " + ", ".join(missing))
+    unknown = sorted(
+        name
+        for name in env
+        if name not in read
+        and name not in FOREIGN.get(service, set())
+        and name not in exempt
+        and not name.startswith(open_maps)
+    )
+    if unknown:
+        problems.append("set but never read (a typo?): " + ", ".join(unknown))
+    result = mercato(binary, "env", service, "--check", env=env)
+    if result.returncode != 0:
+        problems.append("values do not load: " + result.stderr.strip())
+    if problems:
+        raise Failure(f"{where}: {service}: " + "; ".join(problems))
+
+
+def check_env(binary: str, rendered: list[Path], compose_path: Path, env_file: Path) -> None:
+    services = served_services(binary)
+    compose = load_compose(compose_path, env_file)
+    sources = [(r.name, kubernetes_environments(r)) for r in rendered]
+    sources.append((compose_path.name, compose_environments(compose, compose_path.parent)))
+    expected = sorted(s for s in services if s not in NOT_YET_DEPLOYED)
+    for where, environments in sources:
+        deployed = sorted(environments)
+        if deployed != expected:
+            raise Failure(
+                f"{where}: runs {deployed}, but mercato serves {sorted(services)} "
+                f"(not deployed on purpose: {sorted(NOT_YET_DEPLOYED)})"
+            )
+        for service in expected:
+            read = variables_read(binary, service)
+            check_environment(binary, where, service, environments[service], read)
+        print(f"env: {where}: every variable of {', '.join(expected)} is set, known and loads")
+    for service, why in NOT_YET_DEPLOYED.items():
+        print(f"env: {service} is not deployed yet: {why}")
+
+
+# ---------------------------------------------------------------- checkov
+
+
+def check_checkov(report_files: list[Path]) -> None:
+    reports = []
+    for report in report_files:
+        data = json.loads(report.read_text() or "null")
+        if not data:
+            raise Failure(f"checkov wrote no report to {report} (did it run?)")
+        reports.extend(data if isinstance(data, list) else [data])
+    failed = 0
+    for r in reports:
+        summary = r.get("summary", {})
+        results = r.get("results", {})
+        skipped = results.get("skipped_checks", [])
+        failed += summary.get("failed", 0) + summary.get("parsing_errors", 0)
+        print(
+            f"checkov {r.get('check_type')}: {summary.get('passed', 0)} passed, "
+            f"{summary.get('failed', 0)} failed, {len(skipped)} skipped, "
+            f"{summary.get('parsing_errors', 0)} parsing errors, {summary.get('resource_count', 0)} resources"
+        )
+        reasons: dict[tuple[str, str], list[str]] = {}
+        for check in skipped:
+            reason = (check.get("check_result") or {}).get("suppress_comment", "")
+            if not reason or reason == "No comment provided":
+                print(f"  {check['check_id']} skipped on {check.get('resource')} without a reason")
+                failed += 1
+            reasons.setdefault((check["check_id"], reason), []).append(check.get("resource", "?"))
+        for (check_id, reason), resources in sorted(reasons.items()):
+            print(f"  skipped {check_id} on {len(resources)}: {reason}")
+        for check in results.get("failed_checks", []):
+            print(f"  FAILED {check['check_id']} {check.get('check_name')} on {check.get('resource')} ({check.get('file_path')})")
+    if failed:
+        raise Failure("checkov: failed checks (or skips without a reason)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compose")
+    c.add_argument("compose", type=Path)
+    c.add_argument("--env-file", type=Path, required=True)
+    e = sub.add_parser("env")
+    e.add_argument("--mercato", required=True)
+    e.add_argument("--compose", type=Path, required=True)
+    e.add_argument("--env-file", type=Path, required=True)
+    e.add_argument("rendered", type=Path, nargs="+")
+    k = sub.add_parser("checkov")
+    k.add_argument("reports", type=Path, nargs="+")
+    args = parser.parse_args()
+    try:
+        if args.command == "compose":
+            check_compose(args.compose, args.env_file)
+        elif args.command == "env":
+            check_env(args.mercato, args.rendered, args.compose, args.env_file)
+        else:
+            check_checkov(args.reports)
+    except Failure as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
