@@ -81,7 +81,7 @@ async fn sigterm_during_a_slow_request_drains_it_and_refuses_new_connections() {
     let api = Router::new()
         .route("/slow", get(slow))
         .with_state(SlowRequest { started: started_tx, release: release.clone() });
-    let shutdown_delay = Duration::from_millis(1_500);
+    let shutdown_delay = Duration::from_millis(2_500);
     let drain_timeout = Duration::from_secs(10);
     let running = start(api, shutdown_delay.as_millis() as u64, drain_timeout.as_millis() as u64).await;
     let addr = running.addr;
@@ -99,7 +99,7 @@ async fn sigterm_during_a_slow_request_drains_it_and_refuses_new_connections() {
 
     // During the shutdown delay the listener still accepts, and readiness says 503 so that
     // endpoints and load balancers stop sending traffic here.
-    eventually(Duration::from_secs(1), "readiness turns 503 after SIGTERM", || async {
+    eventually(Duration::from_secs(2), "readiness turns 503 after SIGTERM", || async {
         status_of(addr, "/readyz").await.is_ok_and(|status| status == StatusCode::SERVICE_UNAVAILABLE)
     })
     .await;
