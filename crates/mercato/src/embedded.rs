@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use gateway::GatewayConfig;
 use kit::config::{DatabaseConfig, HttpConfig, Settings};
-use tokio::task::JoinSet;
+use orders::OrdersConfig;
+use products::ProductsConfig;
+use std::collections::HashMap;
+
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use users::UsersConfig;
 
@@ -22,14 +26,78 @@ pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
     /// The gateway's address; the services take free loopback ports.
     pub listen: SocketAddr,
+    /// Load a demo catalog into an empty products database on start.
+    pub seed_demo: bool,
+    /// Last-word changes to each service's settings (after the environment), for tests.
+    pub overrides: Overrides,
+}
+
+/// Changes applied to each service's embedded settings before it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Overrides {
+    pub users: fn(&mut UsersConfig),
+    pub products: fn(&mut ProductsConfig),
+    pub orders: fn(&mut OrdersConfig),
+    pub gateway: fn(&mut GatewayConfig),
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self { users: |_| {}, products: |_| {}, orders: |_| {}, gateway: |_| {} }
+    }
+}
+
+impl EmbeddedOptions {
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        Self { data_dir: data_dir.into(), listen, seed_demo: false, overrides: Overrides::default() }
+    }
+}
+
+/// A service of the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Member {
+    Users,
+    Products,
+    Orders,
+    Gateway,
+}
+
+impl Member {
+    fn name(self) -> &'static str {
+        match self {
+            Member::Users => "users",
+            Member::Products => "products",
+            Member::Orders => "orders",
+            Member::Gateway => "gateway",
+        }
+    }
+}
+
+/// The settings each service runs with, listening addresses pinned once bound, so a stopped
+/// service restarts where the others expect it.
+struct Settled {
+    users: UsersConfig,
+    products: ProductsConfig,
+    orders: OrdersConfig,
+    gateway: GatewayConfig,
+}
+
+/// A service task and the token that stops it.
+struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
 }
 
 /// The running shop.
 pub struct Shop {
     pub gateway: SocketAddr,
     pub users: SocketAddr,
-    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    pub products: SocketAddr,
+    pub orders: SocketAddr,
+    settings: Settled,
+    running: HashMap<Member, Running>,
     shutdown: CancellationToken,
+    recovery: Option<orders::RecoveryHandle>,
 }
 
 /// The settings each service gets in the embedded mode before environment overrides.
@@ -44,10 +112,57 @@ pub fn users_defaults(data_dir: &Path) -> UsersConfig {
     config
 }
 
+/// The products service's embedded settings: SQLite and a local image directory.
+pub fn products_defaults(data_dir: &Path, users: SocketAddr) -> ProductsConfig {
+    let mut config = ProductsConfig {
+        http: loopback_any_port(),
+        database: sqlite_in(data_dir, "products"),
+        users_url: format!("http://{users}"),
+        ..ProductsConfig::default()
+    };
+    config.images.local_dir = data_dir.join("images");
+    config
+}
+
+/// The orders service's embedded settings, calling users and products where they listen, with
+/// the client secret this run shares with the users service.
+pub fn orders_defaults(
+    data_dir: &Path,
+    users: SocketAddr,
+    products: SocketAddr,
+    secret: &str,
+) -> OrdersConfig {
+    OrdersConfig {
+        http: loopback_any_port(),
+        database: sqlite_in(data_dir, "orders"),
+        users_url: format!("http://{users}"),
+        products_url: format!("http://{products}"),
+        service_client_secret: secret.to_owned(),
+        ..OrdersConfig::default()
+    }
+}
+
+/// Where each service of the embedded shop listens.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceAddrs {
+    pub users: SocketAddr,
+    pub products: SocketAddr,
+    pub orders: SocketAddr,
+}
+
+/// A fresh secret for one run's service client (the services of one process share it).
+fn random_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness for a service secret"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// The gateway's embedded settings, routing to the services at their bound addresses.
-pub fn gateway_defaults(listen: SocketAddr, users: SocketAddr) -> GatewayConfig {
+pub fn gateway_defaults(listen: SocketAddr, services: ServiceAddrs) -> GatewayConfig {
     let mut config = GatewayConfig { http: HttpConfig::with_listen(listen), ..GatewayConfig::default() };
-    config.upstreams.insert("users".into(), format!("http://{users}"));
+    config.upstreams.insert("users".into(), format!("http://{}", services.users));
+    config.upstreams.insert("products".into(), format!("http://{}", services.products));
+    config.upstreams.insert("orders".into(), format!("http://{}", services.orders));
     config
 }
 
@@ -72,24 +187,121 @@ pub fn with_env_overrides<T: Settings>(defaults: T, service: &str) -> anyhow::Re
 impl Shop {
     /// Starts every service, then the gateway; answers once all listen.
     pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&options.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", options.data_dir.display()))?;
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
+        let dir = &options.data_dir;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let over = options.overrides;
+        let orders_secret = random_secret()?;
 
-        let users_config = with_env_overrides(users_defaults(&options.data_dir), "users")?;
-        let users = users::Application::build(users_config).await.context("starting the users service")?;
-        let users_addr = users.local_addr();
-        let token = shutdown.clone();
-        tasks.spawn(async move { ("users", users.run(token).await.map_err(anyhow::Error::from)) });
+        let mut users = users_defaults(dir);
+        users.service_clients.insert("orders".into(), orders_secret.clone());
+        let mut users = with_env_overrides(users, "users")?;
+        (over.users)(&mut users);
+        let users_app =
+            users::Application::build(users.clone()).await.context("starting the users service")?;
+        users.http.listen = users_app.local_addr();
 
-        let gateway_config = with_env_overrides(gateway_defaults(options.listen, users_addr), "gateway")?;
-        let gateway = gateway::Application::build(gateway_config).await.context("starting the gateway")?;
-        let gateway_addr = gateway.local_addr();
-        let token = shutdown.clone();
-        tasks.spawn(async move { ("gateway", gateway.run(token).await) });
+        let mut products = with_env_overrides(products_defaults(dir, users.http.listen), "products")?;
+        (over.products)(&mut products);
+        let products_app =
+            products::Application::build(products.clone()).await.context("starting the products service")?;
+        products.http.listen = products_app.local_addr();
+        if options.seed_demo {
+            seed_demo_catalog(products_app.store().as_ref()).await?;
+        }
 
-        Ok(Self { gateway: gateway_addr, users: users_addr, tasks, shutdown })
+        let orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
+        let mut orders = with_env_overrides(orders, "orders")?;
+        (over.orders)(&mut orders);
+        let orders_app =
+            orders::Application::build(orders.clone()).await.context("starting the orders service")?;
+        orders.http.listen = orders_app.local_addr();
+        let recovery = Some(orders_app.recovery_handle());
+
+        let services = ServiceAddrs {
+            users: users.http.listen,
+            products: products.http.listen,
+            orders: orders.http.listen,
+        };
+        let mut gateway = with_env_overrides(gateway_defaults(options.listen, services), "gateway")?;
+        (over.gateway)(&mut gateway);
+        let gateway_app =
+            gateway::Application::build(gateway.clone()).await.context("starting the gateway")?;
+        gateway.http.listen = gateway_app.local_addr();
+
+        let mut shop = Self {
+            gateway: gateway.http.listen,
+            users: users.http.listen,
+            products: products.http.listen,
+            orders: orders.http.listen,
+            settings: Settled { users, products, orders, gateway },
+            running: HashMap::new(),
+            shutdown: CancellationToken::new(),
+            recovery,
+        };
+        shop.spawn(
+            Member::Users,
+            |stop| async move { users_app.run(stop).await.map_err(anyhow::Error::from) },
+        );
+        shop.spawn(Member::Products, |stop| async move {
+            products_app.run(stop).await.map_err(anyhow::Error::from)
+        });
+        shop.spawn(
+            Member::Orders,
+            |stop| async move { orders_app.run(stop).await.map_err(anyhow::Error::from) },
+        );
+        shop.spawn(Member::Gateway, |stop| async move { gateway_app.run(stop).await });
+        Ok(shop)
+    }
+
+    fn spawn<F, Fut>(&mut self, member: Member, run: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let stop = self.shutdown.child_token();
+        let task = tokio::spawn(run(stop.clone()));
+        self.running.insert(member, Running { stop, task });
+    }
+
+    /// Stops one service (draining it), as if its process ended; the others keep running.
+    pub async fn stop(&mut self, member: Member) -> anyhow::Result<()> {
+        if let Some(running) = self.running.remove(&member) {
+            running.stop.cancel();
+            running.task.await.map_err(|e| anyhow::anyhow!("the {} task failed: {e}", member.name()))??;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped service again on its old address.
+    pub async fn restart(&mut self, member: Member) -> anyhow::Result<()> {
+        self.stop(member).await?;
+        let s = &self.settings;
+        match member {
+            Member::Users => {
+                let app = users::Application::build(s.users.clone()).await?;
+                self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
+            }
+            Member::Products => {
+                let app = products::Application::build(s.products.clone()).await?;
+                self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
+            }
+            Member::Orders => {
+                let app = orders::Application::build(s.orders.clone()).await?;
+                self.recovery = Some(app.recovery_handle());
+                self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
+            }
+            Member::Gateway => {
+                let app = gateway::Application::build(s.gateway.clone()).await?;
+                self.spawn(member, |stop| async move { app.run(stop).await });
+            }
+        }
+        Ok(())
+    }
+
+    /// The orders service's recovery worker, to run a pass now.
+    pub fn recovery(&self) -> Option<orders::RecoveryHandle> {
+        self.recovery.clone()
     }
 
     /// A token that stops the shop when cancelled.
@@ -97,19 +309,31 @@ impl Shop {
         self.shutdown.clone()
     }
 
-    /// Runs until `stop` is cancelled or a service fails; then stops every service, letting
-    /// in-flight requests finish.
+    /// Runs until `stop` is cancelled or a service ends on its own; then stops every service,
+    /// letting in-flight requests finish.
     pub async fn run_until(mut self, stop: CancellationToken) -> anyhow::Result<()> {
         let mut failure = None;
+        let first_exit = async {
+            let tasks: Vec<_> = self
+                .running
+                .iter_mut()
+                .map(|(member, r)| Box::pin(async move { (*member, (&mut r.task).await) }))
+                .collect();
+            if tasks.is_empty() {
+                return std::future::pending().await;
+            }
+            futures_util::future::select_all(tasks).await.0
+        };
         tokio::select! {
             () = stop.cancelled() => {}
-            Some(joined) = self.tasks.join_next() => {
-                failure = Some(describe_exit(joined));
+            (member, joined) = first_exit => {
+                failure = Some(describe_exit(member, joined).and_then(|()| Err(anyhow::anyhow!("the {} service stopped on its own", member.name()))));
+                self.running.remove(&member);
             }
         }
         self.shutdown.cancel();
-        while let Some(joined) = self.tasks.join_next().await {
-            if let Err(e) = describe_exit(joined) {
+        for (member, running) in self.running.drain() {
+            if let Err(e) = describe_exit(member, running.task.await) {
                 failure.get_or_insert(Err(e));
             }
         }
@@ -117,12 +341,26 @@ impl Shop {
     }
 }
 
+/// Loads the demo catalog when the products database is empty (the first start).
+async fn seed_demo_catalog(store: &dyn products::store::CatalogStore) -> anyhow::Result<()> {
+    use products::domain::listing::{ListParams, ListQuery};
+    let everything = ListQuery::parse(ListParams::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let existing = store.list(&everything, products::store::Paging::Offset { offset: 0, limit: 1 }).await?;
+    if existing.total.unwrap_or(0) > 0 {
+        return Ok(());
+    }
+    let summary = products::seed::seed_demo(store).await?;
+    tracing::info!(products = summary.inserted, "seeded the demo catalog (skip with --no-seed)");
+    Ok(())
+}
+
 fn describe_exit(
-    joined: Result<(&'static str, anyhow::Result<()>), tokio::task::JoinError>,
+    member: Member,
+    joined: Result<anyhow::Result<()>, tokio::task::JoinError>,
 ) -> anyhow::Result<()> {
     match joined {
-        Ok((_, Ok(()))) => Ok(()),
-        Ok((service, Err(e))) => Err(e.context(format!("the {service} service stopped"))),
-        Err(e) => Err(anyhow::anyhow!("a service task failed: {e}")),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.context(format!("the {} service stopped", member.name()))),
+        Err(e) => Err(anyhow::anyhow!("the {} task failed: {e}", member.name())),
     }
 }

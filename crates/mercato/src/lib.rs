@@ -5,4 +5,7 @@
 //! so what a developer sees on a laptop is what the cluster does.
 
 pub mod embedded;
+pub mod env;
+pub mod probe;
+pub mod seed;
 pub mod serve;

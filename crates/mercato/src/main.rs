@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mercato::embedded::{EmbeddedOptions, Shop, sqlite_in, with_env_overrides};
-use mercato::serve::ServiceName;
+use mercato::serve::{DatabaseSettings, ServiceName};
 
 /// mercato, an e-commerce backend of Rust microservices.
 ///
@@ -36,9 +36,30 @@ enum Command {
         #[arg(value_enum)]
         service: ServiceName,
     },
-    /// Apply pending database migrations: of the embedded shop in --data-dir, or of the
-    /// database named by MERCATO_DATABASE__URL (what a migration Job runs).
+    /// Print every MERCATO_… variable a service reads, one per line (what its ConfigMap,
+    /// Secret and compose entry must set); with --check, load and validate the settings from
+    /// this environment instead, as `serve` would, without starting anything.
+    Env {
+        #[arg(value_enum)]
+        service: ServiceName,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Exit 0 if the service in this container answers 2xx on PATH (a HEALTHCHECK for an image
+    /// with no shell or curl). The address is --addr, else MERCATO_HTTP__LISTEN.
+    Probe {
+        #[arg(default_value = "/readyz")]
+        path: String,
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations: of a service's database named by
+    /// MERCATO_DATABASE__URL (what a migration Job runs), or of the embedded shop in --data-dir
+    /// (every service unless one is named).
     Migrate {
+        /// The service whose database to migrate (users or products).
+        #[arg(value_enum)]
+        service: Option<ServiceName>,
         /// Migrate the embedded shop's SQLite files in this directory.
         #[arg(long)]
         data_dir: Option<PathBuf>,
@@ -48,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Fill the catalog with generated demo products or a catalog file.
+    ///
+    /// Generates demo products (--generate N) or imports a catalog file (--file PATH: mercato
+    /// JSON, JSON Lines or CSV, DummyJSON, Algolia's Best Buy sample) into the embedded shop in
+    /// --data-dir or the database of MERCATO_DATABASE__URL.
+    #[command(after_long_help = mercato::seed::EXAMPLES)]
+    Seed(mercato::seed::SeedArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +86,9 @@ struct UpArgs {
     /// Address of the gateway, the shop's one public entry point.
     #[arg(long, default_value = "127.0.0.1:8080", env = "MERCATO_LISTEN")]
     listen: SocketAddr,
+    /// Do not load the demo catalog (about 1,000 generated products) into an empty shop.
+    #[arg(long)]
+    no_seed: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,17 +139,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             kit::telemetry::init(service.as_str());
             mercato::serve::serve(service, kit::http::shutdown_on_signal()).await
         }
-        Command::Migrate { data_dir } => {
+        Command::Env { service, check: false } => {
+            println!("{}", mercato::env::variables(service)?.join("\n"));
+            Ok(())
+        }
+        Command::Env { service, check: true } => {
+            mercato::env::check(service)?;
+            println!("{}: settings are valid", service.as_str());
+            Ok(())
+        }
+        Command::Probe { path, addr } => mercato::probe::probe(mercato::probe::target(addr)?, &path),
+        Command::Migrate { service, data_dir } => {
             kit::telemetry::init("mercato");
-            let database = match data_dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)?;
-                    with_env_overrides(users_database(sqlite_in(&dir, "users")), "users")?.database
+            let services = match (service, &data_dir) {
+                (Some(service), _) => vec![service],
+                (None, Some(_)) => ServiceName::WITH_DATABASE.to_vec(),
+                (None, None) => {
+                    anyhow::bail!("name the service to migrate (users or products), or pass --data-dir")
                 }
-                None => kit::config::load::<users_database::UsersDatabase>()?.database,
             };
-            users::migrate(&database).await?;
-            println!("users: migrations applied");
+            for service in services {
+                let database = match &data_dir {
+                    Some(dir) => {
+                        std::fs::create_dir_all(dir)?;
+                        let defaults = DatabaseSettings { database: sqlite_in(dir, service.as_str()) };
+                        with_env_overrides(defaults, service.as_str())?.database
+                    }
+                    None => kit::config::load::<DatabaseSettings>()?.database,
+                };
+                mercato::serve::migrate(service, &database).await?;
+                println!("{}: migrations applied", service.as_str());
+            }
             Ok(())
         }
         Command::Admin { command: AdminCommand::Create { email, password, name, data_dir } } => {
@@ -128,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     std::fs::create_dir_all(&dir)?;
                     sqlite_in(&dir, "users")
                 }
-                None => kit::config::load::<users_database::UsersDatabase>()?.database,
+                None => kit::config::load::<DatabaseSettings>()?.database,
             };
             let outcome =
                 users::create_admin(&database, Default::default(), &name, &email, &password).await?;
@@ -138,35 +189,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-fn users_database(database: kit::config::DatabaseConfig) -> users_database::UsersDatabase {
-    users_database::UsersDatabase { database }
-}
-
-mod users_database {
-    //! Just the database part of the users service's settings, for chores that need no keys.
-    use kit::config::{ConfigError, DatabaseConfig, Settings};
-    use serde::{Deserialize, Serialize};
-
-    #[derive(Debug, Default, Serialize, Deserialize)]
-    #[serde(default)]
-    pub struct UsersDatabase {
-        pub database: DatabaseConfig,
-    }
-
-    impl Settings for UsersDatabase {
-        fn validate(&self) -> Result<(), ConfigError> {
-            self.database.validate("database")
-        }
+        Command::Seed(args) => mercato::seed::seed(args).await,
     }
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     kit::telemetry::init("mercato");
     let stop = kit::http::shutdown_on_signal();
-    let shop = Shop::start(EmbeddedOptions { data_dir: args.data_dir.clone(), listen: args.listen }).await?;
+    let options = EmbeddedOptions {
+        seed_demo: !args.no_seed,
+        ..EmbeddedOptions::new(args.data_dir.clone(), args.listen)
+    };
+    let shop = Shop::start(options).await?;
     let gateway = shop.gateway;
     println!();
     println!("  mercato is running: http://{gateway}");

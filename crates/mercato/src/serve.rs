@@ -2,6 +2,8 @@
 //! (`mercato serve users`).
 
 use clap::ValueEnum;
+use kit::config::{ConfigError, DatabaseConfig, Settings};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 /// The services `mercato serve` can run.
@@ -9,13 +11,21 @@ use tokio_util::sync::CancellationToken;
 pub enum ServiceName {
     Gateway,
     Users,
+    Products,
+    Orders,
 }
 
 impl ServiceName {
+    /// The services that own a database.
+    pub const WITH_DATABASE: [ServiceName; 3] =
+        [ServiceName::Users, ServiceName::Products, ServiceName::Orders];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Gateway => "gateway",
             ServiceName::Users => "users",
+            ServiceName::Products => "products",
+            ServiceName::Orders => "orders",
         }
     }
 }
@@ -33,5 +43,39 @@ pub async fn serve(service: ServiceName, shutdown: CancellationToken) -> anyhow:
             users::Application::build(config).await?.run(shutdown).await?;
             Ok(())
         }
+        ServiceName::Products => {
+            let config: products::ProductsConfig = kit::config::load()?;
+            products::Application::build(config).await?.run(shutdown).await?;
+            Ok(())
+        }
+        ServiceName::Orders => {
+            let config: orders::OrdersConfig = kit::config::load()?;
+            orders::Application::build(config).await?.run(shutdown).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Applies the pending migrations of `service`'s database.
+pub async fn migrate(service: ServiceName, database: &DatabaseConfig) -> anyhow::Result<()> {
+    match service {
+        ServiceName::Users => users::migrate(database).await,
+        ServiceName::Products => products::migrate(database).await,
+        ServiceName::Orders => orders::migrate(database).await,
+        ServiceName::Gateway => anyhow::bail!("the gateway has no database"),
+    }
+}
+
+/// Just the database part of a service's settings, for chores that need nothing else
+/// (`migrate`, `admin create`, `seed`): `MERCATO_DATABASE__URL` and friends.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub database: DatabaseConfig,
+}
+
+impl Settings for DatabaseSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.database.validate("database")
     }
 }

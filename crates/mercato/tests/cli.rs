@@ -133,3 +133,105 @@ fn migrate_prepares_the_embedded_database() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(data_dir.path().join("users.db").exists());
 }
+
+/// Starts `mercato up` with its JSON log going to a file; answers the gateway URL.
+#[allow(clippy::zombie_processes)] // the caller stops and waits for the child
+fn start_up_logging_to(data_dir: &std::path::Path, log: &std::path::Path) -> (Child, String) {
+    let mut child = mercato()
+        .args(["up", "--no-seed", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::from(std::fs::File::create(log).unwrap()))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mercato starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.trim().starts_with("mercato is running: ")) {
+            return (child, line.trim().trim_start_matches("mercato is running: ").to_owned());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mercato did not print its URL");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn one_checkout_is_traced_through_every_service_log() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let log = data_dir.path().join("mercato.log");
+    let (mut child, url) = start_up_logging_to(data_dir.path(), &log);
+    let http = reqwest::Client::new();
+
+    let admin = mercato()
+        .args(["admin", "create", "--email", "root@shop.test", "--password", "root password 1", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(admin.status.success());
+    let token = |body: serde_json::Value, path: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let answer: serde_json::Value =
+                http.post(format!("{url}{path}")).json(&body).send().await.unwrap().json().await.unwrap();
+            answer["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let root = token(
+        serde_json::json!({"email": "root@shop.test", "password": "root password 1"}),
+        "/api/v1/auth/login",
+    )
+    .await;
+    let ada = token(
+        serde_json::json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse"}),
+        "/api/v1/auth/register",
+    )
+    .await;
+    let product: serde_json::Value = http
+        .post(format!("{url}/api/v1/products"))
+        .bearer_auth(&root)
+        .json(&serde_json::json!({"name": "Mug", "description": "A mug.", "price": {"amount": 900, "currency": "USD"}, "category": "Kitchen", "stock": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let address: serde_json::Value = http
+        .post(format!("{url}/api/v1/users/me/addresses"))
+        .bearer_auth(&ada)
+        .json(&serde_json::json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let placed = http
+        .post(format!("{url}/api/v1/orders"))
+        .bearer_auth(&ada)
+        .header("x-request-id", "checkout-trace-1")
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&serde_json::json!({"items": [{"product_id": product["id"], "quantity": 1}], "shipping_address_id": address["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 201);
+
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(30)).success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut services = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| l.contains("checkout-trace-1")) {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(entry["span"]["trace_id"], trace_id, "{line}");
+        services.insert(entry["span"]["service"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(services.into_iter().collect::<Vec<_>>(), ["gateway", "orders", "products", "users"]);
+}

@@ -25,12 +25,9 @@ impl Drop for TestShop {
 async fn start_shop() -> TestShop {
     kit::telemetry::init("mercato-e2e");
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let shop = Shop::start(EmbeddedOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-    })
-    .await
-    .expect("the shop starts");
+    let shop = Shop::start(EmbeddedOptions::new(data_dir.path(), SocketAddr::from(([127, 0, 0, 1], 0))))
+        .await
+        .expect("the shop starts");
     let base = format!("http://{}", shop.gateway);
     let stop = CancellationToken::new();
     tokio::spawn(shop.run_until(stop.clone()));

@@ -116,10 +116,18 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             http: HttpConfig::with_listen(([127, 0, 0, 1], 8080).into()),
-            upstreams: BTreeMap::from([("users".to_owned(), "http://127.0.0.1:8081".to_owned())]),
+            upstreams: BTreeMap::from([
+                ("users".to_owned(), "http://127.0.0.1:8081".to_owned()),
+                ("products".to_owned(), "http://127.0.0.1:8082".to_owned()),
+                ("orders".to_owned(), "http://127.0.0.1:8083".to_owned()),
+            ]),
             routes: vec![
                 RouteConfig::new("/api/v1/auth", "users"),
                 RouteConfig::new("/api/v1/users", "users"),
+                RouteConfig::new("/api/v1/products", "products"),
+                RouteConfig::new("/api/v1/categories", "products"),
+                RouteConfig::new("/api/v1/images", "products"),
+                RouteConfig::new("/api/v1/orders", "orders"),
             ],
             upload_routes: vec![UploadRouteConfig {
                 pattern: "/api/v1/products/*/images".to_owned(),
@@ -277,11 +285,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_and_route_auth_and_users_to_the_users_service() {
+    fn defaults_are_valid_and_route_every_public_prefix() {
         let config = GatewayConfig::default();
         config.validate().unwrap();
         assert_eq!(config.http.listen.port(), 8080);
-        assert!(config.routes.iter().all(|r| r.upstream == "users"));
+        let owner =
+            |prefix: &str| config.routes.iter().find(|r| r.prefix == prefix).map(|r| r.upstream.as_str());
+        assert_eq!(owner("/api/v1/users"), Some("users"));
+        assert_eq!(owner("/api/v1/categories"), Some("products"));
+        assert_eq!(owner("/api/v1/orders"), Some("orders"));
         assert_eq!(config.upload_routes[0].body_limit_bytes, 6 * MIB);
     }
 
@@ -327,9 +339,9 @@ mod tests {
     #[test]
     fn route_to_an_unknown_upstream_names_the_route_key() {
         let mut config = GatewayConfig::default();
-        config.routes.push(RouteConfig::new("/api/v1/orders", "orders"));
+        config.routes.push(RouteConfig::new("/api/v1/returns", "returns"));
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("`routes[2].upstream`") && err.contains("orders"), "{err}");
+        assert!(err.contains("`routes[6].upstream`") && err.contains("returns"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use gateway::{Application, GatewayConfig, RouteConfig};
+use gateway::{Application, GatewayConfig};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -178,8 +178,6 @@ async fn spawn_gateway(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
     config.upstreams.insert("users".into(), format!("http://{upstream}"));
     config.upstreams.insert("products".into(), format!("http://{upstream}"));
     config.upstreams.insert("orders".into(), format!("http://127.0.0.1:{}", dead_port()));
-    config.routes.push(RouteConfig::new("/api/v1/products", "products"));
-    config.routes.push(RouteConfig::new("/api/v1/orders", "orders"));
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());

@@ -1,9 +1,11 @@
 //! Checkout as a synchronous saga, and the moves that undo it.
 //!
-//! 1. validate (done by the caller: [`CheckoutRequest`]); 2. resolve the shipping address
-//! (users service, on the buyer's behalf); 3. price the lines (products service); 4. record the
-//! order as `pending` with its idempotency key; 5. reserve the stock, keyed by the order id;
-//! short → `cancelled`, 409; 6. `confirmed`, 201.
+//! 1. Validate (done by the caller: [`CheckoutRequest`]).
+//! 2. Resolve the shipping address (users service, on the buyer's behalf).
+//! 3. Price the lines (products service).
+//! 4. Record the order as `pending` with its idempotency key.
+//! 5. Reserve the stock, keyed by the order id; short → `cancelled`, 409.
+//! 6. `confirmed`, 201.
 //!
 //! Nothing stays half-done: a dependency that fails after step 4 leaves a `pending` order that
 //! [`crate::recovery`] settles (confirmed if its stock is held, else released and cancelled).
@@ -85,12 +87,21 @@ pub async fn place_order(
             let names: Vec<String> = short
                 .iter()
                 .map(|s| {
-                    let name = order.lines.iter().find(|l| l.product_id == s.product_id).map_or("?", |l| l.name.as_str());
+                    let name = order
+                        .lines
+                        .iter()
+                        .find(|l| l.product_id == s.product_id)
+                        .map_or("?", |l| l.name.as_str());
                     format!("{name} (asked {}, available {})", s.requested, s.available)
                 })
                 .collect();
             let reason = format!("insufficient stock: {}", names.join(", "));
-            if state.store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(&reason)).await?.is_some() {
+            if state
+                .store
+                .transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(&reason))
+                .await?
+                .is_some()
+            {
                 // Nothing was reserved, so nothing is to be released.
                 state.store.mark_stock_released(order.id).await?;
             }
@@ -107,7 +118,9 @@ pub async fn place_order(
 /// Pending → confirmed after the stock is held. If someone else settled the order meanwhile,
 /// their outcome stands (and a cancelled order gets its stock back).
 async fn confirm(state: &AppState, order: Order) -> Result<Placed, ApiError> {
-    if let Some(confirmed) = state.store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await? {
+    if let Some(confirmed) =
+        state.store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await?
+    {
         tracing::info!(order_id = %confirmed.id, total = confirmed.totals.total, "order confirmed");
         return Ok(Placed::Created(confirmed));
     }
@@ -136,7 +149,11 @@ async fn replay(state: &AppState, existing: Order, fingerprint: &str) -> Result<
     Ok(Placed::Replayed(order))
 }
 
-async fn shipping_address(state: &AppState, user: &CurrentUser, choice: &ShippingChoice) -> Result<PostalAddress, ApiError> {
+async fn shipping_address(
+    state: &AppState,
+    user: &CurrentUser,
+    choice: &ShippingChoice,
+) -> Result<PostalAddress, ApiError> {
     match choice {
         ShippingChoice::Inline(address) => Ok(address.clone()),
         ShippingChoice::Saved(id) => state
@@ -161,8 +178,9 @@ async fn price_lines(state: &AppState, request: &CheckoutRequest) -> Result<Vec<
     for line in &request.lines {
         match found.iter().find(|p| p.id == line.product_id) {
             Some(p) if !p.deleted && p.price.currency == *state.currency => {
-                let priced = PricedLine::new(p.id, p.sku.clone(), p.name.clone(), p.price.amount, line.quantity)
-                    .ok_or_else(|| ApiError::unprocessable("an order line total is too large"))?;
+                let priced =
+                    PricedLine::new(p.id, p.sku.clone(), p.name.clone(), p.price.amount, line.quantity)
+                        .ok_or_else(|| ApiError::unprocessable("an order line total is too large"))?;
                 lines.push(priced);
             }
             _ => unavailable.push(line.product_id),
@@ -186,7 +204,10 @@ pub async fn cancel_order(state: &AppState, order_id: Uuid, reason: &str) -> Res
         .await?;
     let Some(order) = cancelled else {
         let current = state.store.get(order_id).await?.ok_or_else(|| ApiError::not_found("no such order"))?;
-        return Err(ApiError::conflict(format!("an order that is {} cannot be cancelled", current.status.as_str())));
+        return Err(ApiError::conflict(format!(
+            "an order that is {} cannot be cancelled",
+            current.status.as_str()
+        )));
     };
     tracing::info!(%order_id, reason, "order cancelled");
     release_for(state, &order).await;
@@ -202,6 +223,8 @@ pub async fn release_for(state: &AppState, order: &Order) {
                 tracing::warn!(order_id = %order.id, error = %e, "stock released but not recorded; will retry");
             }
         }
-        Err(e) => tracing::warn!(order_id = %order.id, error = %e, "stock not released yet; the recovery worker will retry"),
+        Err(e) => {
+            tracing::warn!(order_id = %order.id, error = %e, "stock not released yet; the recovery worker will retry")
+        }
     }
 }

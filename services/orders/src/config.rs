@@ -101,7 +101,10 @@ impl Settings for OrdersConfig {
         if self.recovery.pending_timeout_ms <= self.http.request_timeout_ms {
             return Err(ConfigError::invalid(
                 "recovery.pending_timeout_ms",
-                format!("must exceed http.request_timeout_ms ({} ms), the longest a checkout can take", self.http.request_timeout_ms),
+                format!(
+                    "must exceed http.request_timeout_ms ({} ms), the longest a checkout can take",
+                    self.http.request_timeout_ms
+                ),
             ));
         }
         Ok(())

@@ -79,7 +79,11 @@ impl Dependencies {
     }
 
     /// The buyer's saved address, read with their own token; `None` if it is not theirs.
-    pub async fn saved_address(&self, user_token: &str, id: Uuid) -> Result<Option<PostalAddress>, ClientError> {
+    pub async fn saved_address(
+        &self,
+        user_token: &str,
+        id: Uuid,
+    ) -> Result<Option<PostalAddress>, ClientError> {
         match self.users.get_json(&format!("/api/v1/users/me/addresses/{id}"), Some(user_token)).await {
             Ok(address) => Ok(Some(address)),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
@@ -103,14 +107,25 @@ impl Dependencies {
     }
 
     /// Holds stock for the order (idempotent on the order id, so it is retried).
-    pub async fn reserve(&self, order_id: Uuid, lines: &[OrderLineRequest]) -> Result<Reservation, ClientError> {
+    pub async fn reserve(
+        &self,
+        order_id: Uuid,
+        lines: &[OrderLineRequest],
+    ) -> Result<Reservation, ClientError> {
         let body = ReserveBody {
             order_id,
-            items: lines.iter().map(|l| ReserveItem { product_id: l.product_id, quantity: l.quantity }).collect(),
+            items: lines
+                .iter()
+                .map(|l| ReserveItem { product_id: l.product_id, quantity: l.quantity })
+                .collect(),
         };
         let result: Result<serde_json::Value, ClientError> = self
             .as_service(|token| {
-                self.products.request(Method::POST, "/internal/v1/reservations").json(&body).bearer(token).idempotent()
+                self.products
+                    .request(Method::POST, "/internal/v1/reservations")
+                    .json(&body)
+                    .bearer(token)
+                    .idempotent()
             })
             .await;
         match result {

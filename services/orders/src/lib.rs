@@ -42,8 +42,11 @@ impl Application {
         }
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());
         let products = ServiceClient::new("products", &config.products_url, config.client.clone());
-        let credentials =
-            Arc::new(ServiceCredentials::new(users.clone(), &config.service_client_id, &config.service_client_secret));
+        let credentials = Arc::new(ServiceCredentials::new(
+            users.clone(),
+            &config.service_client_id,
+            &config.service_client_secret,
+        ));
         let state = AppState {
             store: store.clone(),
             dependencies: Dependencies::new(users.clone(), products, credentials),

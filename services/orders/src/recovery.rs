@@ -32,7 +32,12 @@ pub async fn settle_once(state: &AppState, pending_timeout: Duration) -> anyhow:
     for order in state.store.stale_pending(cutoff, BATCH).await? {
         match state.dependencies.is_held(order.id).await {
             Ok(true) => {
-                if state.store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await?.is_some() {
+                if state
+                    .store
+                    .transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None)
+                    .await?
+                    .is_some()
+                {
                     tracing::info!(order_id = %order.id, "recovered: stock was held, order confirmed");
                     settled.confirmed += 1;
                 }
@@ -45,7 +50,12 @@ pub async fn settle_once(state: &AppState, pending_timeout: Duration) -> anyhow:
                     continue;
                 }
                 let reason = "checkout did not complete (a dependency failed); nothing was charged";
-                if state.store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(reason)).await?.is_some() {
+                if state
+                    .store
+                    .transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(reason))
+                    .await?
+                    .is_some()
+                {
                     state.store.mark_stock_released(order.id).await?;
                     tracing::info!(order_id = %order.id, "recovered: no stock held, order cancelled");
                     settled.cancelled += 1;
@@ -68,7 +78,12 @@ pub async fn settle_once(state: &AppState, pending_timeout: Duration) -> anyhow:
 }
 
 /// Runs [`settle_once`] every `interval` until `shutdown`.
-pub async fn run(state: AppState, interval: Duration, pending_timeout: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    state: AppState,
+    interval: Duration,
+    pending_timeout: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -84,7 +84,9 @@ async fn only_one_of_concurrent_transitions_wins(backend: Backend) {
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move {
-                store.transition(order.id, &OrderStatus::cancellable(), OrderStatus::Cancelled, Some("test")).await
+                store
+                    .transition(order.id, &OrderStatus::cancellable(), OrderStatus::Cancelled, Some("test"))
+                    .await
             })
         })
         .collect();
@@ -96,8 +98,17 @@ async fn only_one_of_concurrent_transitions_wins(backend: Backend) {
     }
     assert_eq!(won, 1);
     let cancelled = store.get(order.id).await.unwrap().unwrap();
-    assert_eq!((cancelled.status, cancelled.status_reason.as_deref()), (OrderStatus::Cancelled, Some("test")));
-    assert!(store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await.unwrap().is_none());
+    assert_eq!(
+        (cancelled.status, cancelled.status_reason.as_deref()),
+        (OrderStatus::Cancelled, Some("test"))
+    );
+    assert!(
+        store
+            .transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn lists_filter_page_and_cursor(backend: Backend) {
@@ -113,7 +124,10 @@ async fn lists_filter_page_and_cursor(backend: Backend) {
     let (page, total) = store.list(&mine, 0, 2).await.unwrap();
     assert_eq!((page.len(), total), (2, 5));
     assert!(page[0].created_at >= page[1].created_at, "newest first");
-    let (confirmed, total) = store.list(&OrderFilter { user_id: None, status: Some(OrderStatus::Confirmed) }, 0, 10).await.unwrap();
+    let (confirmed, total) = store
+        .list(&OrderFilter { user_id: None, status: Some(OrderStatus::Confirmed) }, 0, 10)
+        .await
+        .unwrap();
     assert_eq!((confirmed[0].id, total), (bobs.id, 1));
 
     let mut seen = Vec::new();
@@ -152,9 +166,13 @@ async fn stats_count_sales_and_revenue(backend: Backend) {
     for status in [OrderStatus::Confirmed, OrderStatus::Delivered, OrderStatus::Cancelled] {
         let order = store.create_pending(new_order(user, None)).await.unwrap();
         let mut path = vec![OrderStatus::Pending];
-        for next in [OrderStatus::Confirmed, OrderStatus::Paid, OrderStatus::Shipped, OrderStatus::Delivered] {
+        for next in [OrderStatus::Confirmed, OrderStatus::Paid, OrderStatus::Shipped, OrderStatus::Delivered]
+        {
             if status == OrderStatus::Cancelled {
-                store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, None).await.unwrap();
+                store
+                    .transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, None)
+                    .await
+                    .unwrap();
                 break;
             }
             store.transition(order.id, &path, next, None).await.unwrap();

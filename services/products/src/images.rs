@@ -112,7 +112,9 @@ mod tests {
     fn only_content_hash_keys_are_accepted() {
         let good = format!("{}.png", "a".repeat(64));
         assert_eq!(parse_key(&good), Some(ImageKind::Png));
-        for bad in ["../etc/passwd", "x.png", &format!("{}.gif", "a".repeat(64)), &format!("{}.png", "A".repeat(64))] {
+        for bad in
+            ["../etc/passwd", "x.png", &format!("{}.gif", "a".repeat(64)), &format!("{}.png", "A".repeat(64))]
+        {
             assert_eq!(parse_key(bad), None, "{bad}");
         }
     }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod images;
 pub mod routes;
+pub mod seed;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -19,7 +19,12 @@ async fn admin_creates_and_anyone_reads() {
     let id = created["id"].as_str().unwrap();
     let read: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
     assert_eq!(read["name"], "Copper Kettle");
-    let by_sku: Value = app.get(&format!("/api/v1/products/sku/{}", created["sku"].as_str().unwrap().to_lowercase())).await.json().await.unwrap();
+    let by_sku: Value = app
+        .get(&format!("/api/v1/products/sku/{}", created["sku"].as_str().unwrap().to_lowercase()))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(by_sku["id"], id);
 }
 
@@ -27,10 +32,16 @@ async fn admin_creates_and_anyone_reads() {
 async fn customers_get_403_and_strangers_401_on_admin_routes() {
     let app = spawn_app(Backend::Sqlite).await;
     let customer = app.customer_token("ada@example.com").await;
-    problem(app.send(Method::POST, "/api/v1/products", Some(product("X", 1, 1)), Some(&customer)).await, 403).await;
+    problem(app.send(Method::POST, "/api/v1/products", Some(product("X", 1, 1)), Some(&customer)).await, 403)
+        .await;
     problem(app.send(Method::POST, "/api/v1/products", Some(product("X", 1, 1)), None).await, 401).await;
     problem(app.send(Method::GET, "/api/v1/products/low-stock", None, Some(&customer)).await, 403).await;
-    problem(app.send(Method::POST, "/internal/v1/products/lookup", Some(json!({"ids": []})), Some(&customer)).await, 403).await;
+    problem(
+        app.send(Method::POST, "/internal/v1/products/lookup", Some(json!({"ids": []})), Some(&customer))
+            .await,
+        403,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -38,13 +49,17 @@ async fn bad_product_input_is_a_clear_400_and_duplicate_sku_409() {
     let app = spawn_app(Backend::Sqlite).await;
     let mut bad = product("", -5, -1);
     bad["price"]["currency"] = json!("EUR");
-    let body = problem(app.send(Method::POST, "/api/v1/products", Some(bad), Some(&app.admin)).await, 400).await;
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let body =
+        problem(app.send(Method::POST, "/api/v1/products", Some(bad), Some(&app.admin)).await, 400).await;
+    let fields: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["name", "price", "stock"]);
 
     let mut float_price = product("Float", 0, 1);
     float_price["price"]["amount"] = json!(19.99);
-    let body = problem(app.send(Method::POST, "/api/v1/products", Some(float_price), Some(&app.admin)).await, 400).await;
+    let body =
+        problem(app.send(Method::POST, "/api/v1/products", Some(float_price), Some(&app.admin)).await, 400)
+            .await;
     assert_eq!(body["errors"][0]["field"], "price.amount");
 
     let mut unknown = product("Unknown", 100, 1);
@@ -62,7 +77,8 @@ async fn patch_validates_and_delete_hides() {
     let app = spawn_app(Backend::Sqlite).await;
     let created = app.create(product("Teapot", 2500, 3)).await;
     let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
-    let patched = app.send(Method::PATCH, &path, Some(json!({"stock": 9, "brand": null})), Some(&app.admin)).await;
+    let patched =
+        app.send(Method::PATCH, &path, Some(json!({"stock": 9, "brand": null})), Some(&app.admin)).await;
     assert_eq!(patched.status(), 200);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!((patched["stock"].as_i64(), patched["brand"].is_null()), (Some(9), true));
@@ -84,18 +100,27 @@ async fn lists_page_filter_search_and_cursor() {
     }
     app.create(product("Trail Running Shoe", 8999, 4)).await;
     let page: Value = app.get("/api/v1/products?page=2&limit=10").await.json().await.unwrap();
-    assert_eq!((page["page"].as_u64(), page["limit"].as_u64(), page["total"].as_u64(), page["total_pages"].as_u64()), (Some(2), Some(10), Some(26), Some(3)));
+    assert_eq!(
+        (page["page"].as_u64(), page["limit"].as_u64(), page["total"].as_u64(), page["total_pages"].as_u64()),
+        (Some(2), Some(10), Some(26), Some(3))
+    );
     assert_eq!(page["items"].as_array().unwrap().len(), 10);
 
     let found: Value = app.get("/api/v1/products?q=running%20shoes").await.json().await.unwrap();
     assert_eq!(found["items"][0]["name"], "Trail Running Shoe");
-    let filtered: Value = app.get("/api/v1/products?in_stock=false&sort=price_asc").await.json().await.unwrap();
+    let filtered: Value =
+        app.get("/api/v1/products?in_stock=false&sort=price_asc").await.json().await.unwrap();
     assert!(filtered["items"].as_array().unwrap().iter().all(|p| p["stock"] == 0));
 
     let mut seen = 0;
     let mut cursor = String::new();
     loop {
-        let page: Value = app.get(&format!("/api/v1/products?limit=7&sort=price_desc&cursor={cursor}")).await.json().await.unwrap();
+        let page: Value = app
+            .get(&format!("/api/v1/products?limit=7&sort=price_desc&cursor={cursor}"))
+            .await
+            .json()
+            .await
+            .unwrap();
         seen += page["items"].as_array().unwrap().len();
         match page["next_cursor"].as_str() {
             Some(next) => cursor = next.to_owned(),
@@ -118,7 +143,15 @@ async fn lists_page_filter_search_and_cursor() {
 async fn hostile_search_text_never_errors() {
     let app = spawn_app(Backend::Sqlite).await;
     app.create(product("Plain Mug", 500, 1)).await;
-    for q in ["%22unbalanced", "a%20%26%20b%20%7C%20!c", "'%20OR%201%3D1%20--", "%F0%9F%8E%89", "(((", "*", &"x".repeat(500)] {
+    for q in [
+        "%22unbalanced",
+        "a%20%26%20b%20%7C%20!c",
+        "'%20OR%201%3D1%20--",
+        "%F0%9F%8E%89",
+        "(((",
+        "*",
+        &"x".repeat(500),
+    ] {
         let response = app.get(&format!("/api/v1/products?q={q}")).await;
         assert_eq!(response.status(), 200, "q={q}");
     }
@@ -130,8 +163,16 @@ async fn categories_and_low_stock() {
     app.create(product("Low", 100, 1)).await;
     app.create(json!({"name": "Tent", "description": "Sleeps two.", "price": {"amount": 20000, "currency": "USD"}, "category": "Outdoor Gear", "stock": 50})).await;
     let categories: Value = app.get("/api/v1/categories").await.json().await.unwrap();
-    assert_eq!(categories, json!([{"slug": "kitchen", "name": "Kitchen", "product_count": 1}, {"slug": "outdoor-gear", "name": "Outdoor Gear", "product_count": 1}]));
-    let low: Value = app.send(Method::GET, "/api/v1/products/low-stock?threshold=5", None, Some(&app.admin)).await.json().await.unwrap();
+    assert_eq!(
+        categories,
+        json!([{"slug": "kitchen", "name": "Kitchen", "product_count": 1}, {"slug": "outdoor-gear", "name": "Outdoor Gear", "product_count": 1}])
+    );
+    let low: Value = app
+        .send(Method::GET, "/api/v1/products/low-stock?threshold=5", None, Some(&app.admin))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(low["total"], 1);
     assert_eq!(low["items"][0]["name"], "Low");
 }
@@ -143,8 +184,20 @@ fn png() -> Vec<u8> {
 }
 
 async fn upload(app: &common::TestApp, id: &str, bytes: Vec<u8>, token: &str) -> reqwest::Response {
-    let form = reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(bytes).file_name("x.bin").mime_str("application/octet-stream").unwrap());
-    app.http.post(app.url(&format!("/api/v1/products/{id}/images"))).bearer_auth(token).multipart(form).send().await.unwrap()
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes(bytes)
+            .file_name("x.bin")
+            .mime_str("application/octet-stream")
+            .unwrap(),
+    );
+    app.http
+        .post(app.url(&format!("/api/v1/products/{id}/images")))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -185,29 +238,64 @@ async fn reservations_through_the_internal_api() {
     let order = uuid::Uuid::now_v7();
     let reserve = json!({"order_id": order, "items": [{"product_id": id, "quantity": 2}]});
 
-    let held = app.send(Method::POST, "/internal/v1/reservations", Some(reserve.clone()), Some(&app.service)).await;
+    let held =
+        app.send(Method::POST, "/internal/v1/reservations", Some(reserve.clone()), Some(&app.service)).await;
     assert_eq!(held.status(), 201);
-    let replay = app.send(Method::POST, "/internal/v1/reservations", Some(reserve.clone()), Some(&app.service)).await;
+    let replay =
+        app.send(Method::POST, "/internal/v1/reservations", Some(reserve.clone()), Some(&app.service)).await;
     assert_eq!(replay.status(), 200);
     assert_eq!(replay.json::<Value>().await.unwrap()["status"], "held");
 
     let greedy = json!({"order_id": uuid::Uuid::now_v7(), "items": [{"product_id": id, "quantity": 2}]});
-    let short = problem(app.send(Method::POST, "/internal/v1/reservations", Some(greedy), Some(&app.service)).await, 409).await;
+    let short = problem(
+        app.send(Method::POST, "/internal/v1/reservations", Some(greedy), Some(&app.service)).await,
+        409,
+    )
+    .await;
     assert_eq!(short["short"], json!([{"product_id": id, "requested": 2, "available": 1}]));
 
-    let lookup: Value = app.send(Method::POST, "/internal/v1/products/lookup", Some(json!({"ids": [id, uuid::Uuid::nil()]})), Some(&app.service)).await.json().await.unwrap();
-    assert_eq!((lookup["items"][0]["stock"].as_i64(), lookup["items"][0]["price"]["amount"].as_i64()), (Some(1), Some(1500)));
+    let lookup: Value = app
+        .send(
+            Method::POST,
+            "/internal/v1/products/lookup",
+            Some(json!({"ids": [id, uuid::Uuid::nil()]})),
+            Some(&app.service),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (lookup["items"][0]["stock"].as_i64(), lookup["items"][0]["price"]["amount"].as_i64()),
+        (Some(1), Some(1500))
+    );
     assert_eq!(lookup["missing"], json!([uuid::Uuid::nil()]));
 
     let release_path = format!("/internal/v1/reservations/{order}/release");
-    let first: Value = app.send(Method::POST, &release_path, None, Some(&app.service)).await.json().await.unwrap();
-    let second: Value = app.send(Method::POST, &release_path, None, Some(&app.service)).await.json().await.unwrap();
-    assert_eq!((first["released_now"].as_bool(), second["released_now"].as_bool()), (Some(true), Some(false)));
+    let first: Value =
+        app.send(Method::POST, &release_path, None, Some(&app.service)).await.json().await.unwrap();
+    let second: Value =
+        app.send(Method::POST, &release_path, None, Some(&app.service)).await.json().await.unwrap();
+    assert_eq!(
+        (first["released_now"].as_bool(), second["released_now"].as_bool()),
+        (Some(true), Some(false))
+    );
     let after: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
     assert_eq!(after["stock"], 3);
 
-    problem(app.send(Method::POST, "/internal/v1/reservations", Some(json!({"order_id": order, "items": [{"product_id": id, "quantity": 0}]})), Some(&app.service)).await, 400).await;
-    problem(app.send(Method::POST, "/internal/v1/reservations", Some(reserve), Some(&app.admin)).await, 403).await;
+    problem(
+        app.send(
+            Method::POST,
+            "/internal/v1/reservations",
+            Some(json!({"order_id": order, "items": [{"product_id": id, "quantity": 0}]})),
+            Some(&app.service),
+        )
+        .await,
+        400,
+    )
+    .await;
+    problem(app.send(Method::POST, "/internal/v1/reservations", Some(reserve), Some(&app.admin)).await, 403)
+        .await;
 }
 
 #[tokio::test]

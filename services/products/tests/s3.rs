@@ -32,7 +32,9 @@ fn start_s3() -> S3Server {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("`{program}` is needed for the S3 tests (pip install 'moto[server]'): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("`{program}` is needed for the S3 tests (pip install 'moto[server]'): {e}")
+        });
     let server = S3Server { child, endpoint: format!("http://127.0.0.1:{port}") };
     // Ready when it accepts connections.
     let deadline = Instant::now() + Duration::from_secs(30);

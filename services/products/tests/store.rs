@@ -76,7 +76,10 @@ on_both_backends!(
 
 async fn create_generates_a_sku_and_refuses_a_duplicate(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let made = store.create_product(parse(ProductFields { brand: Some("Acme".into()), ..product("Anvil") })).await.unwrap();
+    let made = store
+        .create_product(parse(ProductFields { brand: Some("Acme".into()), ..product("Anvil") }))
+        .await
+        .unwrap();
     assert!(made.sku.as_str().starts_with("MIS-ACM-"), "{}", made.sku);
     let given = parse(ProductFields { sku: Some("anv-001".into()), ..product("Anvil 2") });
     assert_eq!(store.create_product(given.clone()).await.unwrap().sku.as_str(), "ANV-001");
@@ -86,13 +89,21 @@ async fn create_generates_a_sku_and_refuses_a_duplicate(backend: Backend) {
 
 async fn soft_deleted_products_vanish_and_free_their_sku(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let p = store.create_product(parse(ProductFields { sku: Some("GONE-1".into()), ..product("Ghost") })).await.unwrap();
+    let p = store
+        .create_product(parse(ProductFields { sku: Some("GONE-1".into()), ..product("Ghost") }))
+        .await
+        .unwrap();
     assert!(store.delete_product(p.id).await.unwrap());
     assert!(!store.delete_product(p.id).await.unwrap());
     assert!(store.product(p.id).await.unwrap().is_none());
     assert!(store.product_by_sku(&Sku::parse("GONE-1").unwrap()).await.unwrap().is_none());
     assert!(names(&store, &query(ListParams::default())).await.is_empty());
-    assert!(store.create_product(parse(ProductFields { sku: Some("GONE-1".into()), ..product("Ghost 2") })).await.is_ok());
+    assert!(
+        store
+            .create_product(parse(ProductFields { sku: Some("GONE-1".into()), ..product("Ghost 2") }))
+            .await
+            .is_ok()
+    );
 }
 
 async fn patch_changes_only_given_fields(backend: Backend) {
@@ -109,12 +120,18 @@ async fn search_ranks_name_over_sku_category_short_and_long_description(backend:
     let (store, _db) = store(backend).await;
     // Each product mentions "zephyr" in exactly one field.
     let fixtures = [
-        ("In description", ProductFields {
-            description: "Light and warm. Built for the zephyr season.".into(),
-            short_description: Some("Light and warm.".into()),
-            ..product("In description")
-        }),
-        ("In short", ProductFields { short_description: Some("A zephyr of a jacket".into()), ..product("In short") }),
+        (
+            "In description",
+            ProductFields {
+                description: "Light and warm. Built for the zephyr season.".into(),
+                short_description: Some("Light and warm.".into()),
+                ..product("In description")
+            },
+        ),
+        (
+            "In short",
+            ProductFields { short_description: Some("A zephyr of a jacket".into()), ..product("In short") },
+        ),
         ("In category", ProductFields { category: "Zephyr".into(), ..product("In category") }),
         ("In sku", ProductFields { sku: Some("ZEPHYR-1".into()), ..product("In sku") }),
         ("Zephyr in name", product("Zephyr in name")),
@@ -150,8 +167,23 @@ async fn search_never_errors_on_hostile_input(backend: Backend) {
     store.create_product(parse(product("Plain Mug"))).await.unwrap();
     let long = "a".repeat(500);
     for q in [
-        "\"unbalanced", "a & b | !c", "(mug", "mug:*", "' OR 1=1 --", "'; DROP TABLE products; --", "-", "\"\"",
-        "🎉☕ mug", "NEAR(mug, 2)", "mug*", "col:mug", "^mug", long.as_str(), "AND OR NOT", "\\", "%_%",
+        "\"unbalanced",
+        "a & b | !c",
+        "(mug",
+        "mug:*",
+        "' OR 1=1 --",
+        "'; DROP TABLE products; --",
+        "-",
+        "\"\"",
+        "🎉☕ mug",
+        "NEAR(mug, 2)",
+        "mug*",
+        "col:mug",
+        "^mug",
+        long.as_str(),
+        "AND OR NOT",
+        "\\",
+        "%_%",
     ] {
         let result = store.list(&search(q), Paging::Offset { offset: 0, limit: 10 }).await;
         assert!(result.is_ok(), "{q:?} failed: {:?}", result.err());
@@ -161,7 +193,11 @@ async fn search_never_errors_on_hostile_input(backend: Backend) {
 
 async fn filters_and_sorts_combine(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let specs = [("Cheap Kettle", 1500, 0, "Kitchen", "Acme"), ("Fine Kettle", 9900, 3, "Kitchen", "Lux"), ("Tent", 25000, 2, "Outdoor", "Acme")];
+    let specs = [
+        ("Cheap Kettle", 1500, 0, "Kitchen", "Acme"),
+        ("Fine Kettle", 9900, 3, "Kitchen", "Lux"),
+        ("Tent", 25000, 2, "Outdoor", "Acme"),
+    ];
     for (name, cents, stock, category, brand) in specs {
         let fields = ProductFields {
             price: Some(Money::new(cents, "USD")),
@@ -173,19 +209,83 @@ async fn filters_and_sorts_combine(backend: Backend) {
         store.create_product(parse(fields)).await.unwrap();
     }
     let by = |params: ListParams| query(params);
-    assert_eq!(names(&store, &by(ListParams { category: Some("kitchen".into()), sort: Some("price_desc".into()), ..Default::default() })).await, ["Fine Kettle", "Cheap Kettle"]);
-    assert_eq!(names(&store, &by(ListParams { brand: Some("Acme".into()), sort: Some("price_asc".into()), ..Default::default() })).await, ["Cheap Kettle", "Tent"]);
-    assert_eq!(names(&store, &by(ListParams { in_stock: Some("true".into()), sort: Some("name".into()), ..Default::default() })).await, ["Fine Kettle", "Tent"]);
-    assert_eq!(names(&store, &by(ListParams { min_price: Some("2000".into()), max_price: Some("10000".into()), ..Default::default() })).await, ["Fine Kettle"]);
-    assert_eq!(names(&store, &by(ListParams { q: Some("kettle".into()), in_stock: Some("false".into()), ..Default::default() })).await, ["Cheap Kettle"]);
+    assert_eq!(
+        names(
+            &store,
+            &by(ListParams {
+                category: Some("kitchen".into()),
+                sort: Some("price_desc".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        ["Fine Kettle", "Cheap Kettle"]
+    );
+    assert_eq!(
+        names(
+            &store,
+            &by(ListParams {
+                brand: Some("Acme".into()),
+                sort: Some("price_asc".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        ["Cheap Kettle", "Tent"]
+    );
+    assert_eq!(
+        names(
+            &store,
+            &by(ListParams {
+                in_stock: Some("true".into()),
+                sort: Some("name".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        ["Fine Kettle", "Tent"]
+    );
+    assert_eq!(
+        names(
+            &store,
+            &by(ListParams {
+                min_price: Some("2000".into()),
+                max_price: Some("10000".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        ["Fine Kettle"]
+    );
+    assert_eq!(
+        names(
+            &store,
+            &by(ListParams {
+                q: Some("kettle".into()),
+                in_stock: Some("false".into()),
+                ..Default::default()
+            })
+        )
+        .await,
+        ["Cheap Kettle"]
+    );
     let (low, total) = store.low_stock(2, 0, 10).await.unwrap();
-    assert_eq!((low.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), total), (vec!["Cheap Kettle", "Tent"], 2));
+    assert_eq!(
+        (low.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), total),
+        (vec!["Cheap Kettle", "Tent"], 2)
+    );
 }
 
 async fn cursor_paging_is_stable_while_products_are_added(backend: Backend) {
     let (store, _db) = store(backend).await;
     let batch: Vec<NewProduct> = (0..10_000)
-        .map(|i| parse(ProductFields { sku: Some(format!("PRE-{i:05}")), price: Some(Money::new(100 + (i % 97), "USD")), ..product(&format!("Item {i}")) }))
+        .map(|i| {
+            parse(ProductFields {
+                sku: Some(format!("PRE-{i:05}")),
+                price: Some(Money::new(100 + (i % 97), "USD")),
+                ..product(&format!("Item {i}"))
+            })
+        })
         .collect();
     for chunk in batch.chunks(2_000) {
         store.upsert_batch(chunk.to_vec()).await.unwrap();
@@ -201,7 +301,13 @@ async fn cursor_paging_is_stable_while_products_are_added(backend: Backend) {
                 assert!(seen.insert(p.sku.to_string()), "{sort}: {} seen twice", p.sku);
             }
             // Others keep adding products while we page.
-            store.create_product(parse(ProductFields { sku: Some(format!("NEW-{sort}-{added}")), ..product("Newcomer") })).await.unwrap();
+            store
+                .create_product(parse(ProductFields {
+                    sku: Some(format!("NEW-{sort}-{added}")),
+                    ..product("Newcomer")
+                }))
+                .await
+                .unwrap();
             added += 1;
             match page.next {
                 Some(next) => after = Some(next),
@@ -216,17 +322,27 @@ async fn cursor_paging_is_stable_while_products_are_added(backend: Backend) {
 async fn categories_count_live_products(backend: Backend) {
     let (store, _db) = store(backend).await;
     for (name, category) in [("A", "Books"), ("B", "Books"), ("C", "Garden")] {
-        store.create_product(parse(ProductFields { category: category.into(), ..product(name) })).await.unwrap();
+        store
+            .create_product(parse(ProductFields { category: category.into(), ..product(name) }))
+            .await
+            .unwrap();
     }
-    let gone = store.create_product(parse(ProductFields { category: "Garden".into(), ..product("D") })).await.unwrap();
+    let gone = store
+        .create_product(parse(ProductFields { category: "Garden".into(), ..product("D") }))
+        .await
+        .unwrap();
     store.delete_product(gone.id).await.unwrap();
-    let counts: Vec<(String, u64)> = store.categories().await.unwrap().into_iter().map(|c| (c.slug, c.product_count)).collect();
+    let counts: Vec<(String, u64)> =
+        store.categories().await.unwrap().into_iter().map(|c| (c.slug, c.product_count)).collect();
     assert_eq!(counts, [("books".to_owned(), 2), ("garden".to_owned(), 1)]);
 }
 
 async fn fifty_concurrent_reservations_take_exactly_the_stock(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let p = store.create_product(parse(ProductFields { stock: Some(10), ..product("Last Units") })).await.unwrap();
+    let p = store
+        .create_product(parse(ProductFields { stock: Some(10), ..product("Last Units") }))
+        .await
+        .unwrap();
     let attempts: Vec<_> = (0..50)
         .map(|_| {
             let store = store.clone();
@@ -248,11 +364,16 @@ async fn fifty_concurrent_reservations_take_exactly_the_stock(backend: Backend) 
 
 async fn reservation_is_all_or_nothing_and_names_short_products(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let plenty = store.create_product(parse(ProductFields { stock: Some(100), ..product("Plenty") })).await.unwrap();
-    let scarce = store.create_product(parse(ProductFields { stock: Some(2), ..product("Scarce") })).await.unwrap();
+    let plenty =
+        store.create_product(parse(ProductFields { stock: Some(100), ..product("Plenty") })).await.unwrap();
+    let scarce =
+        store.create_product(parse(ProductFields { stock: Some(2), ..product("Scarce") })).await.unwrap();
     let ghost = Uuid::now_v7();
-    let request = ReservationRequest::parse(Uuid::now_v7(), &[(plenty.id, 5), (scarce.id, 3), (ghost, 1)]).unwrap();
-    let ReserveOutcome::Short(mut short) = store.reserve(&request).await.unwrap() else { panic!("must be short") };
+    let request =
+        ReservationRequest::parse(Uuid::now_v7(), &[(plenty.id, 5), (scarce.id, 3), (ghost, 1)]).unwrap();
+    let ReserveOutcome::Short(mut short) = store.reserve(&request).await.unwrap() else {
+        panic!("must be short")
+    };
     short.sort_by_key(|s| s.product_id == ghost);
     assert_eq!((short[0].product_id, short[0].requested, short[0].available), (scarce.id, 3, 2));
     assert_eq!((short[1].product_id, short[1].available), (ghost, 0));
@@ -262,7 +383,8 @@ async fn reservation_is_all_or_nothing_and_names_short_products(backend: Backend
 
 async fn reservation_is_idempotent_and_release_happens_once(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let p = store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
+    let p =
+        store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
     let request = ReservationRequest::parse(Uuid::now_v7(), &[(p.id, 4)]).unwrap();
     assert!(matches!(store.reserve(&request).await.unwrap(), ReserveOutcome::Reserved(_)));
     assert!(matches!(store.reserve(&request).await.unwrap(), ReserveOutcome::Existing(r) if r.held));
@@ -286,7 +408,8 @@ async fn reservation_is_idempotent_and_release_happens_once(backend: Backend) {
 
 async fn release_before_reserve_refuses_the_late_reservation(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let p = store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
+    let p =
+        store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
     let order = Uuid::now_v7();
     assert_eq!(store.release(order).await.unwrap(), ReleaseOutcome::AlreadyReleased);
     let late = ReservationRequest::parse(order, &[(p.id, 1)]).unwrap();
@@ -305,6 +428,7 @@ async fn upsert_updates_by_sku_without_duplicating(backend: Backend) {
     let summary = store.upsert_batch(again).await.unwrap();
     assert_eq!((summary.inserted, summary.updated), (1, 1));
     assert_eq!(store.product_by_sku(&Sku::parse("UP-1").unwrap()).await.unwrap().unwrap().name, "New name");
-    let all = store.list(&query(ListParams::default()), Paging::Offset { offset: 0, limit: 10 }).await.unwrap();
+    let all =
+        store.list(&query(ListParams::default()), Paging::Offset { offset: 0, limit: 10 }).await.unwrap();
     assert_eq!(all.total, Some(2));
 }

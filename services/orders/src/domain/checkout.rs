@@ -74,7 +74,10 @@ impl CheckoutRequest {
         };
         errors.finish(|| {
             Some(CheckoutRequest {
-                lines: merged.into_iter().map(|(product_id, quantity)| OrderLineRequest { product_id, quantity }).collect(),
+                lines: merged
+                    .into_iter()
+                    .map(|(product_id, quantity)| OrderLineRequest { product_id, quantity })
+                    .collect(),
                 shipping: shipping?,
             })
         })
@@ -115,7 +118,13 @@ mod tests {
     #[test]
     fn duplicate_products_merge_and_order_does_not_matter() {
         let a = CheckoutRequest::parse(&[(id(2), 1), (id(1), 2), (id(2), 3)], Some(id(9)), None).unwrap();
-        assert_eq!(a.lines, vec![OrderLineRequest { product_id: id(1), quantity: 2 }, OrderLineRequest { product_id: id(2), quantity: 4 }]);
+        assert_eq!(
+            a.lines,
+            vec![
+                OrderLineRequest { product_id: id(1), quantity: 2 },
+                OrderLineRequest { product_id: id(2), quantity: 4 }
+            ]
+        );
         let b = CheckoutRequest::parse(&[(id(1), 2), (id(2), 4)], Some(id(9)), None).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
     }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     /// Recorded, stock not yet held (a checkout in flight, or one the recovery worker settles).
@@ -62,10 +64,9 @@ impl OrderStatus {
     }
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| "must be one of pending, confirmed, paid, shipped, delivered, cancelled".to_owned())
+        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
+            "must be one of pending, confirmed, paid, shipped, delivered, cancelled".to_owned()
+        })
     }
 }
 

@@ -26,7 +26,13 @@ pub struct Totals {
 
 impl PricedLine {
     /// `None` when the line total would overflow.
-    pub fn new(product_id: uuid::Uuid, sku: String, name: String, unit_price: i64, quantity: i64) -> Option<Self> {
+    pub fn new(
+        product_id: uuid::Uuid,
+        sku: String,
+        name: String,
+        unit_price: i64,
+        quantity: i64,
+    ) -> Option<Self> {
         let line_total = unit_price.checked_mul(quantity)?;
         Some(Self { product_id, sku, name, unit_price, quantity, line_total })
     }

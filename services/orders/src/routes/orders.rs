@@ -99,7 +99,8 @@ pub async fn place_order(
     match checkout::place_order(&state, &user, request, key).await? {
         Placed::Created(order) => {
             let location = format!("/api/v1/orders/{}", order.id);
-            Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(OrderView::from(order))).into_response())
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(OrderView::from(order)))
+                .into_response())
         }
         Placed::Replayed(order) => Ok(axum::Json(OrderView::from(order)).into_response()),
     }
@@ -109,9 +110,12 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII"))?.trim();
+    let key =
+        value.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII"))?.trim();
     if key.is_empty() || key.len() > MAX_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(format!("Idempotency-Key must be 1 to {MAX_KEY} printable ASCII characters")));
+        return Err(ApiError::bad_request(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY} printable ASCII characters"
+        )));
     }
     Ok(Some(key.to_owned()))
 }
@@ -140,7 +144,9 @@ pub async fn list_orders(
         .map_err(|_| ApiError::invalid_field("user_id", "must be a UUID"))?;
     let user_id = match (user.is_admin(), requested_user) {
         (true, requested) => requested,
-        (false, Some(other)) if other != user.id => return Err(ApiError::forbidden("only admins list other users' orders")),
+        (false, Some(other)) if other != user.id => {
+            return Err(ApiError::forbidden("only admins list other users' orders"));
+        }
         (false, _) => Some(user.id),
     };
     let filter = OrderFilter { user_id, status };
@@ -150,14 +156,17 @@ pub async fn list_orders(
                 "" => None,
                 text => {
                     let key: OrderCursor = decode_cursor(text)?;
-                    let at = DateTime::<Utc>::from_timestamp_micros(key.at)
-                        .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this list gave out"))?;
+                    let at = DateTime::<Utc>::from_timestamp_micros(key.at).ok_or_else(|| {
+                        ApiError::invalid_field("cursor", "is not a cursor this list gave out")
+                    })?;
                     Some((at, key.id))
                 }
             };
             let (orders, more) = state.store.list_after(&filter, after, page.limit()).await?;
             let next_cursor = match (more, orders.last()) {
-                (true, Some(last)) => Some(encode_cursor(&OrderCursor { at: last.created_at.timestamp_micros(), id: last.id })),
+                (true, Some(last)) => {
+                    Some(encode_cursor(&OrderCursor { at: last.created_at.timestamp_micros(), id: last.id }))
+                }
                 _ => None,
             };
             let items = orders.into_iter().map(OrderView::from).collect();
@@ -174,7 +183,11 @@ pub async fn list_orders(
 /// One order with its items; another user's order answers 404.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderView), (status = 404, description = "absent or not yours")))]
-pub async fn get_order(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<OrderView>> {
+pub async fn get_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<OrderView>> {
     Ok(axum::Json(visible_order(&state, &user, id).await?.into()))
 }
 
@@ -189,9 +202,17 @@ async fn visible_order(state: &AppState, user: &CurrentUser, id: Uuid) -> ApiRes
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = OrderView), (status = 404, description = "absent or not yours"),
         (status = 409, description = "shipped, delivered or already cancelled")))]
-pub async fn cancel_order(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<axum::Json<OrderView>> {
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<OrderView>> {
     let order = visible_order(&state, &user, id).await?;
-    let reason = if user.is_admin() && order.user_id != user.id { "cancelled by an admin" } else { "cancelled by the customer" };
+    let reason = if user.is_admin() && order.user_id != user.id {
+        "cancelled by an admin"
+    } else {
+        "cancelled by the customer"
+    };
     Ok(axum::Json(checkout::cancel_order(&state, id, reason).await?.into()))
 }
 

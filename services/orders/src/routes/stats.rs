@@ -45,7 +45,11 @@ pub async fn order_stats(
     let to = errors.take("to", params.to.as_deref().map(|v| instant(v, true)).transpose());
     let (from, to) = errors.finish(|| Some((from?, to?)))?;
     let stats = state.store.stats(from, to).await?;
-    let average = if stats.orders == 0 { 0 } else { (stats.revenue * 2 + stats.orders as i64) / (stats.orders as i64 * 2) };
+    let average = if stats.orders == 0 {
+        0
+    } else {
+        (stats.revenue * 2 + stats.orders as i64) / (stats.orders as i64 * 2)
+    };
     Ok(axum::Json(StatsView {
         orders: stats.orders,
         revenue: Money::new(stats.revenue, &state.currency),
@@ -73,7 +77,10 @@ mod tests {
     fn dates_cover_whole_days() {
         assert_eq!(instant("2026-11-01", false).unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
         assert_eq!(instant("2026-11-01", true).unwrap().to_rfc3339(), "2026-11-02T00:00:00+00:00");
-        assert_eq!(instant("2026-11-01T10:00:00+02:00", true).unwrap().to_rfc3339(), "2026-11-01T08:00:00+00:00");
+        assert_eq!(
+            instant("2026-11-01T10:00:00+02:00", true).unwrap().to_rfc3339(),
+            "2026-11-01T08:00:00+00:00"
+        );
         assert!(instant("yesterday", false).is_err());
     }
 }

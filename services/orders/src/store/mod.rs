@@ -11,9 +11,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use kit::address::PostalAddress;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
@@ -124,7 +123,9 @@ impl OrderStore {
             subtotal: Set(new.totals.subtotal),
             tax: Set(new.totals.tax),
             total: Set(new.totals.total),
-            shipping_address: Set(serde_json::to_value(&new.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?),
+            shipping_address: Set(
+                serde_json::to_value(&new.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?
+            ),
             idempotency_key: Set(new.idempotency_key),
             request_fingerprint: Set(new.fingerprint),
             status_reason: Set(None),
@@ -211,7 +212,12 @@ impl OrderStore {
     }
 
     /// Orders matching `filter`, newest first, as an offset page with the total.
-    pub async fn list(&self, filter: &OrderFilter, offset: u64, limit: u64) -> Result<(Vec<Order>, u64), DbErr> {
+    pub async fn list(
+        &self,
+        filter: &OrderFilter,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Order>, u64), DbErr> {
         let select = order::Entity::find().filter(condition(filter));
         let total = select.clone().count(&self.db).await?;
         let models = select
@@ -234,11 +240,10 @@ impl OrderStore {
     ) -> Result<(Vec<Order>, bool), DbErr> {
         let mut select = order::Entity::find().filter(condition(filter));
         if let Some((at, id)) = after {
-            select = select.filter(
-                Condition::any()
-                    .add(order::Column::CreatedAt.lt(at))
-                    .add(Condition::all().add(order::Column::CreatedAt.eq(at)).add(order::Column::Id.lt(id))),
-            );
+            select =
+                select.filter(Condition::any().add(order::Column::CreatedAt.lt(at)).add(
+                    Condition::all().add(order::Column::CreatedAt.eq(at)).add(order::Column::Id.lt(id)),
+                ));
         }
         let mut models = select
             .order_by_desc(order::Column::CreatedAt)
@@ -276,7 +281,11 @@ impl OrderStore {
     }
 
     /// Counts and revenue of orders created in `[from, to)`.
-    pub async fn stats(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Stats, DbErr> {
+    pub async fn stats(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Stats, DbErr> {
         #[derive(FromQueryResult)]
         struct Row {
             status: String,
@@ -284,9 +293,10 @@ impl OrderStore {
             revenue: i64,
         }
         let backend = self.db.get_database_backend();
-        let mut sql = "SELECT status, COUNT(*) AS orders, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS revenue \
+        let mut sql =
+            "SELECT status, COUNT(*) AS orders, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS revenue \
                        FROM orders WHERE 1 = 1"
-            .to_owned();
+                .to_owned();
         let mut values: Vec<sea_orm::Value> = Vec::new();
         let placeholder = |n: usize| match backend {
             sea_orm::DatabaseBackend::Postgres => format!("${n}"),
@@ -301,7 +311,9 @@ impl OrderStore {
             sql.push_str(&format!(" AND created_at < {}", placeholder(values.len())));
         }
         sql.push_str(" GROUP BY status");
-        let rows = Row::find_by_statement(Statement::from_sql_and_values(backend, sql, values)).all(&self.db).await?;
+        let rows = Row::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(&self.db)
+            .await?;
         let mut stats = Stats {
             orders: 0,
             revenue: 0,

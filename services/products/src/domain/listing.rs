@@ -116,13 +116,30 @@ fn boolean(raw: &str) -> Result<bool, String> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "s", rename_all = "snake_case")]
 pub enum CursorKey {
-    Newest { at: i64, id: Uuid },
-    PriceAsc { price: i64, id: Uuid },
-    PriceDesc { price: i64, id: Uuid },
-    Rating { rating: f64, id: Uuid },
-    Name { name: String, id: Uuid },
+    Newest {
+        at: i64,
+        id: Uuid,
+    },
+    PriceAsc {
+        price: i64,
+        id: Uuid,
+    },
+    PriceDesc {
+        price: i64,
+        id: Uuid,
+    },
+    Rating {
+        rating: f64,
+        id: Uuid,
+    },
+    Name {
+        name: String,
+        id: Uuid,
+    },
     /// Relevance has no stable key; the cursor carries the position.
-    Relevance { offset: u64 },
+    Relevance {
+        offset: u64,
+    },
 }
 
 impl CursorKey {
@@ -146,9 +163,11 @@ mod tests {
     fn default_sort_depends_on_search() {
         let plain = ListQuery::parse(ListParams::default()).unwrap();
         assert_eq!(plain.sort, Sort::Newest);
-        let searching = ListQuery::parse(ListParams { q: Some("shoe".into()), ..ListParams::default() }).unwrap();
+        let searching =
+            ListQuery::parse(ListParams { q: Some("shoe".into()), ..ListParams::default() }).unwrap();
         assert_eq!(searching.sort, Sort::Relevance);
-        let punctuation = ListQuery::parse(ListParams { q: Some("!!!".into()), ..ListParams::default() }).unwrap();
+        let punctuation =
+            ListQuery::parse(ListParams { q: Some("!!!".into()), ..ListParams::default() }).unwrap();
         assert_eq!((punctuation.search, punctuation.sort), (None, Sort::Newest));
     }
 
@@ -167,13 +186,19 @@ mod tests {
 
     #[test]
     fn inverted_price_range_is_refused() {
-        let params = ListParams { min_price: Some("500".into()), max_price: Some("100".into()), ..ListParams::default() };
+        let params = ListParams {
+            min_price: Some("500".into()),
+            max_price: Some("100".into()),
+            ..ListParams::default()
+        };
         assert!(ListQuery::parse(params).is_err());
     }
 
     #[test]
     fn category_filter_is_a_slug() {
-        let q = ListQuery::parse(ListParams { category: Some("Home & Kitchen".into()), ..ListParams::default() }).unwrap();
+        let q =
+            ListQuery::parse(ListParams { category: Some("Home & Kitchen".into()), ..ListParams::default() })
+                .unwrap();
         assert_eq!(q.category.as_deref(), Some("home-kitchen"));
     }
 }

@@ -116,7 +116,10 @@ impl NewProduct {
         let sku = errors.take("sku", fields.sku.as_deref().map(Sku::parse).transpose());
         let name = errors.take("name", text(&fields.name, 1, 200));
         let description = errors.take("description", text(&fields.description, 1, 20_000));
-        let short = errors.take("short_description", fields.short_description.as_deref().map(|s| text(s, 0, 300)).transpose());
+        let short = errors.take(
+            "short_description",
+            fields.short_description.as_deref().map(|s| text(s, 0, 300)).transpose(),
+        );
         let category = errors.take("category", Category::parse(&fields.category));
         let brand = errors.take("brand", fields.brand.as_deref().map(|b| text(b, 0, 100)).transpose());
         let price = errors.take(
@@ -126,10 +129,12 @@ impl NewProduct {
         let stock = errors.take("stock", stock(fields.stock.unwrap_or(0)));
         let rating = errors.take("rating", rating(fields.rating.unwrap_or(0.0)));
         let weight = errors.take("weight_grams", fields.weight_grams.map(weight_grams).transpose());
-        let attributes = errors.take("attributes", attributes(fields.attributes.unwrap_or(Value::Object(Map::new()))));
+        let attributes =
+            errors.take("attributes", attributes(fields.attributes.unwrap_or(Value::Object(Map::new()))));
         errors.finish(|| {
             let description = description?;
-            let short_description = short?.filter(|s| !s.is_empty()).unwrap_or_else(|| summary_of(&description));
+            let short_description =
+                short?.filter(|s| !s.is_empty()).unwrap_or_else(|| summary_of(&description));
             Some(NewProduct {
                 sku: sku?,
                 name: name?,
@@ -183,16 +188,24 @@ impl ProductPatch {
         let mut errors = FieldErrors::default();
         let sku = errors.take("sku", fields.sku.as_deref().map(Sku::parse).transpose());
         let name = errors.take("name", fields.name.as_deref().map(|v| text(v, 1, 200)).transpose());
-        let short = errors.take("short_description", fields.short_description.as_deref().map(|v| text(v, 0, 300)).transpose());
-        let description = errors.take("description", fields.description.as_deref().map(|v| text(v, 1, 20_000)).transpose());
+        let short = errors.take(
+            "short_description",
+            fields.short_description.as_deref().map(|v| text(v, 0, 300)).transpose(),
+        );
+        let description =
+            errors.take("description", fields.description.as_deref().map(|v| text(v, 1, 20_000)).transpose());
         let category = errors.take("category", fields.category.as_deref().map(Category::parse).transpose());
         let brand = errors.take(
             "brand",
-            fields.brand.map(|b| b.map(|b| text(&b, 0, 100)).transpose().map(|b| b.filter(|b| !b.is_empty()))).transpose(),
+            fields
+                .brand
+                .map(|b| b.map(|b| text(&b, 0, 100)).transpose().map(|b| b.filter(|b| !b.is_empty())))
+                .transpose(),
         );
         let price = errors.take("price", fields.price.map(|p| p.parse_price(currency)).transpose());
         let stock = errors.take("stock", fields.stock.map(stock).transpose());
-        let weight = errors.take("weight_grams", fields.weight_grams.map(|w| w.map(weight_grams).transpose()).transpose());
+        let weight = errors
+            .take("weight_grams", fields.weight_grams.map(|w| w.map(weight_grams).transpose()).transpose());
         let attributes = errors.take("attributes", fields.attributes.map(attributes).transpose());
         errors.finish(|| {
             Some(ProductPatch {
@@ -219,7 +232,11 @@ fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     let trimmed = raw.trim();
     let chars = trimmed.chars().count();
     if chars < min {
-        return Err(if min == 1 { "is required".into() } else { format!("must be at least {min} characters") });
+        return Err(if min == 1 {
+            "is required".into()
+        } else {
+            format!("must be at least {min} characters")
+        });
     }
     if chars > max {
         return Err(format!("must be at most {max} characters"));
@@ -231,7 +248,11 @@ fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
 }
 
 fn stock(value: i64) -> Result<i64, String> {
-    if (0..=MAX_STOCK).contains(&value) { Ok(value) } else { Err(format!("must be between 0 and {MAX_STOCK}")) }
+    if (0..=MAX_STOCK).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("must be between 0 and {MAX_STOCK}"))
+    }
 }
 
 fn rating(value: f64) -> Result<f64, String> {
@@ -239,7 +260,11 @@ fn rating(value: f64) -> Result<f64, String> {
 }
 
 fn weight_grams(value: i64) -> Result<i64, String> {
-    if (0..=1_000_000).contains(&value) { Ok(value) } else { Err("must be between 0 and 1000000 grams".into()) }
+    if (0..=1_000_000).contains(&value) {
+        Ok(value)
+    } else {
+        Err("must be between 0 and 1000000 grams".into())
+    }
 }
 
 fn attributes(value: Value) -> Result<Map<String, Value>, String> {
@@ -310,7 +335,8 @@ mod tests {
 
     #[test]
     fn price_in_another_currency_is_refused() {
-        let err = NewProduct::parse(ProductFields { price: Some(Money::new(100, "EUR")), ..fields() }, "USD").unwrap_err();
+        let err = NewProduct::parse(ProductFields { price: Some(Money::new(100, "EUR")), ..fields() }, "USD")
+            .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "price");
     }
 
@@ -332,7 +358,8 @@ mod tests {
     #[test]
     fn empty_patch_is_detected() {
         assert!(ProductPatch::parse(PatchFields::default(), "USD").unwrap().is_empty());
-        let patch = ProductPatch::parse(PatchFields { stock: Some(3), ..PatchFields::default() }, "USD").unwrap();
+        let patch =
+            ProductPatch::parse(PatchFields { stock: Some(3), ..PatchFields::default() }, "USD").unwrap();
         assert_eq!(patch.stock, Some(3));
     }
 }

@@ -32,13 +32,16 @@ impl SearchQuery {
         let mut excluded = Vec::new();
         let mut join_with_previous = false;
         let mut count = 0;
+        // Only a plain word at the very end of the text is still being typed.
+        let mut ends_with_plain_word = false;
         for raw in lex(text) {
             if count >= MAX_TERMS {
                 break;
             }
+            ends_with_plain_word = matches!(raw, Raw::Text { quoted: false, negated: false, .. });
             match raw {
                 Raw::Or => join_with_previous = !groups.is_empty(),
-                Raw::Text { text, quoted, negated } => {
+                Raw::Text { text, quoted: _, negated } => {
                     let words = words_of(&text);
                     if words.is_empty() {
                         continue;
@@ -55,14 +58,13 @@ impl SearchQuery {
                         groups.push(vec![term]);
                     }
                     join_with_previous = false;
-                    let _ = quoted;
                 }
             }
         }
         // The last unquoted single word is probably still being typed.
         if let Some(term) = groups.last_mut().and_then(|g| g.last_mut())
             && term.words.len() == 1
-            && !ends_with_quote(text)
+            && ends_with_plain_word
         {
             term.prefix = true;
         }
@@ -79,8 +81,11 @@ impl SearchQuery {
                 (many, _) => format!("({})", many.join(" <-> ")),
             }
         };
-        let mut parts: Vec<String> =
-            self.groups.iter().map(|g| format!("({})", g.iter().map(render).collect::<Vec<_>>().join(" | "))).collect();
+        let mut parts: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| format!("({})", g.iter().map(render).collect::<Vec<_>>().join(" | ")))
+            .collect();
         parts.extend(self.excluded.iter().map(|t| format!("!{}", render(t))));
         parts.join(" & ")
     }
@@ -156,10 +161,6 @@ fn words_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn ends_with_quote(text: &str) -> bool {
-    text.trim_end().ends_with('"')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +184,10 @@ mod tests {
     fn punctuation_and_operators_become_plain_words() {
         let q = SearchQuery::parse("a&b | c:* (d) !e ' OR 1=1; --").unwrap();
         let ts = q.to_tsquery();
-        assert!(!ts.contains(';') && !ts.contains('=') && !ts.contains('('.to_string().repeat(3).as_str()), "{ts}");
+        assert!(
+            !ts.contains(';') && !ts.contains('=') && !ts.contains('('.to_string().repeat(3).as_str()),
+            "{ts}"
+        );
         let fts = q.to_fts5();
         assert!(!fts.contains(';') && !fts.contains('='), "{fts}");
     }

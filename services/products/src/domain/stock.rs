@@ -61,7 +61,13 @@ mod tests {
     fn duplicate_products_are_merged_in_id_order() {
         let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(1));
         let r = ReservationRequest::parse(Uuid::nil(), &[(a, 1), (b, 2), (a, 3)]).unwrap();
-        assert_eq!(r.lines, vec![ReservationLine { product_id: b, quantity: 2 }, ReservationLine { product_id: a, quantity: 4 }]);
+        assert_eq!(
+            r.lines,
+            vec![
+                ReservationLine { product_id: b, quantity: 2 },
+                ReservationLine { product_id: a, quantity: 4 }
+            ]
+        );
     }
 
     #[test]

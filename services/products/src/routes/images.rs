@@ -48,18 +48,25 @@ pub async fn upload_image(
     Path(id): Path<Uuid>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
-    let mut multipart = multipart.map_err(|e| ApiError::unsupported_media_type(format!("expected multipart/form-data: {e}")))?;
+    let mut multipart = multipart
+        .map_err(|e| ApiError::unsupported_media_type(format!("expected multipart/form-data: {e}")))?;
     let bytes = read_image_field(&mut multipart).await?;
-    let kind = ImageKind::sniff(&bytes)
-        .ok_or_else(|| ApiError::unsupported_media_type("the `image` field is not a JPEG, PNG or WebP image"))?;
+    let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
+        ApiError::unsupported_media_type("the `image` field is not a JPEG, PNG or WebP image")
+    })?;
     if state.store.product(id).await?.is_none() {
         return Err(ApiError::not_found("no such product"));
     }
-    let key = state.images.put(kind, bytes).await.map_err(|e| ApiError::unavailable(format!("image store: {e}")))?;
+    let key = state
+        .images
+        .put(kind, bytes)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("image store: {e}")))?;
     state.store.add_image(id, &key).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
     tracing::info!(admin_id = %admin.id, product_id = %id, %key, "image uploaded");
     let url = format!("{}/{key}", state.image_path);
-    Ok((StatusCode::CREATED, [(header::LOCATION, url.clone())], axum::Json(UploadedImage { url })).into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, url.clone())], axum::Json(UploadedImage { url }))
+        .into_response())
 }
 
 /// The bytes of the `image` field, refusing more than [`MAX_IMAGE_BYTES`].
@@ -92,13 +99,21 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/images/{key}", tag = "images", params(("key" = String, Path)),
     responses((status = 200, description = "the image", content_type = "image/*"), (status = 304, description = "unchanged"),
         (status = 404, description = "no such image")))]
-pub async fn get_image(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn get_image(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let etag = format!("\"{}\"", key.split('.').next().unwrap_or_default());
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
         && crate::images::parse_key(&key).is_some()
     {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [(header::CACHE_CONTROL, cache)]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [(header::CACHE_CONTROL, cache)])
+            .into_response());
     }
     let image = state
         .images

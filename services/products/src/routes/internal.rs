@@ -72,7 +72,11 @@ impl From<Reservation> for ReservationView {
         Self {
             order_id: r.order_id,
             status: if r.held { "held" } else { "released" }.into(),
-            items: r.lines.into_iter().map(|(product_id, quantity)| ReservedItem { product_id, quantity }).collect(),
+            items: r
+                .lines
+                .into_iter()
+                .map(|(product_id, quantity)| ReservedItem { product_id, quantity })
+                .collect(),
         }
     }
 }
@@ -92,7 +96,14 @@ pub async fn lookup(
     let missing = body.ids.iter().filter(|id| !found.iter().any(|f| f.id == **id)).copied().collect();
     let items = found
         .into_iter()
-        .map(|f| LookupItemView { id: f.id, sku: f.sku, name: f.name, price: f.price, stock: f.stock, deleted: f.deleted })
+        .map(|f| LookupItemView {
+            id: f.id,
+            sku: f.sku,
+            name: f.name,
+            price: f.price,
+            stock: f.stock,
+            deleted: f.deleted,
+        })
         .collect();
     Ok(axum::Json(LookupResponse { items, missing }))
 }
@@ -116,9 +127,12 @@ pub async fn reserve(
             Ok((StatusCode::CREATED, axum::Json(ReservationView::from(r))).into_response())
         }
         ReserveOutcome::Existing(r) if r.held => Ok(axum::Json(ReservationView::from(r)).into_response()),
-        ReserveOutcome::Existing(_) => Err(ApiError::conflict("this order's reservation was released; use a new order id")),
+        ReserveOutcome::Existing(_) => {
+            Err(ApiError::conflict("this order's reservation was released; use a new order id"))
+        }
         ReserveOutcome::Short(short) => {
-            let names: Vec<String> = short.iter().map(|s| format!("{} (available {})", s.product_id, s.available)).collect();
+            let names: Vec<String> =
+                short.iter().map(|s| format!("{} (available {})", s.product_id, s.available)).collect();
             let short: Vec<serde_json::Value> = short
                 .iter()
                 .map(|s| serde_json::json!({"product_id": s.product_id, "requested": s.requested, "available": s.available}))
@@ -137,7 +151,11 @@ pub async fn get_reservation(
     _caller: ServiceCaller,
     Path(order_id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ReservationView>> {
-    let found = state.store.reservation(order_id).await?.ok_or_else(|| ApiError::not_found("no reservation for this order"))?;
+    let found = state
+        .store
+        .reservation(order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no reservation for this order"))?;
     Ok(axum::Json(found.into()))
 }
 

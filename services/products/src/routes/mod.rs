@@ -55,7 +55,9 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
         );
     }
 }
@@ -124,5 +126,9 @@ impl ProductView {
 
 /// Stored keys become URLs under `image_path`; imported catalogs may carry absolute URLs.
 fn image_url(image_path: &str, key: String) -> String {
-    if key.starts_with("https://") || key.starts_with("http://") { key } else { format!("{image_path}/{key}") }
+    if key.starts_with("https://") || key.starts_with("http://") {
+        key
+    } else {
+        format!("{image_path}/{key}")
+    }
 }

@@ -110,7 +110,10 @@ pub async fn list_products(
                 text => Some(decode_cursor::<CursorKey>(text)?),
             };
             if after.as_ref().is_some_and(|key| key.sort() != query.sort) {
-                return Err(ApiError::invalid_field("cursor", "belongs to another sort order; start again with cursor="));
+                return Err(ApiError::invalid_field(
+                    "cursor",
+                    "belongs to another sort order; start again with cursor=",
+                ));
             }
             let listing = state.store.list(&query, Paging::Cursor { after, limit: page.limit() }).await?;
             let body = CursorPage {
@@ -120,7 +123,10 @@ pub async fn list_products(
             Ok(axum::Json(body).into_response())
         }
         None => {
-            let listing = state.store.list(&query, Paging::Offset { offset: page.offset(), limit: page.limit() }).await?;
+            let listing = state
+                .store
+                .list(&query, Paging::Offset { offset: page.offset(), limit: page.limit() })
+                .await?;
             let items = listing.items.into_iter().map(|p| ProductView::new(p, &path)).collect();
             Ok(axum::Json(Page::new(items, page, listing.total.unwrap_or(0))).into_response())
         }
@@ -130,7 +136,10 @@ pub async fn list_products(
 /// One live product.
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = Uuid, Path)),
     responses((status = 200, body = ProductView), (status = 404, description = "absent or deleted")))]
-pub async fn get_product(State(state): State<AppState>, Path(id): Path<Uuid>) -> ApiResult<axum::Json<ProductView>> {
+pub async fn get_product(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<ProductView>> {
     let product = state.store.product(id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
@@ -138,7 +147,10 @@ pub async fn get_product(State(state): State<AppState>, Path(id): Path<Uuid>) ->
 /// One live product by SKU (case-insensitive).
 #[utoipa::path(get, path = "/api/v1/products/sku/{sku}", tag = "products", params(("sku" = String, Path)),
     responses((status = 200, body = ProductView), (status = 404, description = "absent or deleted")))]
-pub async fn product_by_sku(State(state): State<AppState>, Path(sku): Path<String>) -> ApiResult<axum::Json<ProductView>> {
+pub async fn product_by_sku(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> ApiResult<axum::Json<ProductView>> {
     let sku = Sku::parse(&sku).map_err(|_| ApiError::not_found(NOT_FOUND))?;
     let product = state.store.product_by_sku(&sku).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
@@ -203,7 +215,8 @@ pub async fn update_product(
     if patch.is_empty() {
         return Err(ApiError::bad_request("the body changes nothing; send at least one field"));
     }
-    let product = state.store.update_product(id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let product =
+        state.store.update_product(id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     tracing::info!(admin_id = %admin.id, product_id = %id, "product changed");
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }

@@ -184,7 +184,9 @@ impl MigrationTrait for CreateCatalog {
                     .col(uuid(ReservationLines::OrderId))
                     .col(uuid(ReservationLines::ProductId))
                     .col(big_integer(ReservationLines::Quantity))
-                    .primary_key(Index::create().col(ReservationLines::OrderId).col(ReservationLines::ProductId))
+                    .primary_key(
+                        Index::create().col(ReservationLines::OrderId).col(ReservationLines::ProductId),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("reservation_lines_reservation")
@@ -263,7 +265,9 @@ impl MigrationTrait for CreateSearch {
         let statements = match manager.get_database_backend() {
             DatabaseBackend::Postgres => POSTGRES_SEARCH,
             DatabaseBackend::Sqlite => SQLITE_SEARCH,
-            other => return Err(DbErr::Migration(format!("full-text search is not implemented for {other:?}"))),
+            other => {
+                return Err(DbErr::Migration(format!("full-text search is not implemented for {other:?}")));
+            }
         };
         for sql in statements {
             manager.get_connection().execute_unprepared(sql).await?;

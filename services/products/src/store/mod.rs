@@ -26,7 +26,9 @@ pub enum StoreError {
 impl From<StoreError> for kit::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::DuplicateSku(sku) => kit::ApiError::conflict(format!("a product with SKU {sku} already exists")),
+            StoreError::DuplicateSku(sku) => {
+                kit::ApiError::conflict(format!("a product with SKU {sku} already exists"))
+            }
             StoreError::Db(db) => db.into(),
         }
     }
@@ -135,7 +137,12 @@ pub trait CatalogStore: Send + Sync {
     /// A page of live products matching `query`.
     async fn list(&self, query: &ListQuery, paging: Paging) -> Result<Listing, StoreError>;
     /// Live products with stock at or below `threshold`, lowest first.
-    async fn low_stock(&self, threshold: i64, offset: u64, limit: u64) -> Result<(Vec<Product>, u64), StoreError>;
+    async fn low_stock(
+        &self,
+        threshold: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Product>, u64), StoreError>;
     /// Every category with its live product count.
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError>;
     /// Appends an image key to a live product; `None` if there is none.

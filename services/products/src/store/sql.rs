@@ -8,8 +8,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set,
-    SqlErr, Statement, TransactionTrait,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    Set, SqlErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Map, Value};
@@ -93,7 +93,11 @@ impl SqlCatalog {
     }
 
     /// Ordering and keyset condition of a sort; relevance is handled by the search rank.
-    fn apply_sort(mut select: Select<product::Entity>, sort: Sort, rank: Option<(SimpleExpr, Order)>) -> Select<product::Entity> {
+    fn apply_sort(
+        mut select: Select<product::Entity>,
+        sort: Sort,
+        rank: Option<(SimpleExpr, Order)>,
+    ) -> Select<product::Entity> {
         use product::Column as C;
         select = match sort {
             Sort::Relevance => match rank {
@@ -174,7 +178,11 @@ async fn ensure_categories(db: &impl ConnectionTrait, categories: &[Category]) -
     let rows: Vec<category::ActiveModel> = categories
         .iter()
         .filter(|c| seen.insert(c.slug.clone()))
-        .map(|c| category::ActiveModel { slug: Set(c.slug.clone()), name: Set(c.name.clone()), created_at: Set(now()) })
+        .map(|c| category::ActiveModel {
+            slug: Set(c.slug.clone()),
+            name: Set(c.name.clone()),
+            created_at: Set(now()),
+        })
         .collect();
     if rows.is_empty() {
         return Ok(());
@@ -186,7 +194,12 @@ async fn ensure_categories(db: &impl ConnectionTrait, categories: &[Category]) -
         .map(|_| ())
 }
 
-async fn insert_images(db: &impl ConnectionTrait, product_id: Uuid, keys: &[String], first_position: i32) -> Result<(), DbErr> {
+async fn insert_images(
+    db: &impl ConnectionTrait,
+    product_id: Uuid,
+    keys: &[String],
+    first_position: i32,
+) -> Result<(), DbErr> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -210,8 +223,10 @@ fn search_condition(
     match backend {
         DatabaseBackend::Postgres => {
             let tsquery = search.to_tsquery();
-            let matches =
-                Expr::cust_with_values("products.search_vector @@ to_tsquery('english', $1)", [tsquery.clone()]);
+            let matches = Expr::cust_with_values(
+                "products.search_vector @@ to_tsquery('english', $1)",
+                [tsquery.clone()],
+            );
             // Weights D, C, B, A: description < category < SKU/brand < name; a short-description
             // match earns a bonus over a long-description one.
             let rank = Expr::cust_with_values(
@@ -352,7 +367,9 @@ impl CatalogStore for SqlCatalog {
         model.updated_at = Set(now());
         let updated = match model.update(&txn).await {
             Ok(updated) => updated,
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateSku(new_sku.unwrap_or_default())),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::DuplicateSku(new_sku.unwrap_or_default()));
+            }
             Err(e) => return Err(e.into()),
         };
         txn.commit().await?;
@@ -420,7 +437,11 @@ impl CatalogStore for SqlCatalog {
         match paging {
             Paging::Offset { offset, limit } => {
                 let total = select.clone().count(&self.db).await?;
-                let models = Self::apply_sort(select, query.sort, rank).offset(offset).limit(limit).all(&self.db).await?;
+                let models = Self::apply_sort(select, query.sort, rank)
+                    .offset(offset)
+                    .limit(limit)
+                    .all(&self.db)
+                    .await?;
                 Ok(Listing { items: self.hydrate(models).await?, total: Some(total), next: None })
             }
             Paging::Cursor { after, limit } => {
@@ -448,11 +469,22 @@ impl CatalogStore for SqlCatalog {
         }
     }
 
-    async fn low_stock(&self, threshold: i64, offset: u64, limit: u64) -> Result<(Vec<Product>, u64), StoreError> {
+    async fn low_stock(
+        &self,
+        threshold: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Product>, u64), StoreError> {
         use product::Column as C;
         let select = product::Entity::find().filter(C::DeletedAt.is_null()).filter(C::Stock.lte(threshold));
         let total = select.clone().count(&self.db).await?;
-        let models = select.order_by_asc(C::Stock).order_by_asc(C::Id).offset(offset).limit(limit).all(&self.db).await?;
+        let models = select
+            .order_by_asc(C::Stock)
+            .order_by_asc(C::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
         Ok((self.hydrate(models).await?, total))
     }
 
@@ -460,17 +492,24 @@ impl CatalogStore for SqlCatalog {
         let sql = "SELECT c.slug, c.name, COUNT(p.id) AS product_count \
                    FROM categories c JOIN products p ON p.category = c.slug AND p.deleted_at IS NULL \
                    GROUP BY c.slug, c.name ORDER BY c.name, c.slug";
-        let rows = CategoryRow::find_by_statement(Statement::from_string(self.backend(), sql)).all(&self.db).await?;
+        let rows =
+            CategoryRow::find_by_statement(Statement::from_string(self.backend(), sql)).all(&self.db).await?;
         Ok(rows
             .into_iter()
-            .map(|r| CategoryCount { slug: r.slug, name: r.name, product_count: u64::try_from(r.product_count).unwrap_or(0) })
+            .map(|r| CategoryCount {
+                slug: r.slug,
+                name: r.name,
+                product_count: u64::try_from(r.product_count).unwrap_or(0),
+            })
             .collect())
     }
 
     async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError> {
         let txn = self.db.begin().await?;
-        let Some(model) =
-            product::Entity::find_by_id(product_id).filter(product::Column::DeletedAt.is_null()).one(&txn).await?
+        let Some(model) = product::Entity::find_by_id(product_id)
+            .filter(product::Column::DeletedAt.is_null())
+            .one(&txn)
+            .await?
         else {
             return Ok(None);
         };
@@ -503,6 +542,12 @@ impl CatalogStore for SqlCatalog {
             }
         }
         let txn = self.db.begin().await?;
+        if self.backend() == DatabaseBackend::Postgres {
+            // An import grows the table under statements prepared while it was small, and a cached
+            // generic plan would keep scanning it whole for the SKU lookup (with autovacuum off or
+            // behind, nothing invalidates it): plan each statement for the table as it is now.
+            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
+        }
         let categories: Vec<Category> = by_sku.iter().map(|(_, p)| p.category.clone()).collect();
         ensure_categories(&txn, &categories).await?;
 
@@ -566,7 +611,8 @@ impl CatalogStore for SqlCatalog {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let models = product::Entity::find().filter(product::Column::Id.is_in(ids.to_vec())).all(&self.db).await?;
+        let models =
+            product::Entity::find().filter(product::Column::Id.is_in(ids.to_vec())).all(&self.db).await?;
         Ok(models
             .into_iter()
             .map(|m| LookupItem {
@@ -660,8 +706,10 @@ impl CatalogStore for SqlCatalog {
             .rows_affected
             == 1;
         if released {
-            let lines =
-                reservation_line::Entity::find().filter(reservation_line::Column::OrderId.eq(order_id)).all(&txn).await?;
+            let lines = reservation_line::Entity::find()
+                .filter(reservation_line::Column::OrderId.eq(order_id))
+                .all(&txn)
+                .await?;
             for line in lines {
                 product::Entity::update_many()
                     .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).add(line.quantity))
@@ -691,8 +739,10 @@ impl CatalogStore for SqlCatalog {
         let Some(found) = reservation::Entity::find_by_id(order_id).one(&self.db).await? else {
             return Ok(None);
         };
-        let lines =
-            reservation_line::Entity::find().filter(reservation_line::Column::OrderId.eq(order_id)).all(&self.db).await?;
+        let lines = reservation_line::Entity::find()
+            .filter(reservation_line::Column::OrderId.eq(order_id))
+            .all(&self.db)
+            .await?;
         Ok(Some(Reservation {
             order_id,
             held: found.status == "held",

@@ -50,14 +50,35 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let users_base = format!("http://{}", users_app.local_addr());
     tokio::spawn(users_app.run(shutdown.clone()));
 
-    users::create_admin(&users_config.database, users_config.passwords, "Admin", "admin@shop.test", "admin password 1")
-        .await
-        .expect("admin");
-    let admin = token(&http, &format!("{users_base}/api/v1/auth/login"), json!({"email": "admin@shop.test", "password": "admin password 1"})).await;
-    let service = token(&http, &format!("{users_base}/internal/v1/auth/token"), json!({"client_id": "orders", "client_secret": SERVICE_SECRET})).await;
+    users::create_admin(
+        &users_config.database,
+        users_config.passwords,
+        "Admin",
+        "admin@shop.test",
+        "admin password 1",
+    )
+    .await
+    .expect("admin");
+    let admin = token(
+        &http,
+        &format!("{users_base}/api/v1/auth/login"),
+        json!({"email": "admin@shop.test", "password": "admin password 1"}),
+    )
+    .await;
+    let service = token(
+        &http,
+        &format!("{users_base}/internal/v1/auth/token"),
+        json!({"client_id": "orders", "client_secret": SERVICE_SECRET}),
+    )
+    .await;
 
     let db = TestDatabase::new(backend, "products_api").await;
-    let mut config = ProductsConfig { http: loopback(), database: db.config.clone(), users_url: users_base.clone(), ..ProductsConfig::default() };
+    let mut config = ProductsConfig {
+        http: loopback(),
+        database: db.config.clone(),
+        users_url: users_base.clone(),
+        ..ProductsConfig::default()
+    };
     config.images.local_dir = db.dir.path().join("images");
     let app = products::Application::build(config.clone()).await.expect("products starts");
     let base = format!("http://{}", app.local_addr());
@@ -88,7 +109,13 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.expect("sent")
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>) -> reqwest::Response {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self.http.request(method, self.url(path));
         if let Some(body) = body {
             request = request.json(&body);
@@ -101,7 +128,8 @@ impl TestApp {
 
     /// Creates a product as admin and answers it.
     pub async fn create(&self, body: Value) -> Value {
-        let response = self.send(reqwest::Method::POST, "/api/v1/products", Some(body), Some(&self.admin)).await;
+        let response =
+            self.send(reqwest::Method::POST, "/api/v1/products", Some(body), Some(&self.admin)).await;
         assert_eq!(response.status(), 201);
         response.json().await.expect("json")
     }
