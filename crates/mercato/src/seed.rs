@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use kit::config::{ConfigError, DatabaseConfig, Settings};
 use products::seed::{self, Format, Progress, SeedSummary};
 use products::store::{CatalogStore, SqlCatalog};
@@ -180,15 +180,20 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     let (bar, template) = match total {
         Some(total) => (
             ProgressBar::new(total),
-            "{spinner} [{elapsed}] {wide_bar} {human_pos}/{human_len} products, {per_sec}, ETA {eta}",
+            "{spinner} [{elapsed}] {wide_bar} {human_pos}/{human_len} products, {rate}, ETA {eta}",
         ),
-        None => (ProgressBar::new_spinner(), "{spinner} [{elapsed}] {human_pos} records read, {per_sec}"),
+        None => (ProgressBar::new_spinner(), "{spinner} [{elapsed}] {human_pos} records read, {rate}"),
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
+        bar.set_style(style.with_key("rate", whole_per_second));
     }
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// `12345/s` (indicatif's own `per_sec` shows four decimals).
+fn whole_per_second(state: &ProgressState, out: &mut dyn std::fmt::Write) {
+    let _ = write!(out, "{:.0}/s", state.per_sec());
 }
 
 /// `imported 194 products (194 new, 0 updated, 0 rejected) in 0.4 s (485/s)`.
