@@ -35,10 +35,10 @@ pub fn probe(addr: SocketAddr, path: &str) -> anyhow::Result<()> {
         TcpStream::connect_timeout(&addr, TIMEOUT).with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(
-        stream,
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: mercato-probe\r\nConnection: close\r\n\r\n"
-    )?;
+    );
+    stream.write_all(request.as_bytes())?;
     // The status line is all we need: `HTTP/1.1 200 OK`.
     let mut head = [0u8; 64];
     let mut read = 0;
@@ -69,8 +69,13 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 512];
-            let _ = stream.read(&mut request).unwrap();
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 512];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(n > 0, "the probe closed before its request was complete");
+                request.extend_from_slice(&chunk[..n]);
+            }
             assert!(request.starts_with(b"GET /readyz HTTP/1.1\r\n"));
             write!(stream, "{status_line}\r\ncontent-length: 0\r\n\r\n").unwrap();
         });

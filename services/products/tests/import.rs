@@ -177,7 +177,7 @@ async fn generated_products_are_deterministic_and_import(backend: Backend) {
 
 async fn the_demo_catalog_seeds_a_new_shop(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let summary = seed::seed_demo(&store).await.unwrap();
+    let summary = seed::seed_demo(&store, "USD").await.unwrap();
     assert_eq!(summary.inserted, seed::DEMO_PRODUCTS);
     assert_eq!(store.categories().await.unwrap().len(), 12);
 }

@@ -52,6 +52,9 @@ impl Category {
         if name.chars().count() > 64 {
             return Err("must be at most 64 characters".into());
         }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
         let slug = slugify(name);
         if slug.is_empty() {
             return Err("needs at least one letter or digit".into());
@@ -131,6 +134,7 @@ impl NewProduct {
         let weight = errors.take("weight_grams", fields.weight_grams.map(weight_grams).transpose());
         let attributes =
             errors.take("attributes", attributes(fields.attributes.unwrap_or(Value::Object(Map::new()))));
+        let images = errors.take("images", images(fields.images));
         errors.finish(|| {
             let description = description?;
             let short_description =
@@ -147,7 +151,7 @@ impl NewProduct {
                 rating: rating?,
                 weight_grams: weight?,
                 attributes: attributes?,
-                images: fields.images,
+                images: images?,
             })
         })
     }
@@ -277,10 +281,34 @@ fn attributes(value: Value) -> Result<Map<String, Value>, String> {
     if let Some(key) = map.keys().find(|k| k.is_empty() || k.chars().count() > 64) {
         return Err(format!("key {key:?} must be 1 to 64 characters"));
     }
+    if map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+        return Err("must not contain NUL characters".into());
+    }
     if serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX) > 16 * 1024 {
         return Err("must be at most 16 KiB as JSON".into());
     }
     Ok(map)
+}
+
+/// Image keys or URLs: at most 20, each at most 512 characters without control characters.
+fn images(images: Vec<String>) -> Result<Vec<String>, String> {
+    if images.len() > 20 {
+        return Err("at most 20 images".into());
+    }
+    if images.iter().any(|i| i.is_empty() || i.chars().count() > 512 || i.chars().any(char::is_control)) {
+        return Err("each must be 1 to 512 characters without control characters".into());
+    }
+    Ok(images)
+}
+
+/// True when a JSON value holds a NUL anywhere (PostgreSQL refuses it in text and JSON).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// The first sentence of a description, at most 160 characters, cut at a word boundary.
@@ -338,6 +366,15 @@ mod tests {
         let err = NewProduct::parse(ProductFields { price: Some(Money::new(100, "EUR")), ..fields() }, "USD")
             .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "price");
+    }
+
+    #[test]
+    fn values_the_database_would_refuse_are_refused_here() {
+        let nul = ProductFields { attributes: Some(serde_json::json!({"note": "a\u{0}b"})), ..fields() };
+        assert_eq!(NewProduct::parse(nul, "USD").unwrap_err().field_errors()[0].field, "attributes");
+        let long_url = ProductFields { images: vec![format!("https://x/{}", "a".repeat(600))], ..fields() };
+        assert_eq!(NewProduct::parse(long_url, "USD").unwrap_err().field_errors()[0].field, "images");
+        assert!(Category::parse("Bad\u{7}Bell").is_err());
     }
 
     #[test]

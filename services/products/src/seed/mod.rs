@@ -152,8 +152,8 @@ where
 
 /// Fills a new shop's catalog with the demo products ([`DEMO_PRODUCTS`] of seed
 /// [`DEMO_SEED`], priced in [`SHOP_CURRENCY`]). Safe to call again: it updates the same SKUs.
-pub async fn seed_demo(store: &dyn CatalogStore) -> Result<SeedSummary, SeedError> {
-    run(store, generate(DEMO_PRODUCTS, DEMO_SEED), BATCH_SIZE, |_| {}).await
+pub async fn seed_demo(store: &dyn CatalogStore, currency: &str) -> Result<SeedSummary, SeedError> {
+    run(store, generate(DEMO_PRODUCTS, DEMO_SEED).in_currency(currency), BATCH_SIZE, |_| {}).await
 }
 
 /// Turns the fields read from record number `record` into a product priced in `currency`, or
