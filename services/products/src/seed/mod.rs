@@ -35,12 +35,6 @@ pub const DEMO_PRODUCTS: u64 = 1_000;
 /// The seed of the demo catalog, so every new shop starts with the same products.
 pub const DEMO_SEED: u64 = 20_261_125;
 
-/// Most images one imported product may list.
-const MAX_IMAGES: usize = 20;
-
-/// Longest image URL or key the catalog stores.
-const MAX_IMAGE_LEN: usize = 512;
-
 /// A record that could not be imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("record {record}: {reason}")]
@@ -165,48 +159,14 @@ pub(crate) fn parse_record(
 ) -> Result<NewProduct, RecordError> {
     let reject = |reason: String| RecordError { record, reason };
     let fields = fields.map_err(reject)?;
-    let unstorable = unstorable_fields(&fields);
-    let parsed = NewProduct::parse(fields, currency);
-    let mut problems: Vec<String> = match &parsed {
-        Ok(_) => Vec::new(),
-        Err(e) if e.field_errors().is_empty() => vec![e.detail().to_owned()],
-        Err(e) => e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect(),
-    };
-    problems.extend(unstorable);
-    match parsed {
-        Ok(product) if problems.is_empty() => Ok(product),
-        _ => Err(reject(problems.join("; "))),
-    }
-}
-
-/// Values [`NewProduct::parse`] lets through that the database would refuse, failing the
-/// whole batch: over-long image URLs, and control characters (PostgreSQL stores no NUL).
-fn unstorable_fields(fields: &ProductFields) -> Vec<String> {
-    let mut problems = Vec::new();
-    if fields.images.len() > MAX_IMAGES {
-        problems.push(format!("images: at most {MAX_IMAGES}"));
-    } else if fields.images.iter().any(|image| {
-        image.is_empty() || image.chars().count() > MAX_IMAGE_LEN || image.chars().any(char::is_control)
-    }) {
-        problems.push(format!("images: each must be 1 to {MAX_IMAGE_LEN} characters, no control characters"));
-    }
-    if fields.category.chars().any(char::is_control) {
-        problems.push("category: must not contain control characters".to_owned());
-    }
-    if fields.attributes.as_ref().is_some_and(holds_nul) {
-        problems.push("attributes: must not contain NUL characters".to_owned());
-    }
-    problems
-}
-
-fn holds_nul(value: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map.iter().any(|(key, value)| key.contains('\0') || holds_nul(value)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => false,
-    }
+    NewProduct::parse(fields, currency).map_err(|e| {
+        let problems: Vec<String> = if e.field_errors().is_empty() {
+            vec![e.detail().to_owned()]
+        } else {
+            e.field_errors().iter().map(|f| format!("{}: {}", f.field, f.message)).collect()
+        };
+        reject(problems.join("; "))
+    })
 }
 
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //! backend-specific SQL is full-text search (`search_condition`), kept in this one place.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    Set, SqlErr, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Set, SqlErr,
+    Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::{Map, Value};
@@ -27,15 +28,28 @@ use crate::domain::{Category, ListQuery, NewProduct, Product, ProductPatch, Rese
 /// Rows per multi-row INSERT on import (SQLite allows 32,766 bound values per statement).
 const INSERT_CHUNK: usize = 500;
 
+/// How long a list's total is reused. Counting every match of a broad search or an unfiltered
+/// list costs more than the page itself; a total a few seconds old is fine for a pager. This
+/// process's own writes clear it at once.
+const COUNT_TTL: Duration = Duration::from_secs(10);
+
 /// The catalog in a relational database.
 #[derive(Clone)]
 pub struct SqlCatalog {
     db: DatabaseConnection,
+    /// List totals by the query's filters and search.
+    counts: moka::future::Cache<String, u64>,
 }
 
 impl SqlCatalog {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        let counts = moka::future::Cache::builder().max_capacity(10_000).time_to_live(COUNT_TTL).build();
+        Self { db, counts }
+    }
+
+    /// Totals may have changed.
+    fn forget_counts(&self) {
+        self.counts.invalidate_all();
     }
 
     /// Opens the pool described by `config`.
@@ -250,8 +264,9 @@ fn search_condition(
     }
 }
 
-/// Rows after `key` in its sort order.
-fn after_cursor(key: &CursorKey) -> Condition {
+/// Rows after `key` in its sort order, as a row-value comparison `(sort key, id) > (…)` so both
+/// backends seek the `(sort key, id)` index instead of scanning it.
+fn after_cursor(key: &CursorKey) -> Option<SimpleExpr> {
     use product::Column as C;
     let (column, value, id, ascending): (C, sea_orm::Value, Uuid, bool) = match key {
         CursorKey::Newest { at, id } => {
@@ -262,17 +277,14 @@ fn after_cursor(key: &CursorKey) -> Condition {
         CursorKey::PriceDesc { price, id } => (C::PriceAmount, (*price).into(), *id, false),
         CursorKey::Rating { rating, id } => (C::Rating, (*rating).into(), *id, false),
         CursorKey::Name { name, id } => (C::Name, name.clone().into(), *id, true),
-        CursorKey::Relevance { .. } => return Condition::all(),
+        CursorKey::Relevance { .. } => return None,
     };
-    if ascending {
-        Condition::any()
-            .add(column.gt(value.clone()))
-            .add(Condition::all().add(column.eq(value)).add(C::Id.gt(id)))
-    } else {
-        Condition::any()
-            .add(column.lt(value.clone()))
-            .add(Condition::all().add(column.eq(value)).add(C::Id.lt(id)))
-    }
+    let row = Expr::tuple([
+        Expr::col((product::Entity, column)).into(),
+        Expr::col((product::Entity, C::Id)).into(),
+    ]);
+    let position = Expr::tuple([Expr::val(value).into(), Expr::val(id).into()]);
+    Some(if ascending { row.gt(position) } else { row.lt(position) })
 }
 
 /// The key of a product in a sort order, for the next cursor.
@@ -310,6 +322,7 @@ impl CatalogStore for SqlCatalog {
             let sku = new.sku.clone().unwrap_or_else(|| generated_sku(&new));
             match self.insert_new(&new, &sku).await {
                 Ok(id) => {
+                    self.forget_counts();
                     let model = self.live(id).await?.ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
                     return Ok(self.hydrate(vec![model]).await?.remove(0));
                 }
@@ -373,6 +386,7 @@ impl CatalogStore for SqlCatalog {
             Err(e) => return Err(e.into()),
         };
         txn.commit().await?;
+        self.forget_counts();
         Ok(self.hydrate(vec![updated]).await?.pop())
     }
 
@@ -385,6 +399,7 @@ impl CatalogStore for SqlCatalog {
             .filter(product::Column::DeletedAt.is_null())
             .exec(&self.db)
             .await?;
+        self.forget_counts();
         Ok(result.rows_affected == 1)
     }
 
@@ -436,7 +451,21 @@ impl CatalogStore for SqlCatalog {
 
         match paging {
             Paging::Offset { offset, limit } => {
-                let total = select.clone().count(&self.db).await?;
+                let key = format!(
+                    "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                    query.search,
+                    query.category,
+                    query.brand,
+                    query.min_price,
+                    query.max_price,
+                    query.in_stock
+                );
+                let counting = select.clone();
+                let total = self
+                    .counts
+                    .try_get_with(key, async move { counting.count(&self.db).await })
+                    .await
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
                 let models = Self::apply_sort(select, query.sort, rank)
                     .offset(offset)
                     .limit(limit)
@@ -449,7 +478,11 @@ impl CatalogStore for SqlCatalog {
                 if let Some(key) = &after {
                     match key {
                         CursorKey::Relevance { offset: o } => offset = *o,
-                        other => select = select.filter(after_cursor(other)),
+                        other => {
+                            if let Some(condition) = after_cursor(other) {
+                                select = select.filter(condition);
+                            }
+                        }
                     }
                 }
                 let mut models = Self::apply_sort(select, query.sort, rank)
@@ -604,6 +637,7 @@ impl CatalogStore for SqlCatalog {
             insert_images(&txn, id, &images, 0).await?;
         }
         txn.commit().await?;
+        self.forget_counts();
         Ok(summary)
     }
 
@@ -686,6 +720,7 @@ impl CatalogStore for SqlCatalog {
         });
         reservation_line::Entity::insert_many(lines).exec_without_returning(&txn).await?;
         txn.commit().await?;
+        self.forget_counts();
         Ok(ReserveOutcome::Reserved(Reservation {
             order_id: request.order_id,
             held: true,
@@ -718,6 +753,7 @@ impl CatalogStore for SqlCatalog {
                     .await?;
             }
             txn.commit().await?;
+            self.forget_counts();
             return Ok(ReleaseOutcome::Released);
         }
         // Nothing held: record the release so a reservation arriving late is refused.
