@@ -279,11 +279,8 @@ fn after_cursor(key: &CursorKey) -> Option<SimpleExpr> {
         CursorKey::Name { name, id } => (C::Name, name.clone().into(), *id, true),
         CursorKey::Relevance { .. } => return None,
     };
-    let row = Expr::tuple([
-        Expr::col((product::Entity, column)).into(),
-        Expr::col((product::Entity, C::Id)).into(),
-    ]);
-    let position = Expr::tuple([Expr::val(value).into(), Expr::val(id).into()]);
+    let row = Expr::tuple([Expr::col((product::Entity, column)), Expr::col((product::Entity, C::Id))]);
+    let position = Expr::tuple([Expr::val(value), Expr::val(id)]);
     Some(if ascending { row.gt(position) } else { row.lt(position) })
 }
 
