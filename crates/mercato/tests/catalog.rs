@@ -1,0 +1,189 @@
+//! The catalog end to end through the gateway of the embedded shop: an admin creates a product
+//! and uploads its image, which is then served; a customer lists, filters, searches and pages by
+//! cursor; a soft-deleted product disappears.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+use std::net::SocketAddr;
+
+use mercato::embedded::{EmbeddedOptions, Overrides, Shop};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct TestShop {
+    shop: Shop,
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestShop {
+    fn drop(&mut self) {
+        self.shop.shutdown_token().cancel();
+    }
+}
+
+async fn start() -> TestShop {
+    kit::telemetry::init("catalog-e2e");
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = Overrides {
+        users: |c| {
+            c.passwords = users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 }
+        },
+        ..Overrides::default()
+    };
+    let options = EmbeddedOptions {
+        overrides,
+        ..EmbeddedOptions::new(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
+    };
+    let shop = Shop::start(options).await.unwrap();
+    let base = format!("http://{}", shop.gateway);
+    let cheap = users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 };
+    let database = mercato::embedded::sqlite_in(dir.path(), "users");
+    users::create_admin(&database, cheap, "Root", "root@shop.test", "root password 1").await.unwrap();
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "root@shop.test", "password": "root password 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = login["access_token"].as_str().unwrap().to_owned();
+    TestShop { shop, base, http, admin, _dir: dir }
+}
+
+impl TestShop {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self.send(Method::GET, path, None, None).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    async fn create(&self, name: &str, category: &str, cents: i64, stock: i64) -> Value {
+        let body = json!({"name": name, "description": format!("{name}. Well made."), "category": category,
+                          "price": {"amount": cents, "currency": "USD"}, "stock": stock, "brand": "Acme"});
+        let response = self.send(Method::POST, "/api/v1/products", Some(body), Some(&self.admin)).await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+}
+
+fn png(size: usize) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.resize(size, 7);
+    bytes
+}
+
+#[tokio::test]
+async fn admin_creates_a_product_and_its_image_is_served_through_the_gateway() {
+    let t = start().await;
+    let product = t.create("Framed Print", "Wall Art", 4500, 3).await;
+    let id = product["id"].as_str().unwrap();
+    // 2 MiB: more than the gateway's default body limit, within the upload route's.
+    let form = reqwest::multipart::Form::new()
+        .part("image", reqwest::multipart::Part::bytes(png(2 * 1024 * 1024)).file_name("print.png"));
+    let uploaded = t
+        .http
+        .post(format!("{}/api/v1/products/{id}/images", t.base))
+        .bearer_auth(&t.admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let url = uploaded.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    let image = t.http.get(format!("{}{url}", t.base)).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert!(image.headers().contains_key("etag"));
+    assert_eq!(image.bytes().await.unwrap().len(), 2 * 1024 * 1024);
+    assert_eq!(t.get(&format!("/api/v1/products/{id}")).await["images"], json!([url]));
+
+    let too_big = reqwest::multipart::Form::new()
+        .part("image", reqwest::multipart::Part::bytes(png(7 * 1024 * 1024)).file_name("big.png"));
+    let refused = t
+        .http
+        .post(format!("{}/api/v1/products/{id}/images", t.base))
+        .bearer_auth(&t.admin)
+        .multipart(too_big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 413);
+}
+
+#[tokio::test]
+async fn a_customer_lists_filters_searches_and_pages_by_cursor() {
+    let t = start().await;
+    for i in 0..12 {
+        t.create(&format!("Camping Lantern {i}"), "Outdoor", 1000 + i, i % 4).await;
+    }
+    t.create("Trail Running Shoe", "Shoes", 8999, 5).await;
+
+    let page: Value = t.get("/api/v1/products?limit=5&page=2").await;
+    assert_eq!(
+        (page["page"].as_u64(), page["total"].as_u64(), page["total_pages"].as_u64()),
+        (Some(2), Some(13), Some(3))
+    );
+    let outdoor: Value =
+        t.get("/api/v1/products?category=outdoor&in_stock=true&sort=price_desc&limit=100").await;
+    let prices: Vec<i64> =
+        outdoor["items"].as_array().unwrap().iter().map(|p| p["price"]["amount"].as_i64().unwrap()).collect();
+    assert_eq!(prices.len(), 9);
+    assert!(prices.windows(2).all(|w| w[0] >= w[1]), "{prices:?}");
+    let found: Value = t.get("/api/v1/products?q=running%20shoes").await;
+    assert_eq!(found["items"][0]["name"], "Trail Running Shoe");
+    let categories: Value = t.get("/api/v1/categories").await;
+    assert_eq!(categories.as_array().unwrap().len(), 2);
+
+    let mut names = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = t.get(&format!("/api/v1/products?limit=4&sort=name&cursor={cursor}")).await;
+        names
+            .extend(page["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(names.len(), 13);
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+    assert_eq!(t.send(Method::GET, "/api/v1/products?limit=1000", None, None).await.status(), 400);
+}
+
+#[tokio::test]
+async fn a_soft_deleted_product_disappears_and_answers_404() {
+    let t = start().await;
+    let product = t.create("Discontinued Kettle", "Kitchen", 2000, 1).await;
+    let id = product["id"].as_str().unwrap();
+    assert_eq!(
+        t.send(Method::DELETE, &format!("/api/v1/products/{id}"), None, Some(&t.admin)).await.status(),
+        204
+    );
+    assert_eq!(t.send(Method::GET, &format!("/api/v1/products/{id}"), None, None).await.status(), 404);
+    assert_eq!(t.get("/api/v1/products").await["total"], 0);
+    assert_eq!(t.get("/api/v1/products?q=kettle").await["total"], 0);
+    let sku = product["sku"].as_str().unwrap();
+    assert_eq!(t.send(Method::GET, &format!("/api/v1/products/sku/{sku}"), None, None).await.status(), 404);
+}
