@@ -4,6 +4,7 @@
 //! **Architecture invariant**: services still talk to each other over HTTP on loopback here,
 //! so what a developer sees on a laptop is what the cluster does.
 
+pub mod bench;
 pub mod embedded;
 pub mod env;
 pub mod probe;

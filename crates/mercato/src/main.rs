@@ -76,6 +76,10 @@ enum Command {
     /// --data-dir or the database of MERCATO_DATABASE__URL.
     #[command(after_long_help = mercato::seed::EXAMPLES)]
     Seed(mercato::seed::SeedArgs),
+    /// Put load on a running shop and report throughput, latency percentiles per endpoint,
+    /// the ratio to this machine's HTTP ceiling, and the shop's memory and CPU.
+    #[command(after_long_help = mercato::bench::EXAMPLES)]
+    Bench(mercato::bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -190,6 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => mercato::seed::seed(args).await,
+        Command::Bench(args) => mercato::bench::run(args).await,
     }
 }
 

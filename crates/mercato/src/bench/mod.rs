@@ -1,0 +1,292 @@
+//! `mercato bench`: load against a running shop (open loop at a fixed arrival rate, or closed
+//! loop at N connections), latencies in HDR histograms per endpoint, a report with the
+//! ceiling of the same machine and the shop's memory and CPU.
+
+mod drive;
+mod process;
+mod record;
+mod report;
+mod schedule;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+pub use process::{ProcessUsage, pids_named};
+pub use record::Endpoint;
+pub use report::{CeilingComparison, EndpointReport, Report};
+pub use workload::Scenario;
+
+/// Closed-loop connections when neither --rate nor --connections is given.
+const DEFAULT_CONNECTIONS: usize = 16;
+/// How long `--with-ceiling` measures the ceiling before the scenario.
+const CEILING_DURATION: Duration = Duration::from_secs(3);
+/// A request that takes longer than this counts as a transport error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Examples shown by `mercato bench --help`.
+pub const EXAMPLES: &str =
+    "With --rate, requests are scheduled at that fixed arrival rate whether or not earlier
+ones were answered (open loop), and each latency counts from when its request was due, so a
+stalling shop is charged for the requests it held back (no coordinated omission). Without
+--rate, --connections workers send back to back (closed loop): the maximum throughput.
+
+Examples:
+  # the shop, rate limit off:
+  MERCATO_LOG=warn MERCATO_GATEWAY__RATE_LIMIT__ENABLED=false mercato up --no-seed --data-dir D &
+  # maximum throughput of the mixed journey with 16 connections, compared with the ceiling:
+  mercato bench --scenario mixed --connections 16 --duration 10s --with-ceiling --process mercato
+  # latency at a fixed arrival rate (open loop, corrected for coordinated omission):
+  mercato bench --scenario product --rate 1000 --duration 30s --json product.json";
+
+/// Options of `mercato bench`.
+///
+/// Puts load on a running shop through its gateway and reports, per endpoint, requests,
+/// answers, achieved rate and latency percentiles. With --rate, requests are scheduled at that
+/// fixed arrival rate whether or not earlier ones were answered (open loop), and each latency
+/// counts from when its request was due, so a stalling shop is not flattered (coordinated
+/// omission). Without --rate, --connections workers send back to back (closed loop): the
+/// maximum throughput.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// The gateway's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// What to load: browse (list pages), search, product (details), checkout (orders), mixed
+    /// (60/20/15/5 of those), ceiling (the gateway's and a service's /healthz).
+    #[arg(long, value_enum, default_value_t = Scenario::Mixed)]
+    pub scenario: Scenario,
+    /// Open loop: requests per second, sent on schedule.
+    #[arg(long, conflicts_with = "connections")]
+    pub rate: Option<f64>,
+    /// Closed loop: workers sending back to back [default: 16].
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// How long the load lasts, e.g. 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Buyers registered at setup for checkout (registration hashes a password: slow).
+    #[arg(long, default_value_t = 20)]
+    pub users: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Watch the RSS and CPU of this shop process (repeatable).
+    #[arg(long)]
+    pub pid: Vec<u32>,
+    /// Watch the RSS and CPU of every process with this name (e.g. mercato).
+    #[arg(long)]
+    pub process: Option<String>,
+    /// Measure the ceiling first (closed loop, 3 s) and report this scenario's share of it.
+    #[arg(long)]
+    pub with_ceiling: bool,
+    /// Seed of the request draws, so runs can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Open or closed loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// This many requests per second, on schedule.
+    Rate(f64),
+    /// This many workers, back to back.
+    Connections(usize),
+}
+
+impl Load {
+    fn describe(self) -> String {
+        match self {
+            Load::Rate(rate) => format!("open loop, {rate} req/s"),
+            Load::Connections(n) => format!("closed loop, {n} connections"),
+        }
+    }
+}
+
+/// A run, as the library takes it.
+#[derive(Debug, Clone)]
+pub struct BenchPlan {
+    pub target: String,
+    pub scenario: Scenario,
+    pub load: Load,
+    pub duration: Duration,
+    pub users: usize,
+    pub seed: u64,
+    /// Shop processes to sample at start and end.
+    pub pids: Vec<u32>,
+    /// Measure the ceiling first with this closed loop for `CEILING_DURATION`.
+    pub ceiling_first: bool,
+    /// Show the live progress line (on a terminal).
+    pub show_progress: bool,
+}
+
+impl BenchPlan {
+    /// A plan with defaults: the mixed scenario at `load` for `duration` against `target`.
+    pub fn new(target: impl Into<String>, scenario: Scenario, load: Load, duration: Duration) -> Self {
+        Self {
+            target: target.into(),
+            scenario,
+            load,
+            duration,
+            users: 20,
+            seed: 1,
+            pids: Vec::new(),
+            ceiling_first: false,
+            show_progress: false,
+        }
+    }
+}
+
+/// `mercato bench`: runs the plan, prints the table, writes the JSON file.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let mut pids = args.pid.clone();
+    if let Some(name) = &args.process {
+        let named = pids_named(name)?;
+        anyhow::ensure!(!named.is_empty(), "no process named {name}");
+        pids.extend(named);
+    }
+    let load = match args.rate {
+        Some(rate) => {
+            anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate must be a positive number");
+            Load::Rate(rate)
+        }
+        None => Load::Connections(args.connections.unwrap_or(DEFAULT_CONNECTIONS)),
+    };
+    let plan = BenchPlan {
+        users: args.users,
+        seed: args.seed,
+        pids,
+        ceiling_first: args.with_ceiling,
+        show_progress: true,
+        ..BenchPlan::new(args.target, args.scenario, load, args.duration)
+    };
+    let report = run_bench(&plan).await?;
+    if let Some(ceiling) = &report.ceiling_run {
+        println!("{}", ceiling.render());
+    }
+    print!("{}", report.render());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs a plan: setup, the optional ceiling, the load; returns what was measured.
+pub async fn run_bench(plan: &BenchPlan) -> anyhow::Result<Report> {
+    let client = http_client(plan.load)?;
+    let ceiling = if plan.ceiling_first && plan.scenario != Scenario::Ceiling {
+        let connections = match plan.load {
+            Load::Connections(n) => n,
+            Load::Rate(_) => DEFAULT_CONNECTIONS,
+        };
+        let ceiling_plan = BenchPlan {
+            scenario: Scenario::Ceiling,
+            load: Load::Connections(connections),
+            duration: CEILING_DURATION,
+            pids: Vec::new(),
+            ..plan.clone()
+        };
+        Some(run_scenario(&client, &ceiling_plan).await?)
+    } else {
+        None
+    };
+    let report = run_scenario(&client, plan).await?;
+    Ok(match ceiling {
+        Some(ceiling) => report.with_ceiling(ceiling),
+        None => report,
+    })
+}
+
+async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Result<Report> {
+    let workload =
+        Arc::new(workload::Workload::prepare(client, &plan.target, plan.scenario, plan.users).await?);
+    let before = plan.pids.iter().map(|pid| process::sample(*pid)).collect::<anyhow::Result<Vec<_>>>()?;
+    let progress = Arc::new(drive::Progress::default());
+    let label = format!("{:?}", plan.scenario).to_lowercase();
+    let ticker = plan.show_progress.then(|| drive::show_progress(progress.clone(), label));
+    let started = std::time::Instant::now();
+    let sample_at_end = {
+        let pids = plan.pids.clone();
+        let at = started + plan.duration.mul_f64(0.95);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            pids.iter().map(|pid| process::sample(*pid)).collect::<anyhow::Result<Vec<_>>>()
+        })
+    };
+    // The ceiling measures each endpoint alone, one after the other, so each gets the whole
+    // load and its rate is a ceiling; every other scenario draws from its mix for the duration.
+    let phases = if plan.scenario == Scenario::Ceiling {
+        workload.endpoints().into_iter().map(|endpoint| Arc::new(workload.only(endpoint))).collect()
+    } else {
+        vec![workload]
+    };
+    let phase_duration = plan.duration.div_f64(phases.len() as f64);
+    let mut recorder = record::Recorder::default();
+    for phase in phases {
+        let measured = match plan.load {
+            Load::Rate(rate) => {
+                drive::open_loop(client, phase, rate, phase_duration, plan.seed, progress.clone()).await
+            }
+            Load::Connections(n) => {
+                drive::closed_loop(client, phase, n, phase_duration, plan.seed, progress.clone()).await?
+            }
+        };
+        recorder.merge(measured)?;
+    }
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        let _ = ticker.await;
+    }
+    let after = sample_at_end.await??;
+    let usage = before.into_iter().zip(after).map(|(b, a)| ProcessUsage::between(b, a)).collect();
+    let report = Report::build(plan.scenario, plan.load.describe(), phase_duration.as_secs_f64(), &recorder)?;
+    Ok(report.over(plan.duration.as_secs_f64()).with_processes(usage))
+}
+
+/// One pooled client for the whole run, with a connection per concurrent request kept open.
+fn http_client(load: Load) -> anyhow::Result<reqwest::Client> {
+    let idle = match load {
+        Load::Connections(n) => n,
+        Load::Rate(_) => 256,
+    };
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(idle)
+        .tcp_nodelay(true)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// `10s`, `500ms`, `2m`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("not a duration: {text:?} (try 10s, 500ms, 2m)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        other => return Err(format!("unknown unit {other:?} in {text:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+}

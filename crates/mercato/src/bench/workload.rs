@@ -1,0 +1,384 @@
+//! The scenarios: what is fetched from the shop once at setup (categories, products, words,
+//! buyers' tokens, a service's address) and how each request of a run is drawn from it.
+
+use anyhow::{Context, bail};
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::{Client, Method};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::record::Endpoint;
+
+/// A shopper's journey: of every 100 requests, 60 list pages, 20 searches, 15 product details
+/// and 5 orders.
+pub const MIXED_WEIGHTS: [(Endpoint, u32); 4] =
+    [(Endpoint::Browse, 60), (Endpoint::Search, 20), (Endpoint::Product, 15), (Endpoint::Checkout, 5)];
+/// The ceiling measures the gateway's own answer and a service's, half each.
+const CEILING_WEIGHTS: [(Endpoint, u32); 2] = [(Endpoint::GatewayHealth, 1), (Endpoint::ServiceHealth, 1)];
+/// Products sampled at setup: ids for details and orders, words for searches.
+const SAMPLE_PAGES: u64 = 10;
+const SAMPLE_PAGE_SIZE: u64 = 100;
+/// Products per list page, the API's default.
+const BROWSE_PAGE_SIZE: u64 = 20;
+/// The service whose `/healthz` the ceiling calls directly.
+const CEILING_SERVICE: &str = "products";
+/// Buyers registered at once (each registration hashes a password, which is expensive).
+const REGISTRATIONS_AT_ONCE: usize = 4;
+
+/// What load to put on the shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Product list pages of a random category, at a random page.
+    Browse,
+    /// Full-text searches for words of the catalog's product names.
+    Search,
+    /// Product details by random id.
+    Product,
+    /// Pre-registered buyers ordering one unit of a random in-stock product.
+    Checkout,
+    /// 60% browse, 20% search, 15% product, 5% checkout.
+    Mixed,
+    /// The gateway's /healthz, then the products service's /healthz directly, half the
+    /// duration each.
+    Ceiling,
+}
+
+impl Scenario {
+    fn weights(self) -> &'static [(Endpoint, u32)] {
+        match self {
+            Scenario::Browse => &[(Endpoint::Browse, 1)],
+            Scenario::Search => &[(Endpoint::Search, 1)],
+            Scenario::Product => &[(Endpoint::Product, 1)],
+            Scenario::Checkout => &[(Endpoint::Checkout, 1)],
+            Scenario::Mixed => &MIXED_WEIGHTS,
+            Scenario::Ceiling => &CEILING_WEIGHTS,
+        }
+    }
+
+    fn uses(self, endpoint: Endpoint) -> bool {
+        self.weights().iter().any(|(e, _)| *e == endpoint)
+    }
+}
+
+/// Draws an endpoint with probability proportional to its weight.
+pub fn pick_weighted(weights: &[(Endpoint, u32)], rng: &mut fastrand::Rng) -> Endpoint {
+    let total: u32 = weights.iter().map(|(_, weight)| weight).sum();
+    let mut roll = rng.u32(0..total.max(1));
+    for (endpoint, weight) in weights {
+        if roll < *weight {
+            return *endpoint;
+        }
+        roll -= weight;
+    }
+    weights[weights.len() - 1].0
+}
+
+/// One request, ready to send.
+#[derive(Debug, Clone)]
+pub struct PlannedRequest {
+    pub endpoint: Endpoint,
+    pub method: Method,
+    pub url: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+    pub bearer: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Category {
+    slug: String,
+    product_count: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductPage {
+    items: Vec<ProductSummary>,
+    total_pages: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductSummary {
+    id: String,
+    name: String,
+    stock: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tokens {
+    access_token: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusReport {
+    services: std::collections::BTreeMap<String, ServiceStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServiceStatus {
+    url: String,
+}
+
+/// Everything a scenario draws its requests from, fetched once before the load starts.
+#[derive(Debug, Clone, Default)]
+pub struct Workload {
+    target: String,
+    weights: Vec<(Endpoint, u32)>,
+    categories: Vec<Category>,
+    product_ids: Vec<String>,
+    in_stock_ids: Vec<String>,
+    words: Vec<String>,
+    buyer_tokens: Vec<String>,
+    service_health_url: String,
+}
+
+impl Workload {
+    /// Fetches what `scenario` needs from the shop at `target`, registering `users` buyers
+    /// when it places orders.
+    pub async fn prepare(
+        client: &Client,
+        target: &str,
+        scenario: Scenario,
+        users: usize,
+    ) -> anyhow::Result<Self> {
+        let target = target.trim_end_matches('/').to_owned();
+        let mut workload =
+            Workload { target: target.clone(), weights: scenario.weights().to_vec(), ..Workload::default() };
+        if scenario.uses(Endpoint::Browse) {
+            workload.categories = fetch_categories(client, &target).await?;
+        }
+        if [Endpoint::Search, Endpoint::Product, Endpoint::Checkout].iter().any(|e| scenario.uses(*e)) {
+            let products = sample_products(client, &target).await?;
+            workload.words = words_of(products.iter().map(|p| p.name.as_str()));
+            workload.in_stock_ids = products.iter().filter(|p| p.stock > 0).map(|p| p.id.clone()).collect();
+            workload.product_ids = products.into_iter().map(|p| p.id).collect();
+            if workload.product_ids.is_empty() {
+                bail!("the catalog at {target} is empty: seed it first (mercato seed --generate N)");
+            }
+        }
+        if scenario.uses(Endpoint::Checkout) {
+            if workload.in_stock_ids.is_empty() {
+                bail!("no product in stock among those sampled: checkout has nothing to order");
+            }
+            workload.buyer_tokens = register_buyers(client, &target, users.max(1)).await?;
+        }
+        if scenario.uses(Endpoint::ServiceHealth) {
+            workload.service_health_url = service_health_url(client, &target).await?;
+        }
+        Ok(workload)
+    }
+
+    /// The same workload drawing only `endpoint`'s requests.
+    pub fn only(&self, endpoint: Endpoint) -> Self {
+        Self { weights: vec![(endpoint, 1)], ..self.clone() }
+    }
+
+    /// The endpoints this workload draws from.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.weights.iter().map(|(endpoint, _)| *endpoint).collect()
+    }
+
+    /// Draws the next request of the scenario.
+    pub fn next_request(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
+        match pick_weighted(&self.weights, rng) {
+            Endpoint::Browse => self.browse(rng),
+            Endpoint::Search => self.search(rng),
+            Endpoint::Product => self.product(rng),
+            Endpoint::Checkout => self.checkout(rng),
+            Endpoint::GatewayHealth => self.get(Endpoint::GatewayHealth, format!("{}/healthz", self.target)),
+            Endpoint::ServiceHealth => self.get(Endpoint::ServiceHealth, self.service_health_url.clone()),
+        }
+    }
+
+    fn get(&self, endpoint: Endpoint, url: String) -> PlannedRequest {
+        PlannedRequest { endpoint, method: Method::GET, url, query: Vec::new(), body: None, bearer: None }
+    }
+
+    fn browse(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
+        let mut request = self.get(Endpoint::Browse, format!("{}/api/v1/products", self.target));
+        let mut pages = 1;
+        if let Some(category) = pick(&self.categories, rng) {
+            pages = category.product_count.div_ceil(BROWSE_PAGE_SIZE).max(1);
+            request.query.push(("category", category.slug.clone()));
+        }
+        request.query.push(("page", rng.u64(1..=pages).to_string()));
+        request.query.push(("limit", BROWSE_PAGE_SIZE.to_string()));
+        request
+    }
+
+    fn search(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
+        let mut request = self.get(Endpoint::Search, format!("{}/api/v1/products", self.target));
+        let word = pick(&self.words, rng).cloned().unwrap_or_default();
+        request.query.push(("q", word));
+        request.query.push(("limit", BROWSE_PAGE_SIZE.to_string()));
+        request
+    }
+
+    fn product(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
+        let id = pick(&self.product_ids, rng).map(String::as_str).unwrap_or_default();
+        self.get(Endpoint::Product, format!("{}/api/v1/products/{id}", self.target))
+    }
+
+    fn checkout(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
+        let product_id = pick(&self.in_stock_ids, rng).cloned().unwrap_or_default();
+        let body = json!({
+            "items": [{ "product_id": product_id, "quantity": 1 }],
+            "shipping_address": {
+                "line1": "1 Benchmark Street", "city": "Springfield", "postal_code": "12345", "country": "US"
+            }
+        });
+        PlannedRequest {
+            endpoint: Endpoint::Checkout,
+            method: Method::POST,
+            url: format!("{}/api/v1/orders", self.target),
+            query: Vec::new(),
+            body: Some(body),
+            bearer: pick(&self.buyer_tokens, rng).cloned(),
+        }
+    }
+}
+
+fn pick<'a, T>(items: &'a [T], rng: &mut fastrand::Rng) -> Option<&'a T> {
+    if items.is_empty() { None } else { items.get(rng.usize(0..items.len())) }
+}
+
+/// Distinct lower-case words of three letters or more, in first-seen order.
+fn words_of<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut words = Vec::new();
+    for word in names.flat_map(|name| name.split(|c: char| !c.is_alphanumeric())) {
+        let word = word.to_lowercase();
+        if word.chars().count() >= 3 && seen.insert(word.clone()) {
+            words.push(word);
+        }
+    }
+    words
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, url: &str) -> anyhow::Result<T> {
+    let response = client.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("GET {url} answered {status}");
+    }
+    response.json().await.with_context(|| format!("GET {url}: unexpected body"))
+}
+
+async fn fetch_categories(client: &Client, target: &str) -> anyhow::Result<Vec<Category>> {
+    let categories: Vec<Category> = get_json(client, &format!("{target}/api/v1/categories")).await?;
+    Ok(categories.into_iter().filter(|c| c.product_count > 0).collect())
+}
+
+/// Up to `SAMPLE_PAGES` pages of 100 products spread over the whole catalog.
+async fn sample_products(client: &Client, target: &str) -> anyhow::Result<Vec<ProductSummary>> {
+    let page_url = |page: u64| format!("{target}/api/v1/products?limit={SAMPLE_PAGE_SIZE}&page={page}");
+    let first: ProductPage = get_json(client, &page_url(1)).await?;
+    let total_pages = first.total_pages.unwrap_or(1).max(1);
+    let step = (total_pages / SAMPLE_PAGES).max(1);
+    let mut products = first.items;
+    for page in (1..SAMPLE_PAGES).map(|i| 1 + i * step).filter(|page| *page <= total_pages) {
+        let more: ProductPage = get_json(client, &page_url(page)).await?;
+        products.extend(more.items);
+    }
+    Ok(products)
+}
+
+/// Registers `count` buyers with fresh emails and returns their access tokens.
+async fn register_buyers(client: &Client, target: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let run = fastrand::u64(..);
+    let url = format!("{target}/api/v1/auth/register");
+    futures_util::stream::iter(0..count)
+        .map(|i| {
+            let body = json!({
+                "name": format!("Bench Buyer {i}"),
+                "email": format!("bench-{run:x}-{i}@example.com"),
+                "password": "bench-password-1",
+            });
+            let request = client.post(&url).json(&body);
+            async move {
+                let response = request.send().await.context("registering a buyer")?;
+                let status = response.status();
+                if !status.is_success() {
+                    bail!("registering a buyer answered {status}");
+                }
+                let tokens: Tokens = response.json().await.context("registering a buyer: unexpected body")?;
+                Ok(tokens.access_token)
+            }
+        })
+        .buffer_unordered(REGISTRATIONS_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+/// The products service's own `/healthz`, from the gateway's status report.
+async fn service_health_url(client: &Client, target: &str) -> anyhow::Result<String> {
+    let status: StatusReport = get_json(client, &format!("{target}/api/v1/status")).await?;
+    let service = status
+        .services
+        .get(CEILING_SERVICE)
+        .with_context(|| format!("the gateway's status lists no {CEILING_SERVICE} service"))?;
+    Ok(format!("{}/healthz", service.url.trim_end_matches('/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn mixed_draws_follow_the_60_20_15_5_weights() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut counts: BTreeMap<Endpoint, u32> = BTreeMap::new();
+        for _ in 0..100_000 {
+            *counts.entry(pick_weighted(&MIXED_WEIGHTS, &mut rng)).or_default() += 1;
+        }
+        for (endpoint, weight) in MIXED_WEIGHTS {
+            let share = f64::from(counts[&endpoint]) / 1000.0;
+            assert!((share - f64::from(weight)).abs() < 1.0, "{endpoint:?}: {share}% for weight {weight}");
+        }
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_requests() {
+        let workload = Workload {
+            target: "http://shop".into(),
+            weights: MIXED_WEIGHTS.to_vec(),
+            categories: vec![Category { slug: "books".into(), product_count: 95 }],
+            product_ids: vec!["a".into(), "b".into()],
+            in_stock_ids: vec!["a".into()],
+            words: vec!["steel".into(), "lamp".into()],
+            buyer_tokens: vec!["t".into()],
+            service_health_url: String::new(),
+        };
+        let draw = |seed| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            (0..50).map(|_| workload.next_request(&mut rng)).map(|r| (r.url, r.query)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(3), draw(3));
+        assert_ne!(draw(3), draw(4));
+    }
+
+    #[test]
+    fn browse_stays_within_the_category_pages() {
+        let workload = Workload {
+            target: "http://shop".into(),
+            weights: vec![(Endpoint::Browse, 1)],
+            categories: vec![Category { slug: "books".into(), product_count: 95 }],
+            ..Workload::default()
+        };
+        let mut rng = fastrand::Rng::with_seed(1);
+        for _ in 0..200 {
+            let request = workload.next_request(&mut rng);
+            let page: u64 = request.query.iter().find(|(k, _)| *k == "page").unwrap().1.parse().unwrap();
+            assert!((1..=5).contains(&page), "page {page} of a 95-product category");
+            assert!(request.query.contains(&("category", "books".to_owned())));
+        }
+    }
+
+    #[test]
+    fn search_words_are_distinct_lowercase_and_not_tiny() {
+        let words = words_of(["Steel Lamp, 2x", "steel MUG"].into_iter());
+        assert_eq!(words, ["steel", "lamp", "mug"]);
+    }
+}
