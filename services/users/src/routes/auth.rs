@@ -66,7 +66,9 @@ pub async fn register(
     if state.store.find_live_by_email(&email.normalized()).await?.is_some() {
         return Err(ApiError::conflict("an account with this email already exists"));
     }
-    let password_hash = hash_blocking(state.passwords, password).await?;
+    let passwords = state.passwords;
+    let password_hash =
+        state.hash_work(move || passwords.hash(&password)).await?.map_err(ApiError::internal)?;
     let user = state
         .store
         .create_user(NewUser {
@@ -103,18 +105,18 @@ pub async fn login(
     let found = state.store.find_live_by_email(&account).await?;
     let passwords = state.passwords;
     let candidate = body.password;
-    let (found, matches) = tokio::task::spawn_blocking(move || match found {
-        Some(user) => {
-            let ok = passwords.verify(&user.password_hash, &candidate);
-            (Some(user), ok)
-        }
-        None => {
-            passwords.verify_dummy(&candidate);
-            (None, false)
-        }
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let (found, matches) = state
+        .hash_work(move || match found {
+            Some(user) => {
+                let ok = passwords.verify(&user.password_hash, &candidate);
+                (Some(user), ok)
+            }
+            None => {
+                passwords.verify_dummy(&candidate);
+                (None, false)
+            }
+        })
+        .await?;
     match (found, matches) {
         (Some(user), true) => {
             state.login_guard.record_success(&account);
@@ -181,13 +183,6 @@ pub async fn logout(
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     ([(http::header::CACHE_CONTROL, "public, max-age=300")], axum::Json(state.issuer.jwks()))
-}
-
-async fn hash_blocking(passwords: crate::domain::PasswordHasher, password: Password) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || passwords.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
 }
 
 /// Issues an access token and a new refresh token (family `family`) for `user`.

@@ -35,6 +35,9 @@ pub struct AppState {
     passwords: PasswordHasher,
     refresh_ttl: chrono::Duration,
     login_guard: Arc<LoginGuard>,
+    /// Bounds argon2 work in flight: each hash holds `passwords.memory_kib` of memory, so a
+    /// burst of logins must queue rather than exhaust the pod's memory.
+    hashing: Arc<tokio::sync::Semaphore>,
     /// client id → SHA-256 of its secret.
     service_clients: Arc<BTreeMap<String, String>>,
 }
@@ -52,6 +55,9 @@ impl AppState {
             verifier,
             passwords: config.passwords,
             refresh_ttl: chrono::Duration::days(config.auth.refresh_token_ttl_days as i64),
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            )),
             login_guard: Arc::new(LoginGuard::new(
                 config.auth.max_login_failures,
                 std::time::Duration::from_secs(config.auth.login_lockout_secs),
@@ -60,6 +66,17 @@ impl AppState {
                 config.service_clients.iter().map(|(id, secret)| (id.clone(), hash_token(secret))).collect(),
             ),
         }
+    }
+}
+
+impl AppState {
+    /// Runs password hashing or verification off the async threads, at most a few at a time.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)
     }
 }
 
