@@ -203,6 +203,23 @@ pub fn operations_router(ready: ReadyCheck, draining: Draining) -> Router {
         .route("/metrics", get(metrics_text))
 }
 
+/// An OpenAPI modifier declaring the `bearer` (JWT) security scheme that protected routes name
+/// with `security(("bearer" = []))`. Import it and use `#[openapi(modifiers(&BearerAuth))]`.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+    }
+}
+
 /// A layer setting the largest body a route accepts (and the number its 413 names).
 pub fn body_limit(bytes: usize) -> tower::layer::util::Stack<DefaultBodyLimit, axum::Extension<BodyLimit>> {
     tower::layer::util::Stack::new(DefaultBodyLimit::max(bytes), axum::Extension(BodyLimit(bytes)))

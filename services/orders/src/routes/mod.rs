@@ -9,6 +9,7 @@ use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use kit::address::PostalAddress;
 use kit::auth::TokenVerifier;
+use kit::http::BearerAuth;
 use kit::money::Money;
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -43,21 +44,6 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     tags((name = "orders"), (name = "admin"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
-            ),
-        );
-    }
-}
 
 /// Every route of the service, with its OpenAPI document.
 pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {

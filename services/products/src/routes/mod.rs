@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use kit::auth::TokenVerifier;
+use kit::http::BearerAuth;
 use kit::money::Money;
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -46,21 +47,6 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     tags((name = "products"), (name = "categories"), (name = "images"), (name = "admin"), (name = "internal"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
-            ),
-        );
-    }
-}
 
 /// Every route of the service, with its OpenAPI document.
 pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use http::request::Parts;
 use kit::ApiError;
 use kit::auth::{CurrentUser, Role, TokenVerifier};
+use kit::http::BearerAuth;
 use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -93,21 +94,6 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     tags((name = "auth"), (name = "users"), (name = "addresses"), (name = "admin"), (name = "internal"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
-            ),
-        );
-    }
-}
 
 /// Every route of the service, with its OpenAPI document.
 pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
