@@ -3,89 +3,15 @@
 //! cursor; a soft-deleted product disappears.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
-use std::net::SocketAddr;
+mod common;
 
-use mercato::embedded::{EmbeddedOptions, Overrides, Shop};
+use common::TestShop;
+use mercato::embedded::Overrides;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-struct TestShop {
-    shop: Shop,
-    base: String,
-    http: reqwest::Client,
-    admin: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestShop {
-    fn drop(&mut self) {
-        self.shop.shutdown_token().cancel();
-    }
-}
-
 async fn start() -> TestShop {
-    kit::telemetry::init("catalog-e2e");
-    let dir = tempfile::tempdir().unwrap();
-    let overrides = Overrides {
-        users: |c| {
-            c.passwords = users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 }
-        },
-        ..Overrides::default()
-    };
-    let options = EmbeddedOptions {
-        overrides,
-        ..EmbeddedOptions::new(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
-    };
-    let shop = Shop::start(options).await.unwrap();
-    let base = format!("http://{}", shop.gateway);
-    let cheap = users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 };
-    let database = mercato::embedded::sqlite_in(dir.path(), "users");
-    users::create_admin(&database, cheap, "Root", "root@shop.test", "root password 1").await.unwrap();
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "root@shop.test", "password": "root password 1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = login["access_token"].as_str().unwrap().to_owned();
-    TestShop { shop, base, http, admin, _dir: dir }
-}
-
-impl TestShop {
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self.send(Method::GET, path, None, None).await;
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    async fn create(&self, name: &str, category: &str, cents: i64, stock: i64) -> Value {
-        let body = json!({"name": name, "description": format!("{name}. Well made."), "category": category,
-                          "price": {"amount": cents, "currency": "USD"}, "stock": stock, "brand": "Acme"});
-        let response = self.send(Method::POST, "/api/v1/products", Some(body), Some(&self.admin)).await;
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
-    }
+    common::start(Overrides::default()).await
 }
 
 fn png(size: usize) -> Vec<u8> {
@@ -97,7 +23,7 @@ fn png(size: usize) -> Vec<u8> {
 #[tokio::test]
 async fn admin_creates_a_product_and_its_image_is_served_through_the_gateway() {
     let t = start().await;
-    let product = t.create("Framed Print", "Wall Art", 4500, 3).await;
+    let product = t.create_product("Framed Print", "Wall Art", 4500, 3).await;
     let id = product["id"].as_str().unwrap();
     // 2 MiB: more than the gateway's default body limit, within the upload route's.
     let form = reqwest::multipart::Form::new()
@@ -136,9 +62,9 @@ async fn admin_creates_a_product_and_its_image_is_served_through_the_gateway() {
 async fn a_customer_lists_filters_searches_and_pages_by_cursor() {
     let t = start().await;
     for i in 0..12 {
-        t.create(&format!("Camping Lantern {i}"), "Outdoor", 1000 + i, i % 4).await;
+        t.create_product(&format!("Camping Lantern {i}"), "Outdoor", 1000 + i, i % 4).await;
     }
-    t.create("Trail Running Shoe", "Shoes", 8999, 5).await;
+    t.create_product("Trail Running Shoe", "Shoes", 8999, 5).await;
 
     let page: Value = t.get("/api/v1/products?limit=5&page=2").await;
     assert_eq!(
@@ -175,7 +101,7 @@ async fn a_customer_lists_filters_searches_and_pages_by_cursor() {
 #[tokio::test]
 async fn a_soft_deleted_product_disappears_and_answers_404() {
     let t = start().await;
-    let product = t.create("Discontinued Kettle", "Kitchen", 2000, 1).await;
+    let product = t.create_product("Discontinued Kettle", "Kitchen", 2000, 1).await;
     let id = product["id"].as_str().unwrap();
     assert_eq!(
         t.send(Method::DELETE, &format!("/api/v1/products/{id}"), None, Some(&t.admin)).await.status(),

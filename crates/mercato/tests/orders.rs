@@ -2,36 +2,19 @@
 //! the last units under contention, and dependencies that go down mid-run.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use mercato::embedded::{EmbeddedOptions, Member, Overrides, Shop};
+use common::TestShop;
+use mercato::embedded::{Member, Overrides};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-struct TestShop {
-    shop: Shop,
-    base: String,
-    http: reqwest::Client,
-    admin: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestShop {
-    fn drop(&mut self) {
-        self.shop.shutdown_token().cancel();
-    }
-}
-
-/// The shop with cheap password hashing and a rate limit that 50 buyers behind one address
-/// cannot hit; everything else as `mercato up` runs it.
+/// The shop with a rate limit that 50 buyers behind one address cannot hit, short client
+/// timeouts and recovery passes run by the tests; everything else as `mercato up` runs it.
 async fn start() -> TestShop {
-    kit::telemetry::init("orders-e2e");
-    let dir = tempfile::tempdir().unwrap();
     let overrides = Overrides {
-        users: |c| {
-            c.passwords = users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 }
-        },
         gateway: |c| c.rate_limit.enabled = false,
         orders: |c| {
             c.tax_rate_bp = 825;
@@ -43,60 +26,18 @@ async fn start() -> TestShop {
         },
         ..Overrides::default()
     };
-    let options = EmbeddedOptions {
-        overrides,
-        ..EmbeddedOptions::new(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
-    };
-    let shop = Shop::start(options).await.unwrap();
-    let base = format!("http://{}", shop.gateway);
-    let http = reqwest::Client::new();
-    let database = mercato::embedded::sqlite_in(dir.path(), "users");
-    let cheap = users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 };
-    users::create_admin(&database, cheap, "Root", "root@shop.test", "root password 1").await.unwrap();
-    let login: Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "root@shop.test", "password": "root password 1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = login["access_token"].as_str().unwrap().to_owned();
-    TestShop { shop, base, http, admin, _dir: dir }
+    common::start(overrides).await
 }
 
-impl TestShop {
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap()
-    }
+trait Shopping {
+    async fn product(&self, name: &str, cents: i64, stock: i64) -> String;
+    async fn stock(&self, product: &str) -> i64;
+    async fn order(&self, token: &str, body: &Value, key: Option<&str>) -> reqwest::Response;
+}
 
-    async fn customer(&self, email: &str) -> String {
-        let body = json!({"name": "Shopper", "email": email, "password": "correct horse"});
-        let session: Value =
-            self.send(Method::POST, "/api/v1/auth/register", Some(body), None).await.json().await.unwrap();
-        session["access_token"].as_str().unwrap().to_owned()
-    }
-
+impl Shopping for TestShop {
     async fn product(&self, name: &str, cents: i64, stock: i64) -> String {
-        let body = json!({"name": name, "description": format!("{name}. Sturdy."), "price": {"amount": cents, "currency": "USD"},
-                          "category": "Kitchen", "stock": stock});
-        let response = self.send(Method::POST, "/api/v1/products", Some(body), Some(&self.admin)).await;
-        assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        self.create_product(name, "Kitchen", cents, stock).await["id"].as_str().unwrap().to_owned()
     }
 
     async fn stock(&self, product: &str) -> i64 {
