@@ -8,8 +8,9 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 
 use crate::config::DatabaseConfig;
 
-/// Opens a pool. SQLite files are created if missing and run in WAL mode with foreign keys on
-/// and a busy timeout, so concurrent writers wait instead of failing.
+/// Opens a pool. SQLite files are created if missing and run in WAL mode with foreign keys on,
+/// a busy timeout (concurrent writers wait instead of failing), the file memory-mapped (256 MiB)
+/// and an 8 MiB page cache per connection.
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(config.url.clone());
     options
@@ -24,6 +25,10 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // Profiling the mixed load showed reads spending their time copying file pages
+                // into SQLite's small default cache; map the file instead, and keep a larger cache.
+                .pragma("mmap_size", "268435456")
+                .pragma("cache_size", "-8192")
         });
     Database::connect(options).await
 }
