@@ -49,9 +49,7 @@ EXCEPTIONS = [
 
 # Services `mercato serve` knows that the deployment assets do not run yet, with why. Every
 # other service must be deployed by every overlay and by compose.
-NOT_YET_DEPLOYED = {
-    "orders": "issue 4 is landing; deploy/README.md, 'Adding a service', lists what it needs",
-}
+NOT_YET_DEPLOYED: dict[str, str] = {}
 
 # Variables outside MERCATO_… that a service's container may set.
 FOREIGN = {"products": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
@@ -253,8 +251,6 @@ def check_environment(binary: str, where: str, service: str, env: dict[str, str]
         names = exception["any_of"]
         if any(name in env for name in names) or exception.get("unless", lambda _: False)(env):
             exempt.update(names)
-    # A default map entry for a service not deployed yet (the gateway's MERCATO_UPSTREAMS__ORDERS).
-    exempt.update(name for name in read if any(name.endswith(f"__{s.upper()}") for s in NOT_YET_DEPLOYED))
     # `MERCATO_SERVICE_CLIENTS__*`: a map whose entries are all the deployment's.
     open_maps = tuple(name[:-1] for name in read if name.endswith("__*"))
     read = [name for name in read if not name.endswith("__*")]
