@@ -118,13 +118,14 @@ pub async fn place_order(
 /// Pending → confirmed after the stock is held. If someone else settled the order meanwhile,
 /// their outcome stands (and a cancelled order gets its stock back).
 async fn confirm(state: &AppState, order: Order) -> Result<Placed, ApiError> {
+    let id = order.id;
     if let Some(confirmed) =
-        state.store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await?
+        state.store.transition_held(order, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await?
     {
         tracing::info!(order_id = %confirmed.id, total = confirmed.totals.total, "order confirmed");
         return Ok(Placed::Created(confirmed));
     }
-    let current = state.store.get(order.id).await?.ok_or_else(|| ApiError::not_found("no such order"))?;
+    let current = state.store.get(id).await?.ok_or_else(|| ApiError::not_found("no such order"))?;
     if current.status == OrderStatus::Cancelled {
         release_for(state, &current).await;
         return Err(ApiError::conflict("the order was cancelled while it was being placed"));

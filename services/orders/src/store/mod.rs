@@ -119,15 +119,15 @@ impl OrderStore {
             id: Set(id),
             user_id: Set(new.user_id),
             status: Set(OrderStatus::Pending.as_str().to_owned()),
-            currency: Set(new.currency),
+            currency: Set(new.currency.clone()),
             subtotal: Set(new.totals.subtotal),
             tax: Set(new.totals.tax),
             total: Set(new.totals.total),
             shipping_address: Set(
                 serde_json::to_value(&new.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?
             ),
-            idempotency_key: Set(new.idempotency_key),
-            request_fingerprint: Set(new.fingerprint),
+            idempotency_key: Set(new.idempotency_key.clone()),
+            request_fingerprint: Set(new.fingerprint.clone()),
             status_reason: Set(None),
             stock_released: Set(false),
             created_at: Set(at),
@@ -155,7 +155,22 @@ impl OrderStore {
         });
         order_item::Entity::insert_many(items).exec_without_returning(&txn).await?;
         txn.commit().await?;
-        self.get(id).await?.ok_or_else(|| StoreError::Db(DbErr::RecordNotFound(id.to_string())))
+        // Everything the row holds was written just now: no need to read it back.
+        Ok(Order {
+            id,
+            user_id: new.user_id,
+            status: OrderStatus::Pending,
+            currency: new.currency,
+            lines: new.lines,
+            totals: new.totals,
+            shipping_address: new.shipping_address,
+            idempotency_key: new.idempotency_key,
+            fingerprint: new.fingerprint,
+            status_reason: None,
+            stock_released: false,
+            created_at: at,
+            updated_at: at,
+        })
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<Order>, DbErr> {
@@ -187,9 +202,43 @@ impl OrderStore {
         to: OrderStatus,
         reason: Option<&str>,
     ) -> Result<Option<Order>, DbErr> {
+        if self.update_status(id, from, to, reason, now()).await? { self.get(id).await } else { Ok(None) }
+    }
+
+    /// [`Self::transition`] of an order the caller has just read or written: on success the
+    /// order comes back with the new status, reason and time, without reading it again (a
+    /// status move changes nothing else, and it only succeeds from a status in `from`).
+    pub async fn transition_held(
+        &self,
+        mut order: Order,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        reason: Option<&str>,
+    ) -> Result<Option<Order>, DbErr> {
+        let at = now();
+        if !self.update_status(order.id, from, to, reason, at).await? {
+            return Ok(None);
+        }
+        order.status = to;
+        order.updated_at = at;
+        if let Some(reason) = reason {
+            order.status_reason = Some(reason.to_owned());
+        }
+        Ok(Some(order))
+    }
+
+    /// Sets the status (and reason) if the order is in one of `from`; whether it was.
+    async fn update_status(
+        &self,
+        id: Uuid,
+        from: &[OrderStatus],
+        to: OrderStatus,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
         let mut update = order::Entity::update_many()
             .col_expr(order::Column::Status, Expr::value(to.as_str()))
-            .col_expr(order::Column::UpdatedAt, Expr::value(now()));
+            .col_expr(order::Column::UpdatedAt, Expr::value(at));
         if let Some(reason) = reason {
             update = update.col_expr(order::Column::StatusReason, Expr::value(reason));
         }
@@ -198,7 +247,7 @@ impl OrderStore {
             .filter(order::Column::Status.is_in(from.iter().map(|s| s.as_str())))
             .exec(&self.db)
             .await?;
-        if result.rows_affected == 1 { self.get(id).await } else { Ok(None) }
+        Ok(result.rows_affected == 1)
     }
 
     /// Notes that a cancelled order holds no stock any more.
