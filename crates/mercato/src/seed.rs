@@ -134,6 +134,9 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("pass --generate N or --file PATH"),
     };
+    if summary.imported() > 0 {
+        store.refresh_statistics().await.context("imported, but cannot refresh the planner's statistics")?;
+    }
     println!("{origin}");
     println!("{}", summary_line(&summary));
     if summary.read == 0 {

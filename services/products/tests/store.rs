@@ -72,6 +72,7 @@ on_both_backends!(
     reservation_is_idempotent_and_release_happens_once,
     release_before_reserve_refuses_the_late_reservation,
     upsert_updates_by_sku_without_duplicating,
+    offset_pages_tile_the_list_in_every_order_with_their_images,
 );
 
 async fn create_generates_a_sku_and_refuses_a_duplicate(backend: Backend) {
@@ -431,4 +432,58 @@ async fn upsert_updates_by_sku_without_duplicating(backend: Backend) {
     let all =
         store.list(&query(ListParams::default()), Paging::Offset { offset: 0, limit: 10 }).await.unwrap();
     assert_eq!(all.total, Some(2));
+}
+
+async fn offset_pages_tile_the_list_in_every_order_with_their_images(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let batch: Vec<NewProduct> = (0..45)
+        .map(|i| {
+            let images = match i % 3 {
+                0 => vec![],
+                1 => vec![format!("https://img.example/{i}/front.jpg")],
+                _ => {
+                    vec![format!("https://img.example/{i}/a,b.jpg"), format!("https://img.example/{i}/2.jpg")]
+                }
+            };
+            parse(ProductFields {
+                price: Some(Money::new(1000 + (i * 37 % 11) * 100, "USD")),
+                category: if i % 2 == 0 { "Even".into() } else { "Odd".into() },
+                images,
+                ..product(&format!("Lamp {i:02}"))
+            })
+        })
+        .collect();
+    store.upsert_batch(batch).await.unwrap();
+    store.refresh_statistics().await.unwrap();
+
+    for params in [
+        ListParams::default(),
+        ListParams { sort: Some("price_asc".into()), ..Default::default() },
+        ListParams { sort: Some("name".into()), category: Some("odd".into()), ..Default::default() },
+        ListParams { q: Some("lamp".into()), sort: Some("price_desc".into()), ..Default::default() },
+        ListParams { q: Some("lamp".into()), ..Default::default() },
+    ] {
+        let q = query(params.clone());
+        let whole = store.list(&q, Paging::Offset { offset: 0, limit: 100 }).await.unwrap().items;
+        assert!(whole.len() >= 22, "{params:?}: {} products", whole.len());
+        let mut tiled = Vec::new();
+        for offset in (0..whole.len() as u64 + 7).step_by(7) {
+            let page = store.list(&q, Paging::Offset { offset, limit: 7 }).await.unwrap();
+            assert_eq!(page.total, Some(whole.len() as u64), "{params:?}");
+            tiled.extend(page.items);
+        }
+        let ids = |products: &[products::domain::Product]| products.iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(ids(&tiled), ids(&whole), "{params:?}: pages of 7 differ from one page of 100");
+        for product in &tiled {
+            let n: usize = product.name[5..].parse().unwrap();
+            let expected = match n % 3 {
+                0 => vec![],
+                1 => vec![format!("https://img.example/{n}/front.jpg")],
+                _ => {
+                    vec![format!("https://img.example/{n}/a,b.jpg"), format!("https://img.example/{n}/2.jpg")]
+                }
+            };
+            assert_eq!(product.images, expected, "{}", product.name);
+        }
+    }
 }

@@ -37,19 +37,69 @@ const COUNT_TTL: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct SqlCatalog {
     db: DatabaseConnection,
-    /// List totals by the query's filters and search.
+    /// List totals by the query's filters and search, for lists that do not filter on stock.
     counts: moka::future::Cache<String, u64>,
+    /// The same for lists filtered on stock (`in_stock`), which every reservation can change.
+    stock_counts: moka::future::Cache<String, u64>,
 }
 
 impl SqlCatalog {
     pub fn new(db: DatabaseConnection) -> Self {
-        let counts = moka::future::Cache::builder().max_capacity(10_000).time_to_live(COUNT_TTL).build();
-        Self { db, counts }
+        let cache = || moka::future::Cache::builder().max_capacity(10_000).time_to_live(COUNT_TTL).build();
+        Self { db, counts: cache(), stock_counts: cache() }
     }
 
-    /// Totals may have changed.
+    /// Any total may have changed (products added, edited or deleted).
     fn forget_counts(&self) {
         self.counts.invalidate_all();
+        self.stock_counts.invalidate_all();
+    }
+
+    /// Only stock moved (a reservation or a release): totals that ignore stock still hold, so
+    /// checkouts do not make every list page recount.
+    fn forget_stock_counts(&self) {
+        self.stock_counts.invalidate_all();
+    }
+
+    /// An offset page of `select` in two steps: the ids of the page first, which a covering
+    /// `(filter, sort key, id)` index answers without reading the skipped rows, then those
+    /// rows by id. A deep page (`OFFSET 8000`) otherwise reads every row it skips.
+    async fn offset_page(
+        &self,
+        select: Select<product::Entity>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<Product>, DbErr> {
+        use product::Column as C;
+        if offset == 0 {
+            return self.fetch(select.limit(limit)).await;
+        }
+        let ids: Vec<Uuid> =
+            select.select_only().column(C::Id).offset(offset).limit(limit).into_tuple().all(&self.db).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows: HashMap<Uuid, Product> = self
+            .fetch(product::Entity::find().filter(C::Id.is_in(ids.clone())))
+            .await?
+            .into_iter()
+            .map(|product| (product.id, product))
+            .collect();
+        // A row deleted between the two reads simply drops out of this page.
+        Ok(ids.into_iter().filter_map(|id| rows.remove(&id)).collect())
+    }
+
+    /// Brings PostgreSQL's planner statistics up to date after a bulk import with
+    /// `VACUUM (ANALYZE)`: row estimates, and the visibility map that lets index-only scans
+    /// skip the table. Without it a freshly imported catalog is planned as if it were empty
+    /// until autovacuum gets to it (or forever, where autovacuum is off). SQLite keeps its
+    /// index-only plans without statistics (the indexes were chosen and measured that way), so
+    /// this does nothing there.
+    pub async fn refresh_statistics(&self) -> Result<(), DbErr> {
+        if self.backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        self.db.execute_unprepared("VACUUM (ANALYZE) products, product_images, categories").await.map(drop)
     }
 
     /// Opens the pool described by `config`.
@@ -63,6 +113,32 @@ impl SqlCatalog {
 
     fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
+    }
+
+    /// Products of `select` with their images, in the same query: each row carries its image
+    /// keys in position order, joined by the unit separator (U+001F, which neither a content
+    /// hash nor a URL contains).
+    async fn fetch(&self, select: Select<product::Entity>) -> Result<Vec<Product>, DbErr> {
+        let separator = match self.backend() {
+            DatabaseBackend::Postgres => "chr(31)",
+            _ => "char(31)",
+        };
+        let keys = format!(
+            "(SELECT string_agg(product_images.\"key\", {separator} ORDER BY product_images.position) \
+             FROM product_images WHERE product_images.product_id = products.id)"
+        );
+        let rows =
+            select.column_as(Expr::cust(keys), "image_keys").into_model::<ProductRow>().all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let keys = row
+                    .image_keys
+                    .map(|joined| joined.split('\u{1f}').map(str::to_owned).collect())
+                    .unwrap_or_default();
+                to_product(row.product, keys)
+            })
+            .collect())
     }
 
     /// Attaches images to products, with one query for the whole page.
@@ -296,6 +372,14 @@ fn key_of(product: &Product, sort: Sort, offset: u64) -> CursorKey {
     }
 }
 
+/// A product row and its image keys (see [`SqlCatalog::fetch`]).
+#[derive(Debug, FromQueryResult)]
+struct ProductRow {
+    #[sea_orm(nested)]
+    product: product::Model,
+    image_keys: Option<String>,
+}
+
 #[derive(Debug, FromQueryResult)]
 struct CategoryRow {
     slug: String,
@@ -401,10 +485,8 @@ impl CatalogStore for SqlCatalog {
     }
 
     async fn product(&self, id: Uuid) -> Result<Option<Product>, StoreError> {
-        let Some(model) = self.live(id).await? else {
-            return Ok(None);
-        };
-        Ok(self.hydrate(vec![model]).await?.pop())
+        let live = product::Entity::find_by_id(id).filter(product::Column::DeletedAt.is_null());
+        Ok(self.fetch(live).await?.pop())
     }
 
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
@@ -458,17 +540,20 @@ impl CatalogStore for SqlCatalog {
                     query.in_stock
                 );
                 let counting = select.clone();
-                let total = self
-                    .counts
+                let counts = if query.in_stock.is_some() { &self.stock_counts } else { &self.counts };
+                let total = counts
                     .try_get_with(key, async move { counting.count(&self.db).await })
                     .await
                     .map_err(|e| DbErr::Custom(e.to_string()))?;
-                let models = Self::apply_sort(select, query.sort, rank)
-                    .offset(offset)
-                    .limit(limit)
-                    .all(&self.db)
-                    .await?;
-                Ok(Listing { items: self.hydrate(models).await?, total: Some(total), next: None })
+                let ranked = rank.is_some() && query.sort == Sort::Relevance;
+                let sorted = Self::apply_sort(select, query.sort, rank);
+                let items = if ranked {
+                    // Ranking reads every match anyway; two steps would rank twice.
+                    self.fetch(sorted.offset(offset).limit(limit)).await?
+                } else {
+                    self.offset_page(sorted, offset, limit).await?
+                };
+                Ok(Listing { items, total: Some(total), next: None })
             }
             Paging::Cursor { after, limit } => {
                 let mut offset = 0;
@@ -482,14 +567,11 @@ impl CatalogStore for SqlCatalog {
                         }
                     }
                 }
-                let mut models = Self::apply_sort(select, query.sort, rank)
-                    .offset(offset)
-                    .limit(limit + 1)
-                    .all(&self.db)
+                let mut items = self
+                    .fetch(Self::apply_sort(select, query.sort, rank).offset(offset).limit(limit + 1))
                     .await?;
-                let more = models.len() as u64 > limit;
-                models.truncate(limit as usize);
-                let items = self.hydrate(models).await?;
+                let more = items.len() as u64 > limit;
+                items.truncate(limit as usize);
                 let next = match (more, items.last()) {
                     (true, Some(last)) => Some(key_of(last, query.sort, offset + limit)),
                     _ => None,
@@ -717,7 +799,7 @@ impl CatalogStore for SqlCatalog {
         });
         reservation_line::Entity::insert_many(lines).exec_without_returning(&txn).await?;
         txn.commit().await?;
-        self.forget_counts();
+        self.forget_stock_counts();
         Ok(ReserveOutcome::Reserved(Reservation {
             order_id: request.order_id,
             held: true,
@@ -750,7 +832,7 @@ impl CatalogStore for SqlCatalog {
                     .await?;
             }
             txn.commit().await?;
-            self.forget_counts();
+            self.forget_stock_counts();
             return Ok(ReleaseOutcome::Released);
         }
         // Nothing held: record the release so a reservation arriving late is refused.
