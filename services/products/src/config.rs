@@ -20,6 +20,41 @@ pub struct ProductsConfig {
     /// Calls to the users service (the key set).
     pub client: ClientConfig,
     pub images: ImagesConfig,
+    /// The in-memory cache of hot catalog reads (details, pages, categories).
+    pub cache: CacheConfig,
+}
+
+/// The catalog read cache (see `store::CachedCatalog` for what readers may see).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// How long a cached detail, page or category list is served, in milliseconds; also how
+    /// long another replica's writes (and list stock after a checkout) may take to show. 0 turns
+    /// the cache off.
+    pub ttl_ms: u64,
+    /// Memory for the cache, in MiB: a quarter for product details, the rest for pages.
+    pub max_mib: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { ttl_ms: 2_000, max_mib: 16 }
+    }
+}
+
+impl CacheConfig {
+    /// The cache's limits, or `None` when it is off.
+    pub fn limits(&self) -> Option<crate::store::CacheLimits> {
+        if self.ttl_ms == 0 || self.max_mib == 0 {
+            return None;
+        }
+        let bytes = self.max_mib * 1024 * 1024;
+        Some(crate::store::CacheLimits {
+            ttl: std::time::Duration::from_millis(self.ttl_ms),
+            product_bytes: bytes / 4,
+            page_bytes: bytes - bytes / 4,
+        })
+    }
 }
 
 impl Default for ProductsConfig {
@@ -31,6 +66,7 @@ impl Default for ProductsConfig {
             users_url: "http://127.0.0.1:8081".into(),
             client: ClientConfig::default(),
             images: ImagesConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }

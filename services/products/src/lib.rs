@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::ProductsConfig;
 use images::ImageStore;
 use routes::AppState;
-use store::{CatalogStore, SqlCatalog};
+use store::{CachedCatalog, CatalogStore, SqlCatalog};
 
 /// How often an unknown token `kid` may trigger a refetch of the users service's key set.
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -34,9 +34,12 @@ pub struct Application {
 impl Application {
     /// Connects the catalog (migrating it when configured), opens the image store, and binds.
     pub async fn build(config: ProductsConfig) -> anyhow::Result<Self> {
-        let store: Arc<dyn CatalogStore> = Arc::new(SqlCatalog::connect(&config.database).await?);
+        let mut store: Arc<dyn CatalogStore> = Arc::new(SqlCatalog::connect(&config.database).await?);
         if config.database.migrate_on_start {
             store.migrate().await?;
+        }
+        if let Some(limits) = config.cache.limits() {
+            store = Arc::new(CachedCatalog::new(store, limits));
         }
         let images = ImageStore::open(&config.images)?;
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());

@@ -2,6 +2,7 @@
 //! matches on a backend. [`SqlCatalog`] serves SQLite and PostgreSQL through SeaORM; a later
 //! MongoDB adapter implements the same trait.
 
+mod cache;
 pub mod entities;
 pub mod migration;
 mod sql;
@@ -9,6 +10,7 @@ mod sql;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use cache::{CacheLimits, CachedCatalog};
 pub use sql::SqlCatalog;
 
 use crate::domain::listing::CursorKey;

@@ -1,0 +1,220 @@
+//! [`CachedCatalog`]: the catalog's hot reads (product details, list and search pages, the
+//! category list) kept in memory for a short time, in front of any [`CatalogStore`].
+//!
+//! What a reader may see, and why it is safe:
+//! - Writes made through this process show at once: creating, editing, deleting, importing
+//!   and adding images drop the pages and the categories, and the touched product's detail.
+//!   A reservation or a release drops the details of the products whose stock moved.
+//! - Writes made elsewhere (another replica, `mercato seed` against a running shop) show
+//!   within the time to live.
+//! - Stock on list and search pages may lag a reservation by up to the time to live; the
+//!   detail page does not (on this replica), and a reservation itself always reads the
+//!   database, so a stale number can never oversell.
+//! - Pricing and reservation reads ([`CatalogStore::lookup`], [`CatalogStore::reserve`]) and
+//!   the admin's low-stock report are never cached.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::future::Cache;
+use uuid::Uuid;
+
+use super::{
+    CatalogStore, CategoryCount, Listing, LookupItem, Paging, ReleaseOutcome, Reservation, ReserveOutcome,
+    StoreError, UpsertSummary,
+};
+use crate::domain::{ListQuery, NewProduct, Product, ProductPatch, ReservationRequest, Sku};
+
+/// Sizes and lifetime of the read cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// How long an entry is served before the database is read again.
+    pub ttl: Duration,
+    /// Memory for product details, in bytes (approximate: the text they hold).
+    pub product_bytes: u64,
+    /// Memory for list and search pages, in bytes (approximate, as above).
+    pub page_bytes: u64,
+}
+
+/// A [`CatalogStore`] that serves repeated reads from memory (see the module docs for what a
+/// reader may see).
+pub struct CachedCatalog {
+    inner: Arc<dyn CatalogStore>,
+    products: Cache<Uuid, Product>,
+    pages: Cache<String, Listing>,
+    categories: Cache<(), Vec<CategoryCount>>,
+}
+
+impl CachedCatalog {
+    /// Caches `inner`'s reads within `limits`.
+    pub fn new(inner: Arc<dyn CatalogStore>, limits: CacheLimits) -> Self {
+        Self {
+            inner,
+            products: Cache::builder()
+                .max_capacity(limits.product_bytes)
+                .weigher(|_, product: &Product| weight(product_bytes(product)))
+                .time_to_live(limits.ttl)
+                .build(),
+            pages: Cache::builder()
+                .max_capacity(limits.page_bytes)
+                .weigher(|key: &String, page: &Listing| {
+                    weight(key.len() + page.items.iter().map(product_bytes).sum::<usize>())
+                })
+                .time_to_live(limits.ttl)
+                .build(),
+            categories: Cache::builder().max_capacity(1).time_to_live(limits.ttl).build(),
+        }
+    }
+
+    /// The catalog's shape changed: every page and the category counts may be wrong.
+    fn forget_listings(&self) {
+        self.pages.invalidate_all();
+        self.categories.invalidate_all();
+    }
+
+    /// One product changed: its detail, and any page it is on.
+    async fn forget_product(&self, id: Uuid) {
+        self.products.invalidate(&id).await;
+        self.forget_listings();
+    }
+}
+
+/// About how many bytes a product takes in memory: its fixed part and the text it holds.
+fn product_bytes(product: &Product) -> usize {
+    let text = product.name.len()
+        + product.sku.as_str().len()
+        + product.short_description.len()
+        + product.description.len()
+        + product.category.len()
+        + product.brand.as_ref().map_or(0, String::len)
+        + product.images.iter().map(String::len).sum::<usize>();
+    let attributes: usize =
+        product.attributes.iter().map(|(name, value)| name.len() + value.to_string().len() + 64).sum();
+    std::mem::size_of::<Product>() + text + attributes
+}
+
+/// A cache weight: bytes, saturating at what a weight can hold.
+fn weight(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// The page's identity: every filter, the order, and where it starts.
+fn page_key(query: &ListQuery, paging: &Paging) -> String {
+    format!("{query:?}|{paging:?}")
+}
+
+#[async_trait]
+impl CatalogStore for CachedCatalog {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn create_product(&self, new: NewProduct) -> Result<Product, StoreError> {
+        let created = self.inner.create_product(new).await;
+        self.forget_listings();
+        created
+    }
+
+    async fn update_product(&self, id: Uuid, patch: ProductPatch) -> Result<Option<Product>, StoreError> {
+        let updated = self.inner.update_product(id, patch).await;
+        self.forget_product(id).await;
+        updated
+    }
+
+    async fn delete_product(&self, id: Uuid) -> Result<bool, StoreError> {
+        let deleted = self.inner.delete_product(id).await;
+        self.forget_product(id).await;
+        deleted
+    }
+
+    async fn product(&self, id: Uuid) -> Result<Option<Product>, StoreError> {
+        if let Some(product) = self.products.get(&id).await {
+            return Ok(Some(product));
+        }
+        let found = self.inner.product(id).await?;
+        if let Some(product) = &found {
+            self.products.insert(id, product.clone()).await;
+        }
+        Ok(found)
+    }
+
+    async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
+        self.inner.product_by_sku(sku).await
+    }
+
+    async fn list(&self, query: &ListQuery, paging: Paging) -> Result<Listing, StoreError> {
+        let key = page_key(query, &paging);
+        if let Some(page) = self.pages.get(&key).await {
+            return Ok(page);
+        }
+        let page = self.inner.list(query, paging).await?;
+        self.pages.insert(key, page.clone()).await;
+        Ok(page)
+    }
+
+    async fn low_stock(
+        &self,
+        threshold: i64,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Product>, u64), StoreError> {
+        self.inner.low_stock(threshold, offset, limit).await
+    }
+
+    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
+        if let Some(categories) = self.categories.get(&()).await {
+            return Ok(categories);
+        }
+        let categories = self.inner.categories().await?;
+        self.categories.insert((), categories.clone()).await;
+        Ok(categories)
+    }
+
+    async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError> {
+        let updated = self.inner.add_image(product_id, key).await;
+        self.forget_product(product_id).await;
+        updated
+    }
+
+    async fn upsert_batch(&self, products: Vec<NewProduct>) -> Result<UpsertSummary, StoreError> {
+        let written = self.inner.upsert_batch(products).await;
+        self.products.invalidate_all();
+        self.forget_listings();
+        written
+    }
+
+    async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError> {
+        self.inner.lookup(ids).await
+    }
+
+    async fn reserve(&self, request: &ReservationRequest) -> Result<ReserveOutcome, StoreError> {
+        let outcome = self.inner.reserve(request).await;
+        for line in &request.lines {
+            self.products.invalidate(&line.product_id).await;
+        }
+        outcome
+    }
+
+    async fn release(&self, order_id: Uuid) -> Result<ReleaseOutcome, StoreError> {
+        let held = self.inner.reservation(order_id).await?;
+        let outcome = self.inner.release(order_id).await;
+        match held {
+            Some(reservation) => {
+                for (product_id, _) in &reservation.lines {
+                    self.products.invalidate(product_id).await;
+                }
+            }
+            None => self.products.invalidate_all(),
+        }
+        outcome
+    }
+
+    async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
+        self.inner.reservation(order_id).await
+    }
+}

@@ -1,0 +1,119 @@
+//! The read cache in front of the catalog, on both backends: this process's writes show at
+//! once, stock after a reservation or release is exact on the detail page, and writes made
+//! behind its back show within the time to live.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kit::money::Money;
+use kit::testing::{Backend, TestDatabase};
+use products::domain::listing::{ListParams, ListQuery};
+use products::domain::product::ProductFields;
+use products::domain::{NewProduct, ProductPatch, ReservationRequest};
+use products::store::{CacheLimits, CachedCatalog, CatalogStore, Paging, SqlCatalog};
+use uuid::Uuid;
+
+const TTL: Duration = Duration::from_millis(300);
+
+/// The cache over a fresh catalog, and the catalog itself (to write behind the cache's back).
+async fn stores(backend: Backend) -> (CachedCatalog, Arc<SqlCatalog>, TestDatabase) {
+    let db = TestDatabase::new(backend, "products_cache").await;
+    let sql = Arc::new(SqlCatalog::connect(&db.config).await.expect("connect"));
+    sql.migrate().await.expect("migrate");
+    let limits = CacheLimits { ttl: TTL, product_bytes: 1 << 20, page_bytes: 1 << 20 };
+    (CachedCatalog::new(sql.clone(), limits), sql, db)
+}
+
+fn lamp(name: &str, stock: i64) -> NewProduct {
+    let fields = ProductFields {
+        name: name.into(),
+        description: format!("{name}, as described."),
+        category: "Lighting".into(),
+        price: Some(Money::new(2500, "USD")),
+        stock: Some(stock),
+        ..ProductFields::default()
+    };
+    NewProduct::parse(fields, "USD").expect("valid product")
+}
+
+fn first_page() -> (ListQuery, Paging) {
+    (ListQuery::parse(ListParams::default()).unwrap(), Paging::Offset { offset: 0, limit: 20 })
+}
+
+async fn names(store: &dyn CatalogStore) -> Vec<String> {
+    let (query, paging) = first_page();
+    store.list(&query, paging).await.unwrap().items.into_iter().map(|p| p.name).collect()
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
+        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
+    };
+}
+
+on_both_backends!(
+    writes_through_the_cache_show_at_once,
+    reservations_and_releases_show_on_the_detail_at_once,
+    writes_behind_the_cache_show_within_the_time_to_live,
+);
+
+async fn writes_through_the_cache_show_at_once(backend: Backend) {
+    let (cache, _sql, _db) = stores(backend).await;
+    let desk = cache.create_product(lamp("Desk Lamp", 5)).await.unwrap();
+    assert_eq!(names(&cache).await, ["Desk Lamp"]);
+    assert_eq!(cache.product(desk.id).await.unwrap().unwrap().name, "Desk Lamp");
+    assert_eq!(cache.categories().await.unwrap()[0].product_count, 1);
+
+    let floor = cache.create_product(lamp("Floor Lamp", 5)).await.unwrap();
+    assert_eq!(names(&cache).await, ["Floor Lamp", "Desk Lamp"], "a new product is listed at once");
+    assert_eq!(cache.categories().await.unwrap()[0].product_count, 2);
+
+    let patch = ProductPatch { name: Some("Reading Lamp".into()), ..ProductPatch::default() };
+    cache.update_product(desk.id, patch).await.unwrap();
+    assert_eq!(cache.product(desk.id).await.unwrap().unwrap().name, "Reading Lamp");
+    assert_eq!(names(&cache).await, ["Floor Lamp", "Reading Lamp"]);
+
+    let key = format!("{}.png", "b".repeat(64));
+    cache.add_image(floor.id, &key).await.unwrap();
+    assert_eq!(cache.product(floor.id).await.unwrap().unwrap().images, [key]);
+
+    assert!(cache.delete_product(floor.id).await.unwrap());
+    assert!(cache.product(floor.id).await.unwrap().is_none(), "a deleted product is gone at once");
+    assert_eq!(names(&cache).await, ["Reading Lamp"]);
+    assert_eq!(cache.categories().await.unwrap()[0].product_count, 1);
+}
+
+async fn reservations_and_releases_show_on_the_detail_at_once(backend: Backend) {
+    let (cache, _sql, _db) = stores(backend).await;
+    let lamp = cache.create_product(lamp("Desk Lamp", 10)).await.unwrap();
+    assert_eq!(cache.product(lamp.id).await.unwrap().unwrap().stock, 10);
+
+    let order = Uuid::now_v7();
+    cache.reserve(&ReservationRequest::parse(order, &[(lamp.id, 4)]).unwrap()).await.unwrap();
+    assert_eq!(cache.product(lamp.id).await.unwrap().unwrap().stock, 6);
+
+    cache.release(order).await.unwrap();
+    assert_eq!(cache.product(lamp.id).await.unwrap().unwrap().stock, 10);
+}
+
+async fn writes_behind_the_cache_show_within_the_time_to_live(backend: Backend) {
+    let (cache, sql, _db) = stores(backend).await;
+    let lamp = cache.create_product(lamp("Desk Lamp", 10)).await.unwrap();
+    assert_eq!(cache.product(lamp.id).await.unwrap().unwrap().stock, 10);
+    assert_eq!(names(&cache).await, ["Desk Lamp"]);
+
+    // Another replica changes the product: this one serves what it read until the entry expires.
+    let patch = ProductPatch { stock: Some(3), name: Some("Desk Lamp II".into()), ..ProductPatch::default() };
+    sql.update_product(lamp.id, patch).await.unwrap();
+    assert_eq!(cache.product(lamp.id).await.unwrap().unwrap().stock, 10, "served from memory");
+    assert_eq!(names(&cache).await, ["Desk Lamp"]);
+
+    tokio::time::sleep(TTL + Duration::from_millis(100)).await;
+    let fresh = cache.product(lamp.id).await.unwrap().unwrap();
+    assert_eq!((fresh.stock, fresh.name.as_str()), (3, "Desk Lamp II"));
+    assert_eq!(names(&cache).await, ["Desk Lamp II"]);
+    // Pricing for an order never comes from the cache.
+    assert_eq!(cache.lookup(&[lamp.id]).await.unwrap()[0].stock, 3);
+}
