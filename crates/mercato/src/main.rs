@@ -9,6 +9,13 @@ use clap::{Parser, Subcommand};
 use mercato::embedded::{EmbeddedOptions, Shop, sqlite_in, with_env_overrides};
 use mercato::serve::{DatabaseSettings, ServiceName};
 
+/// mimalloc instead of the system allocator: it returns freed memory to the system shortly
+/// after a burst (glibc kept the 19 MiB argon2 buffers of every registration, and a users
+/// service grew from 20 to 360 MiB), and it is faster on the many small allocations of
+/// request handling. See BENCHMARKS.md, "Memory".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// mercato, an e-commerce backend of Rust microservices.
 ///
 /// With no command, runs the whole shop (`mercato up`): every service in this process on the
