@@ -72,3 +72,24 @@ async fn the_ceiling_answers_through_the_gateway_and_at_the_service_directly() {
     assert_eq!(reached, BTreeSet::from(["gateway /healthz", "service /healthz"]), "{}", report.render());
     shop.shutdown_token().cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_scenario_gets_the_same_refusal_through_the_gateway_and_directly() {
+    let (shop, _dir) = start_shop().await;
+    let plan = BenchPlan::new(
+        format!("http://{}", shop.gateway),
+        Scenario::Proxy,
+        Load::Connections(2),
+        Duration::from_secs(1),
+    );
+
+    let report = run_bench(&plan).await.unwrap();
+
+    assert_eq!(report.error_count(), 0, "{}", report.render());
+    let reached: BTreeSet<&str> =
+        report.endpoints.iter().filter(|e| e.requests > 0).map(|e| e.endpoint).collect();
+    assert_eq!(reached, BTreeSet::from(["400 via gateway", "400 direct"]), "{}", report.render());
+    let hop = report.proxy_hop.expect("both sides measured");
+    assert!(hop.via_gateway_rate > 0.0 && hop.direct_rate > 0.0, "{}", report.render());
+    shop.shutdown_token().cancel();
+}

@@ -17,7 +17,7 @@ use anyhow::Context;
 
 pub use process::{ProcessUsage, pids_named};
 pub use record::Endpoint;
-pub use report::{CeilingComparison, EndpointReport, Report};
+pub use report::{CeilingComparison, EndpointReport, ProxyHop, Report};
 pub use workload::Scenario;
 
 /// Closed-loop connections when neither --rate nor --connections is given.
@@ -56,7 +56,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
     /// What to load: browse (list pages), search, product (details), checkout (orders), mixed
-    /// (60/20/15/5 of those), ceiling (the gateway's and a service's /healthz).
+    /// (60/20/15/5 of those), ceiling (the gateway's and a service's /healthz), proxy (the
+    /// same trivial request through the gateway and directly: the hop's cost).
     #[arg(long, value_enum, default_value_t = Scenario::Mixed)]
     pub scenario: Scenario,
     /// Open loop: requests per second, sent on schedule.
@@ -217,9 +218,10 @@ async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Res
             pids.iter().map(|pid| process::sample(*pid)).collect::<anyhow::Result<Vec<_>>>()
         })
     };
-    // The ceiling measures each endpoint alone, one after the other, so each gets the whole
-    // load and its rate is a ceiling; every other scenario draws from its mix for the duration.
-    let phases = if plan.scenario == Scenario::Ceiling {
+    // The ceiling and the proxy scenario measure each endpoint alone, one after the other, so
+    // each gets the whole load and the rates compare; every other scenario draws from its mix
+    // for the duration.
+    let phases = if plan.scenario.runs_endpoints_in_turn() {
         workload.endpoints().into_iter().map(|endpoint| Arc::new(workload.only(endpoint))).collect()
     } else {
         vec![workload]

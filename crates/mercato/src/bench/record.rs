@@ -29,6 +29,11 @@ pub enum Endpoint {
     GatewayHealth,
     /// A service's `/healthz`, straight to the service.
     ServiceHealth,
+    /// The products service's smallest answer (a 400 for a malformed product id: routing,
+    /// extraction and a problem body, no database), through the gateway.
+    ProxiedRefusal,
+    /// The same request straight to the products service.
+    DirectRefusal,
 }
 
 impl Endpoint {
@@ -41,6 +46,16 @@ impl Endpoint {
             Endpoint::Checkout => "checkout",
             Endpoint::GatewayHealth => "gateway /healthz",
             Endpoint::ServiceHealth => "service /healthz",
+            Endpoint::ProxiedRefusal => "400 via gateway",
+            Endpoint::DirectRefusal => "400 direct",
+        }
+    }
+
+    /// The status that answers this endpoint correctly when it is not a 2xx.
+    fn expected_refusal(self) -> Option<u16> {
+        match self {
+            Endpoint::ProxiedRefusal | Endpoint::DirectRefusal => Some(400),
+            _ => None,
         }
     }
 }
@@ -59,10 +74,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Classifies an HTTP status for an endpoint: 409 is a correct answer for checkout only.
+    /// Classifies an HTTP status for an endpoint: 409 is a correct answer for checkout only,
+    /// 400 for the proxy scenario's malformed id only.
     pub fn of_status(endpoint: Endpoint, status: u16) -> Self {
         match status {
             200..=299 => Outcome::Success,
+            refusal if endpoint.expected_refusal() == Some(refusal) => Outcome::Success,
             409 if endpoint == Endpoint::Checkout => Outcome::OutOfStock,
             other => Outcome::Status(other),
         }
@@ -163,6 +180,16 @@ mod tests {
 
     fn millis(ms: u64) -> Duration {
         Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_400_is_the_right_answer_only_for_the_proxy_scenarios_malformed_id() {
+        assert_eq!(Outcome::of_status(Endpoint::ProxiedRefusal, 400), Outcome::Success);
+        assert_eq!(Outcome::of_status(Endpoint::DirectRefusal, 400), Outcome::Success);
+        assert_eq!(Outcome::of_status(Endpoint::DirectRefusal, 404), Outcome::Status(404));
+        assert_eq!(Outcome::of_status(Endpoint::Product, 400), Outcome::Status(400));
+        assert_eq!(Outcome::of_status(Endpoint::Checkout, 409), Outcome::OutOfStock);
+        assert_eq!(Outcome::of_status(Endpoint::Product, 409), Outcome::Status(409));
     }
 
     #[test]

@@ -56,6 +56,34 @@ pub struct CeilingComparison {
     pub ratio: f64,
 }
 
+/// The proxy scenario's comparison: the same trivial request through the gateway and directly.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProxyHop {
+    /// Answers per second through the gateway.
+    pub via_gateway_rate: f64,
+    /// Answers per second straight from the service.
+    pub direct_rate: f64,
+    /// The share of the direct throughput lost to the hop: `1 - via / direct`.
+    pub cost: f64,
+    /// Median latency the hop adds, in milliseconds.
+    pub added_p50_ms: f64,
+}
+
+impl ProxyHop {
+    fn of(endpoints: &[EndpointReport]) -> Option<Self> {
+        let row =
+            |endpoint: super::record::Endpoint| endpoints.iter().find(|r| r.endpoint == endpoint.label());
+        let via = row(super::record::Endpoint::ProxiedRefusal)?;
+        let direct = row(super::record::Endpoint::DirectRefusal)?;
+        (direct.rate > 0.0).then(|| ProxyHop {
+            via_gateway_rate: via.rate,
+            direct_rate: direct.rate,
+            cost: 1.0 - via.rate / direct.rate,
+            added_p50_ms: via.p50_ms - direct.p50_ms,
+        })
+    }
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -66,6 +94,8 @@ pub struct Report {
     pub endpoints: Vec<EndpointReport>,
     pub total: EndpointReport,
     pub ceiling: Option<CeilingComparison>,
+    /// The proxy scenario's hop cost.
+    pub proxy_hop: Option<ProxyHop>,
     /// The ceiling run itself, when one was measured first.
     pub ceiling_run: Option<Box<Report>>,
     pub processes: Vec<ProcessUsage>,
@@ -81,9 +111,10 @@ impl Report {
         seconds: f64,
         recorder: &Recorder,
     ) -> anyhow::Result<Self> {
-        let endpoints =
+        let endpoints: Vec<EndpointReport> =
             recorder.endpoints().map(|(e, stats)| EndpointReport::of(e.label(), stats, seconds)).collect();
         let total = EndpointReport::of("all", &recorder.combined()?, seconds);
+        let proxy_hop = ProxyHop::of(&endpoints);
         Ok(Self {
             scenario,
             load,
@@ -91,6 +122,7 @@ impl Report {
             endpoints,
             total,
             ceiling: None,
+            proxy_hop,
             ceiling_run: None,
             processes: Vec::new(),
             cpu_ms_per_request: None,
@@ -161,6 +193,17 @@ impl Report {
                 "ceiling: gateway /healthz {:.0} req/s; this scenario {:.1}% of it",
                 ceiling.gateway_rate,
                 ceiling.ratio * 100.0
+            );
+        }
+        if let Some(hop) = self.proxy_hop {
+            let _ = writeln!(
+                out,
+                "proxy hop: {:.0} req/s via the gateway, {:.0} req/s direct: the hop costs {:.1}% of the \
+                 direct throughput and adds {:.2} ms at p50",
+                hop.via_gateway_rate,
+                hop.direct_rate,
+                hop.cost * 100.0,
+                hop.added_p50_ms
             );
         }
         for process in &self.processes {
@@ -256,6 +299,25 @@ mod tests {
         let product = lines.iter().find(|l| l.starts_with("product")).unwrap();
         assert_eq!(product.split_whitespace().nth(5), Some("100.0"), "{product}");
         assert!(lines.iter().any(|l| l.starts_with("all")));
+    }
+
+    #[test]
+    fn the_proxy_hop_compares_the_same_request_through_the_gateway_and_direct() {
+        let mut runs = Recorder::default();
+        for _ in 0..3000 {
+            runs.record(Endpoint::ProxiedRefusal, &Outcome::Success, Duration::from_micros(900));
+        }
+        for _ in 0..4000 {
+            runs.record(Endpoint::DirectRefusal, &Outcome::Success, Duration::from_micros(400));
+        }
+        let report = Report::build(Scenario::Proxy, String::new(), 1.0, &runs).unwrap();
+        let hop = report.proxy_hop.unwrap();
+        assert_eq!((hop.via_gateway_rate, hop.direct_rate), (3000.0, 4000.0));
+        assert!((hop.cost - 0.25).abs() < 1e-9);
+        assert!((hop.added_p50_ms - 0.5).abs() < 0.01, "{}", hop.added_p50_ms);
+        assert!(report.render().contains("the hop costs 25.0% of the direct throughput"));
+        let mixed = Report::build(Scenario::Mixed, String::new(), 10.0, &sample_recorder()).unwrap();
+        assert!(mixed.proxy_hop.is_none());
     }
 
     #[test]

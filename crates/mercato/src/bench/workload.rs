@@ -20,7 +20,11 @@ const SAMPLE_PAGES: u64 = 10;
 const SAMPLE_PAGE_SIZE: u64 = 100;
 /// Products per list page, the API's default.
 const BROWSE_PAGE_SIZE: u64 = 20;
-/// The service whose `/healthz` the ceiling calls directly.
+/// The proxy hop measured with the same trivial request through the gateway and directly.
+const PROXY_WEIGHTS: [(Endpoint, u32); 2] = [(Endpoint::ProxiedRefusal, 1), (Endpoint::DirectRefusal, 1)];
+/// A product id that is not a UUID: the products service refuses it before any I/O.
+const MALFORMED_PRODUCT_PATH: &str = "/api/v1/products/not-a-product-id";
+/// The service whose `/healthz` the ceiling (and the proxy scenario) calls directly.
 const CEILING_SERVICE: &str = "products";
 /// Buyers registered at once (each registration hashes a password, which is expensive).
 const REGISTRATIONS_AT_ONCE: usize = 4;
@@ -42,6 +46,9 @@ pub enum Scenario {
     /// The gateway's /healthz, then the products service's /healthz directly, half the
     /// duration each.
     Ceiling,
+    /// The cost of the gateway's proxy hop: the products service's smallest answer (400 for a
+    /// malformed id, no database) through the gateway, then directly, half the duration each.
+    Proxy,
 }
 
 impl Scenario {
@@ -53,7 +60,14 @@ impl Scenario {
             Scenario::Checkout => &[(Endpoint::Checkout, 1)],
             Scenario::Mixed => &MIXED_WEIGHTS,
             Scenario::Ceiling => &CEILING_WEIGHTS,
+            Scenario::Proxy => &PROXY_WEIGHTS,
         }
+    }
+
+    /// Whether each endpoint runs alone for its share of the duration (a ceiling, or a
+    /// comparison of two ways to the same answer) rather than drawn from a mix.
+    pub fn runs_endpoints_in_turn(self) -> bool {
+        matches!(self, Scenario::Ceiling | Scenario::Proxy)
     }
 
     fn uses(self, endpoint: Endpoint) -> bool {
@@ -130,6 +144,7 @@ pub struct Workload {
     words: Vec<String>,
     buyer_tokens: Vec<String>,
     service_health_url: String,
+    service_url: String,
 }
 
 impl Workload {
@@ -162,8 +177,9 @@ impl Workload {
             }
             workload.buyer_tokens = register_buyers(client, &target, users.max(1)).await?;
         }
-        if scenario.uses(Endpoint::ServiceHealth) {
-            workload.service_health_url = service_health_url(client, &target).await?;
+        if scenario.uses(Endpoint::ServiceHealth) || scenario.uses(Endpoint::DirectRefusal) {
+            workload.service_url = service_url(client, &target).await?;
+            workload.service_health_url = format!("{}/healthz", workload.service_url);
         }
         Ok(workload)
     }
@@ -187,6 +203,12 @@ impl Workload {
             Endpoint::Checkout => self.checkout(rng),
             Endpoint::GatewayHealth => self.get(Endpoint::GatewayHealth, format!("{}/healthz", self.target)),
             Endpoint::ServiceHealth => self.get(Endpoint::ServiceHealth, self.service_health_url.clone()),
+            Endpoint::ProxiedRefusal => {
+                self.get(Endpoint::ProxiedRefusal, format!("{}{MALFORMED_PRODUCT_PATH}", self.target))
+            }
+            Endpoint::DirectRefusal => {
+                self.get(Endpoint::DirectRefusal, format!("{}{MALFORMED_PRODUCT_PATH}", self.service_url))
+            }
         }
     }
 
@@ -311,13 +333,14 @@ async fn register_buyers(client: &Client, target: &str, count: usize) -> anyhow:
 }
 
 /// The products service's own `/healthz`, from the gateway's status report.
-async fn service_health_url(client: &Client, target: &str) -> anyhow::Result<String> {
+/// The base URL of the service the ceiling calls directly, as the gateway's status lists it.
+async fn service_url(client: &Client, target: &str) -> anyhow::Result<String> {
     let status: StatusReport = get_json(client, &format!("{target}/api/v1/status")).await?;
     let service = status
         .services
         .get(CEILING_SERVICE)
         .with_context(|| format!("the gateway's status lists no {CEILING_SERVICE} service"))?;
-    Ok(format!("{}/healthz", service.url.trim_end_matches('/')))
+    Ok(service.url.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -350,6 +373,7 @@ mod tests {
             words: vec!["steel".into(), "lamp".into()],
             buyer_tokens: vec!["t".into()],
             service_health_url: String::new(),
+            service_url: String::new(),
         };
         let draw = |seed| {
             let mut rng = fastrand::Rng::with_seed(seed);

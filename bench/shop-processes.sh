@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs the shop as four processes (`mercato serve <service>`), each service on its own
+# PostgreSQL database, as in a deployment: the setup of the "whole shop on PostgreSQL" figures
+# in BENCHMARKS.md. Migrates first; seeds the catalog once (100,000 products, seed 7) when empty.
+#
+#   bench/shop-processes.sh start [PG_URL_BASE] [DATA_DIR]   # gateway on 127.0.0.1:18080
+#   bench/shop-processes.sh pids                              # gateway users products orders
+#   bench/shop-processes.sh stop
+#
+# PG_URL_BASE defaults to postgres://postgres@127.0.0.1:5432 (databases bench_users,
+# bench_products, bench_orders are created when missing). Logs go to DATA_DIR/<service>.log.
+set -euo pipefail
+
+BIN=${MERCATO_BIN:-target/release/mercato}
+PG=${2:-postgres://postgres@127.0.0.1:5432}
+DATA=${3:-/tmp/mercato-bench-processes}
+PRODUCTS_COUNT=${BENCH_PRODUCTS:-100000}
+# The database is on this machine: no TLS on loopback (sqlx would otherwise negotiate it, and
+# every query pays for encryption). Set PG_OPTIONS= to keep the driver's default.
+PG_OPTIONS=${PG_OPTIONS-?sslmode=disable}
+declare -A PORT=([users]=18081 [products]=18082 [orders]=18083 [gateway]=18080)
+
+common_env() {
+  export MERCATO_LOG=${MERCATO_LOG:-warn} MERCATO_LOG_FORMAT=json
+  export MERCATO_CLIENT_SECRET_FOR_BENCH=bench-orders-secret-0123456789abcdef
+}
+
+service_env() { # service
+  local service=$1
+  echo "MERCATO_HTTP__LISTEN=127.0.0.1:${PORT[$service]}"
+  case $service in
+    users)
+      echo "MERCATO_DATABASE__URL=$PG/bench_users$PG_OPTIONS"
+      echo "MERCATO_AUTH__SIGNING_KEY_FILE=$DATA/signing.key"
+      echo "MERCATO_AUTH__GENERATE_SIGNING_KEY=true"
+      echo "MERCATO_SERVICE_CLIENTS__ORDERS=$MERCATO_CLIENT_SECRET_FOR_BENCH" ;;
+    products)
+      echo "MERCATO_DATABASE__URL=$PG/bench_products$PG_OPTIONS"
+      echo "MERCATO_USERS_URL=http://127.0.0.1:${PORT[users]}"
+      echo "MERCATO_IMAGES__BACKEND=local"
+      echo "MERCATO_IMAGES__LOCAL_DIR=$DATA/images" ;;
+    orders)
+      echo "MERCATO_DATABASE__URL=$PG/bench_orders$PG_OPTIONS"
+      echo "MERCATO_USERS_URL=http://127.0.0.1:${PORT[users]}"
+      echo "MERCATO_PRODUCTS_URL=http://127.0.0.1:${PORT[products]}"
+      echo "MERCATO_SERVICE_CLIENT_ID=orders"
+      echo "MERCATO_SERVICE_CLIENT_SECRET=$MERCATO_CLIENT_SECRET_FOR_BENCH" ;;
+    gateway)
+      echo "MERCATO_UPSTREAMS__USERS=http://127.0.0.1:${PORT[users]}"
+      echo "MERCATO_UPSTREAMS__PRODUCTS=http://127.0.0.1:${PORT[products]}"
+      echo "MERCATO_UPSTREAMS__ORDERS=http://127.0.0.1:${PORT[orders]}"
+      echo "MERCATO_RATE_LIMIT__ENABLED=false" ;;
+  esac
+}
+
+with_env() { # service command...
+  local service=$1; shift
+  local vars=()
+  mapfile -t vars < <(service_env "$service")
+  env "${vars[@]}" "$@"
+}
+
+# The same, replacing the (sub)shell, so the recorded pid is the service's own.
+exec_with_env() { # service command...
+  local service=$1; shift
+  local vars=()
+  mapfile -t vars < <(service_env "$service")
+  exec env "${vars[@]}" "$@"
+}
+
+start() {
+  mkdir -p "$DATA"
+  common_env
+  for db in bench_users bench_products bench_orders; do
+    psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+      || psql "$PG/postgres" -qc "CREATE DATABASE $db"
+  done
+  for service in users products orders; do
+    with_env "$service" "$BIN" migrate "$service"
+  done
+  if [ "$(psql "$PG/bench_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
+    with_env products "$BIN" seed --generate "$PRODUCTS_COUNT" --seed 7 >/dev/null
+  fi
+  for service in users products orders gateway; do
+    exec_with_env "$service" "$BIN" serve "$service" >"$DATA/$service.log" 2>&1 &
+    echo $! >"$DATA/$service.pid"
+    # users first: the others fetch its key set.
+    for _ in $(seq 100); do
+      curl -fsS "http://127.0.0.1:${PORT[$service]}/healthz" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+  done
+  for _ in $(seq 100); do
+    curl -fsS http://127.0.0.1:18080/readyz >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  echo "shop up: gateway http://127.0.0.1:18080, pids $(pids)"
+}
+
+pids() {
+  local out=()
+  for service in gateway users products orders; do out+=("$(cat "$DATA/$service.pid")"); done
+  echo "${out[*]}"
+}
+
+stop() {
+  for service in gateway orders products users; do
+    [ -f "$DATA/$service.pid" ] && kill "$(cat "$DATA/$service.pid")" 2>/dev/null || true
+  done
+}
+
+case ${1:-} in
+  start) start ;;
+  pids) pids ;;
+  stop) stop ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
+esac
