@@ -163,11 +163,8 @@ pub fn request_id_from(headers: &HeaderMap) -> String {
 pub async fn trace_request(service: &'static str, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request_id_from(request.headers());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
@@ -193,7 +190,7 @@ pub async fn trace_request(service: &'static str, request: Request, next: Next) 
     span.in_scope(|| {
         tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
     });
-    crate::metrics::record_request(service, method.as_str(), &route, status, elapsed);
+    crate::metrics::record_request(service, method.as_str(), route, status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
