@@ -4,12 +4,17 @@
 //! What a reader may see, and why it is safe:
 //! - Writes made through this process show at once: creating, editing, deleting, importing
 //!   and adding images drop the pages and the categories, and the touched product's detail.
-//!   A reservation or a release drops the details of the products whose stock moved.
+//!   A reservation or a release drops the details of the products whose stock moved. (A read
+//!   already in flight when the write lands may still keep what it read, for at most the time
+//!   to live.)
 //! - Writes made elsewhere (another replica, `mercato seed` against a running shop) show
 //!   within the time to live.
 //! - Stock on list and search pages may lag a reservation by up to the time to live; the
 //!   detail page does not (on this replica), and a reservation itself always reads the
 //!   database, so a stale number can never oversell.
+//! - Concurrent misses of the same entry are coalesced: one database read fills it and the
+//!   others wait for that read, so an entry expiring under load (a popular search, say) does
+//!   not send every waiting request to the database at once.
 //! - Pricing and reservation reads ([`CatalogStore::lookup`], [`CatalogStore::reserve`]) and
 //!   the admin's low-stock report are never cached.
 
@@ -41,7 +46,8 @@ pub struct CacheLimits {
 /// reader may see).
 pub struct CachedCatalog {
     inner: Arc<dyn CatalogStore>,
-    products: Cache<Uuid, Product>,
+    /// `None` is kept too (briefly): an id that does not exist is not looked up again and again.
+    products: Cache<Uuid, Option<Product>>,
     pages: Cache<String, Listing>,
     categories: Cache<(), Vec<CategoryCount>>,
 }
@@ -53,7 +59,7 @@ impl CachedCatalog {
             inner,
             products: Cache::builder()
                 .max_capacity(limits.product_bytes)
-                .weigher(|_, product: &Product| weight(product_bytes(product)))
+                .weigher(|_, product: &Option<Product>| weight(product.as_ref().map_or(64, product_bytes)))
                 .time_to_live(limits.ttl)
                 .build(),
             pages: Cache::builder()
@@ -77,6 +83,15 @@ impl CachedCatalog {
     async fn forget_product(&self, id: Uuid) {
         self.products.invalidate(&id).await;
         self.forget_listings();
+    }
+}
+
+/// The error of a read that other waiters shared, as the caller's own (same kind, so a
+/// database that is down still answers 503).
+fn unshare(shared: Arc<StoreError>) -> StoreError {
+    match &*shared {
+        StoreError::DuplicateSku(sku) => StoreError::DuplicateSku(sku.clone()),
+        StoreError::Db(err) => StoreError::Db(err.clone()),
     }
 }
 
@@ -133,14 +148,7 @@ impl CatalogStore for CachedCatalog {
     }
 
     async fn product(&self, id: Uuid) -> Result<Option<Product>, StoreError> {
-        if let Some(product) = self.products.get(&id).await {
-            return Ok(Some(product));
-        }
-        let found = self.inner.product(id).await?;
-        if let Some(product) = &found {
-            self.products.insert(id, product.clone()).await;
-        }
-        Ok(found)
+        self.products.try_get_with(id, self.inner.product(id)).await.map_err(unshare)
     }
 
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
@@ -149,12 +157,7 @@ impl CatalogStore for CachedCatalog {
 
     async fn list(&self, query: &ListQuery, paging: Paging) -> Result<Listing, StoreError> {
         let key = page_key(query, &paging);
-        if let Some(page) = self.pages.get(&key).await {
-            return Ok(page);
-        }
-        let page = self.inner.list(query, paging).await?;
-        self.pages.insert(key, page.clone()).await;
-        Ok(page)
+        self.pages.try_get_with(key, self.inner.list(query, paging)).await.map_err(unshare)
     }
 
     async fn low_stock(
@@ -167,12 +170,7 @@ impl CatalogStore for CachedCatalog {
     }
 
     async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
-        if let Some(categories) = self.categories.get(&()).await {
-            return Ok(categories);
-        }
-        let categories = self.inner.categories().await?;
-        self.categories.insert((), categories.clone()).await;
-        Ok(categories)
+        self.categories.try_get_with((), self.inner.categories()).await.map_err(unshare)
     }
 
     async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError> {
