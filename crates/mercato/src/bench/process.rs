@@ -13,6 +13,9 @@ const COMM_LENGTH: usize = 15;
 pub struct ProcessSample {
     pub pid: u32,
     pub rss_kib: u64,
+    /// The process's own memory in the RSS (`RssAnon`): heap and stacks, without pages of
+    /// mapped files, which the page cache shares (SQLite maps its database file).
+    pub anon_kib: u64,
     pub cpu_ticks: u64,
 }
 
@@ -22,6 +25,9 @@ pub struct ProcessUsage {
     pub pid: u32,
     pub rss_start_mib: f64,
     pub rss_end_mib: f64,
+    /// `RssAnon` at start and end: the process's private memory.
+    pub anon_start_mib: f64,
+    pub anon_end_mib: f64,
     pub cpu_seconds: f64,
 }
 
@@ -32,6 +38,8 @@ impl ProcessUsage {
             pid: start.pid,
             rss_start_mib: start.rss_kib as f64 / 1024.0,
             rss_end_mib: end.rss_kib as f64 / 1024.0,
+            anon_start_mib: start.anon_kib as f64 / 1024.0,
+            anon_end_mib: end.anon_kib as f64 / 1024.0,
             cpu_seconds: end.cpu_ticks.saturating_sub(start.cpu_ticks) as f64 / TICKS_PER_SECOND,
         }
     }
@@ -39,7 +47,16 @@ impl ProcessUsage {
 
 /// The resident set size (`VmRSS`, KiB) from the text of `/proc/<pid>/status`.
 pub fn parse_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    status_kib(status, "VmRSS:")
+}
+
+/// The anonymous part of the RSS (`RssAnon`, KiB) from the text of `/proc/<pid>/status`.
+pub fn parse_anon_kib(status: &str) -> Option<u64> {
+    status_kib(status, "RssAnon:")
+}
+
+fn status_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -61,8 +78,9 @@ pub fn sample(pid: u32) -> anyhow::Result<ProcessSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
     let rss_kib = parse_rss_kib(&status).with_context(|| format!("no VmRSS in /proc/{pid}/status"))?;
+    let anon_kib = parse_anon_kib(&status).with_context(|| format!("no RssAnon in /proc/{pid}/status"))?;
     let cpu_ticks = parse_cpu_ticks(&stat).with_context(|| format!("unexpected /proc/{pid}/stat"))?;
-    Ok(ProcessSample { pid, rss_kib, cpu_ticks })
+    Ok(ProcessSample { pid, rss_kib, anon_kib, cpu_ticks })
 }
 
 /// The pids of the processes whose name (`/proc/<pid>/comm`) is `name`, other than this one
@@ -96,6 +114,7 @@ mod tests {
     #[test]
     fn rss_is_read_from_the_vmrss_line_not_the_peak() {
         assert_eq!(parse_rss_kib(STATUS), Some(48212));
+        assert_eq!(parse_anon_kib(STATUS), Some(30000));
         assert_eq!(parse_rss_kib("Name:\tkthreadd\n"), None);
     }
 
@@ -107,10 +126,11 @@ mod tests {
 
     #[test]
     fn usage_between_samples_is_in_mib_and_seconds() {
-        let start = ProcessSample { pid: 7, rss_kib: 20 * 1024, cpu_ticks: 100 };
-        let end = ProcessSample { pid: 7, rss_kib: 30 * 1024, cpu_ticks: 350 };
+        let start = ProcessSample { pid: 7, rss_kib: 20 * 1024, anon_kib: 10 * 1024, cpu_ticks: 100 };
+        let end = ProcessSample { pid: 7, rss_kib: 30 * 1024, anon_kib: 12 * 1024, cpu_ticks: 350 };
         let usage = ProcessUsage::between(start, end);
         assert_eq!((usage.rss_start_mib, usage.rss_end_mib, usage.cpu_seconds), (20.0, 30.0, 2.5));
+        assert_eq!((usage.anon_start_mib, usage.anon_end_mib), (10.0, 12.0));
     }
 
     #[test]

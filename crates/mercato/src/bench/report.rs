@@ -209,8 +209,13 @@ impl Report {
         for process in &self.processes {
             let _ = writeln!(
                 out,
-                "process {}: RSS {:.1} MiB at start, {:.1} MiB at end; {:.2} CPU s",
-                process.pid, process.rss_start_mib, process.rss_end_mib, process.cpu_seconds
+                "process {}: RSS {:.1} MiB at start, {:.1} MiB at end (private {:.1} → {:.1} MiB); {:.2} CPU s",
+                process.pid,
+                process.rss_start_mib,
+                process.rss_end_mib,
+                process.anon_start_mib,
+                process.anon_end_mib,
+                process.cpu_seconds
             );
         }
         if let Some(cpu) = self.cpu_ms_per_request {
