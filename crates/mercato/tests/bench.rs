@@ -55,11 +55,30 @@ async fn a_short_mixed_run_at_a_low_rate_has_no_errors_and_reaches_every_endpoin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ceiling_answers_through_the_gateway_and_at_the_service_directly() {
+async fn a_paced_run_keeps_the_schedule_over_few_connections() {
     let (shop, _dir) = start_shop().await;
     let plan = BenchPlan::new(
         format!("http://{}", shop.gateway),
-        Scenario::Ceiling,
+        Scenario::Product,
+        Load::Paced { rate: 50.0, connections: 2 },
+        Duration::from_secs(2),
+    );
+
+    let report = run_bench(&plan).await.unwrap();
+
+    assert_eq!(report.error_count(), 0, "{}", report.render());
+    assert_eq!(report.total.requests, 100, "every scheduled request is counted\n{}", report.render());
+    assert_eq!(report.load, "open loop, 50 req/s over 2 connections");
+    shop.shutdown_token().cancel();
+}
+
+/// A one-second run of a scenario that measures its endpoints in turn, with 2 connections;
+/// asserts nothing failed and each endpoint was reached.
+async fn run_in_turn(scenario: Scenario, endpoints: [&str; 2]) -> mercato::bench::Report {
+    let (shop, _dir) = start_shop().await;
+    let plan = BenchPlan::new(
+        format!("http://{}", shop.gateway),
+        scenario,
         Load::Connections(2),
         Duration::from_secs(1),
     );
@@ -69,27 +88,19 @@ async fn the_ceiling_answers_through_the_gateway_and_at_the_service_directly() {
     assert_eq!(report.error_count(), 0, "{}", report.render());
     let reached: BTreeSet<&str> =
         report.endpoints.iter().filter(|e| e.requests > 0).map(|e| e.endpoint).collect();
-    assert_eq!(reached, BTreeSet::from(["gateway /healthz", "service /healthz"]), "{}", report.render());
+    assert_eq!(reached, BTreeSet::from(endpoints), "{}", report.render());
     shop.shutdown_token().cancel();
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ceiling_answers_through_the_gateway_and_at_the_service_directly() {
+    run_in_turn(Scenario::Ceiling, ["gateway /healthz", "service /healthz"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_scenario_gets_the_same_refusal_through_the_gateway_and_directly() {
-    let (shop, _dir) = start_shop().await;
-    let plan = BenchPlan::new(
-        format!("http://{}", shop.gateway),
-        Scenario::Proxy,
-        Load::Connections(2),
-        Duration::from_secs(1),
-    );
-
-    let report = run_bench(&plan).await.unwrap();
-
-    assert_eq!(report.error_count(), 0, "{}", report.render());
-    let reached: BTreeSet<&str> =
-        report.endpoints.iter().filter(|e| e.requests > 0).map(|e| e.endpoint).collect();
-    assert_eq!(reached, BTreeSet::from(["400 via gateway", "400 direct"]), "{}", report.render());
+    let report = run_in_turn(Scenario::Proxy, ["400 via gateway", "400 direct"]).await;
     let hop = report.proxy_hop.expect("both sides measured");
     assert!(hop.via_gateway_rate > 0.0 && hop.direct_rate > 0.0, "{}", report.render());
-    shop.shutdown_token().cancel();
 }

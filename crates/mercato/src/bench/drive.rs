@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::Client;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::record::{Endpoint, Outcome, Recorder};
 use super::schedule::{latency_from_schedule, run_schedule};
@@ -56,11 +56,14 @@ pub async fn send(client: &Client, planned: PlannedRequest) -> Outcome {
 }
 
 /// Open loop: requests go out at `rate` per second on schedule, each on its own task, and
-/// their latency counts from when they were due.
+/// their latency counts from when they were due. With `max_in_flight`, at most that many are
+/// on the wire at once (one per connection); the others wait for a turn, still timed from when
+/// they were due, so a slow shop is charged for the wait.
 pub async fn open_loop(
     client: &Client,
     workload: Arc<Workload>,
     rate: f64,
+    max_in_flight: Option<usize>,
     duration: Duration,
     seed: u64,
     progress: Arc<Progress>,
@@ -73,11 +76,18 @@ pub async fn open_loop(
         }
         recorder
     });
+    let turns = max_in_flight.map(|n| Arc::new(Semaphore::new(n.max(1))));
     let mut rng = fastrand::Rng::with_seed(seed);
     run_schedule(Instant::now(), rate, duration, |_, due| {
         let planned = workload.next_request(&mut rng);
         let (client, answers, progress) = (client.clone(), answers.clone(), progress.clone());
+        let turns = turns.clone();
         tokio::spawn(async move {
+            // Never closed, so acquiring only waits.
+            let _turn = match turns {
+                Some(turns) => turns.acquire_owned().await.ok(),
+                None => None,
+            };
             let endpoint = planned.endpoint;
             let outcome = send(&client, planned).await;
             progress.count(&outcome);

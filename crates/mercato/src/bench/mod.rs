@@ -24,6 +24,8 @@ pub use workload::Scenario;
 const DEFAULT_CONNECTIONS: usize = 16;
 /// How long `--with-ceiling` measures the ceiling before the scenario.
 const CEILING_DURATION: Duration = Duration::from_secs(3);
+/// Idle connections kept for an uncapped open loop, which opens as many as it needs.
+const OPEN_LOOP_IDLE_CONNECTIONS: usize = 256;
 /// A request that takes longer than this counts as a transport error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -40,7 +42,9 @@ Examples:
   # maximum throughput of the mixed journey with 16 connections, compared with the ceiling:
   mercato bench --scenario mixed --connections 16 --duration 10s --with-ceiling --process mercato
   # latency at a fixed arrival rate (open loop, corrected for coordinated omission):
-  mercato bench --scenario product --rate 1000 --duration 30s --json product.json";
+  mercato bench --scenario product --rate 1000 --duration 30s --json product.json
+  # the same schedule over at most 16 connections (as wrk2 measures):
+  mercato bench --scenario checkout --rate 500 --connections 16 --duration 30s";
 
 /// Options of `mercato bench`.
 ///
@@ -61,9 +65,11 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Scenario::Mixed)]
     pub scenario: Scenario,
     /// Open loop: requests per second, sent on schedule.
-    #[arg(long, conflicts_with = "connections")]
+    #[arg(long)]
     pub rate: Option<f64>,
-    /// Closed loop: workers sending back to back [default: 16].
+    /// Closed loop: workers sending back to back [default: 16]. With --rate: the most
+    /// connections the schedule may use (as wrk2 does); a request due while all are busy waits
+    /// for one, and its latency still counts from when it was due.
     #[arg(long)]
     pub connections: Option<usize>,
     /// How long the load lasts, e.g. 10s, 500ms, 2m.
@@ -92,8 +98,11 @@ pub struct BenchArgs {
 /// Open or closed loop.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
-    /// This many requests per second, on schedule.
+    /// This many requests per second, on schedule, each on a connection of its own if need be.
     Rate(f64),
+    /// This many requests per second, on schedule, over at most `connections` connections: a
+    /// request due while all are busy waits for one, its latency counted from when it was due.
+    Paced { rate: f64, connections: usize },
     /// This many workers, back to back.
     Connections(usize),
 }
@@ -102,7 +111,18 @@ impl Load {
     fn describe(self) -> String {
         match self {
             Load::Rate(rate) => format!("open loop, {rate} req/s"),
+            Load::Paced { rate, connections } => {
+                format!("open loop, {rate} req/s over {connections} connections")
+            }
             Load::Connections(n) => format!("closed loop, {n} connections"),
+        }
+    }
+
+    /// Connections the client keeps open.
+    fn connections(self) -> usize {
+        match self {
+            Load::Connections(n) | Load::Paced { connections: n, .. } => n,
+            Load::Rate(_) => OPEN_LOOP_IDLE_CONNECTIONS,
         }
     }
 }
@@ -149,12 +169,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(!named.is_empty(), "no process named {name}");
         pids.extend(named);
     }
-    let load = match args.rate {
-        Some(rate) => {
+    anyhow::ensure!(args.connections != Some(0), "--connections must be at least 1");
+    let load = match (args.rate, args.connections) {
+        (Some(rate), connections) => {
             anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate must be a positive number");
-            Load::Rate(rate)
+            match connections {
+                Some(connections) => Load::Paced { rate, connections },
+                None => Load::Rate(rate),
+            }
         }
-        None => Load::Connections(args.connections.unwrap_or(DEFAULT_CONNECTIONS)),
+        (None, connections) => Load::Connections(connections.unwrap_or(DEFAULT_CONNECTIONS)),
     };
     let plan = BenchPlan {
         users: args.users,
@@ -181,7 +205,7 @@ pub async fn run_bench(plan: &BenchPlan) -> anyhow::Result<Report> {
     let client = http_client(plan.load)?;
     let ceiling = if plan.ceiling_first && plan.scenario != Scenario::Ceiling {
         let connections = match plan.load {
-            Load::Connections(n) => n,
+            Load::Connections(n) | Load::Paced { connections: n, .. } => n,
             Load::Rate(_) => DEFAULT_CONNECTIONS,
         };
         let ceiling_plan = BenchPlan {
@@ -231,7 +255,11 @@ async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Res
     for phase in phases {
         let measured = match plan.load {
             Load::Rate(rate) => {
-                drive::open_loop(client, phase, rate, phase_duration, plan.seed, progress.clone()).await
+                drive::open_loop(client, phase, rate, None, phase_duration, plan.seed, progress.clone()).await
+            }
+            Load::Paced { rate, connections } => {
+                let cap = Some(connections);
+                drive::open_loop(client, phase, rate, cap, phase_duration, plan.seed, progress.clone()).await
             }
             Load::Connections(n) => {
                 drive::closed_loop(client, phase, n, phase_duration, plan.seed, progress.clone()).await?
@@ -251,12 +279,8 @@ async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Res
 
 /// One pooled client for the whole run, with a connection per concurrent request kept open.
 fn http_client(load: Load) -> anyhow::Result<reqwest::Client> {
-    let idle = match load {
-        Load::Connections(n) => n,
-        Load::Rate(_) => 256,
-    };
     reqwest::Client::builder()
-        .pool_max_idle_per_host(idle)
+        .pool_max_idle_per_host(load.connections())
         .tcp_nodelay(true)
         .timeout(REQUEST_TIMEOUT)
         .build()
@@ -290,5 +314,14 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn a_rate_with_connections_is_an_open_loop_over_that_many() {
+        let paced = Load::Paced { rate: 500.0, connections: 16 };
+        assert_eq!(paced.describe(), "open loop, 500 req/s over 16 connections");
+        assert_eq!(paced.connections(), 16);
+        assert_eq!(Load::Rate(20.0).connections(), OPEN_LOOP_IDLE_CONNECTIONS);
+        assert_eq!(Load::Connections(4).describe(), "closed loop, 4 connections");
     }
 }
