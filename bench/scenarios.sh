@@ -16,7 +16,7 @@ PIDS=()
 for pid in "$@"; do PIDS+=(--pid "$pid"); done
 mkdir -p "$OUT"
 
-for scenario in ${SCENARIOS:-ceiling proxy browse search product checkout mixed}; do
+for scenario in ${SCENARIOS:-ceiling proxy browse list search product checkout mixed}; do
   "$BIN" bench --target "$TARGET" --scenario "$scenario" --connections 16 --duration 10s \
     --users 16 "${PIDS[@]}" --json "$OUT/$scenario-max.json"
   case $scenario in ceiling | proxy) continue ;; esac

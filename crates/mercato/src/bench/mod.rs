@@ -59,8 +59,9 @@ pub struct BenchArgs {
     /// The gateway's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
-    /// What to load: browse (list pages), search, product (details), checkout (orders), mixed
-    /// (60/20/15/5 of those), ceiling (the gateway's and a service's /healthz), proxy (the
+    /// What to load: browse (random list pages), list (first pages), search, product
+    /// (details), checkout (orders), mixed (60% browse, 20% search, 15% product, 5% checkout),
+    /// ceiling (the gateway's and a service's /healthz), proxy (the
     /// same trivial request through the gateway and directly: the hop's cost).
     #[arg(long, value_enum, default_value_t = Scenario::Mixed)]
     pub scenario: Scenario,

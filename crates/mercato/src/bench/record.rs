@@ -19,6 +19,8 @@ const SIGNIFICANT_DIGITS: u8 = 3;
 pub enum Endpoint {
     /// A product list page of a category.
     Browse,
+    /// The first list page of a category (what a category link shows).
+    FirstPage,
     /// A full-text search for a word of the catalog.
     Search,
     /// One product's detail.
@@ -41,6 +43,7 @@ impl Endpoint {
     pub fn label(self) -> &'static str {
         match self {
             Endpoint::Browse => "browse",
+            Endpoint::FirstPage => "first page",
             Endpoint::Search => "search",
             Endpoint::Product => "product",
             Endpoint::Checkout => "checkout",

@@ -35,6 +35,9 @@ const REGISTRATIONS_AT_ONCE: usize = 4;
 pub enum Scenario {
     /// Product list pages of a random category, at a random page.
     Browse,
+    /// The first list page of a random category: what a shopper sees on following a category
+    /// link, and the page a shop serves most.
+    List,
     /// Full-text searches for words of the catalog's product names.
     Search,
     /// Product details by random id.
@@ -55,6 +58,7 @@ impl Scenario {
     fn weights(self) -> &'static [(Endpoint, u32)] {
         match self {
             Scenario::Browse => &[(Endpoint::Browse, 1)],
+            Scenario::List => &[(Endpoint::FirstPage, 1)],
             Scenario::Search => &[(Endpoint::Search, 1)],
             Scenario::Product => &[(Endpoint::Product, 1)],
             Scenario::Checkout => &[(Endpoint::Checkout, 1)],
@@ -159,7 +163,7 @@ impl Workload {
         let target = target.trim_end_matches('/').to_owned();
         let mut workload =
             Workload { target: target.clone(), weights: scenario.weights().to_vec(), ..Workload::default() };
-        if scenario.uses(Endpoint::Browse) {
+        if scenario.uses(Endpoint::Browse) || scenario.uses(Endpoint::FirstPage) {
             workload.categories = fetch_categories(client, &target).await?;
         }
         if [Endpoint::Search, Endpoint::Product, Endpoint::Checkout].iter().any(|e| scenario.uses(*e)) {
@@ -198,6 +202,7 @@ impl Workload {
     pub fn next_request(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
         match pick_weighted(&self.weights, rng) {
             Endpoint::Browse => self.browse(rng),
+            Endpoint::FirstPage => self.first_page(rng),
             Endpoint::Search => self.search(rng),
             Endpoint::Product => self.product(rng),
             Endpoint::Checkout => self.checkout(rng),
@@ -224,6 +229,15 @@ impl Workload {
             request.query.push(("category", category.slug.clone()));
         }
         request.query.push(("page", rng.u64(1..=pages).to_string()));
+        request.query.push(("limit", BROWSE_PAGE_SIZE.to_string()));
+        request
+    }
+
+    fn first_page(&self, rng: &mut fastrand::Rng) -> PlannedRequest {
+        let mut request = self.get(Endpoint::FirstPage, format!("{}/api/v1/products", self.target));
+        if let Some(category) = pick(&self.categories, rng) {
+            request.query.push(("category", category.slug.clone()));
+        }
         request.query.push(("limit", BROWSE_PAGE_SIZE.to_string()));
         request
     }
@@ -360,6 +374,20 @@ mod tests {
             let share = f64::from(counts[&endpoint]) / 1000.0;
             assert!((share - f64::from(weight)).abs() < 1.0, "{endpoint:?}: {share}% for weight {weight}");
         }
+    }
+
+    #[test]
+    fn list_draws_the_first_page_of_a_category() {
+        let workload = Workload {
+            target: "http://shop".into(),
+            weights: Scenario::List.weights().to_vec(),
+            categories: vec![Category { slug: "books".into(), product_count: 950 }],
+            ..Workload::default()
+        };
+        let request = workload.next_request(&mut fastrand::Rng::with_seed(3));
+        assert_eq!(request.endpoint, Endpoint::FirstPage);
+        assert_eq!(request.url, "http://shop/api/v1/products");
+        assert_eq!(request.query, [("category", "books".to_owned()), ("limit", "20".to_owned())]);
     }
 
     #[test]
