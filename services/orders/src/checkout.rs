@@ -7,7 +7,11 @@
 //! 5. Reserve the stock, keyed by the order id; short → `cancelled`, 409.
 //! 6. `confirmed`, 201.
 //!
-//! Nothing stays half-done: a dependency that fails after step 4 leaves a `pending` order that
+//! Nothing stays half-done, and a 503 is always true. When the reservation's outcome is unknown
+//! (products failed, or its answer was lost), the order is cancelled *before* the client hears
+//! 503, then its stock is released; if products cannot be reached for that, the recovery worker
+//! retries the release of the cancelled order, and never confirms it. Only a checkout that ended
+//! without any answer (the process died mid-saga) leaves a `pending` order, which
 //! [`crate::recovery`] settles (confirmed if its stock is held, else released and cancelled).
 
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 use kit::ApiError;
 use kit::address::PostalAddress;
 use kit::auth::CurrentUser;
+use kit::client::ClientError;
 use uuid::Uuid;
 
 use crate::dependencies::Reservation;
@@ -76,11 +81,10 @@ pub async fn place_order(
         Err(e) => return Err(e.into()),
     };
 
-    let reservation = state.dependencies.reserve(order.id, &request.lines).await.map_err(|e| {
-        tracing::warn!(order_id = %order.id, error = %e, "reservation failed; the recovery worker will settle the order");
-        ApiError::unavailable(format!("the order could not be completed: {e}; it was not charged and will be settled"))
-            .with_extra(serde_json::json!({ "order_id": order.id }))
-    })?;
+    let reservation = match state.dependencies.reserve(order.id, &request.lines).await {
+        Ok(reservation) => reservation,
+        Err(failure) => return abandon(state, order, &failure).await,
+    };
     match reservation {
         Reservation::Held => confirm(state, order).await,
         Reservation::Short(short) => {
@@ -115,6 +119,48 @@ pub async fn place_order(
     }
 }
 
+/// The reservation's outcome is unknown, so the client is about to hear 503: make that answer
+/// true first. The order is cancelled (it can then never be confirmed, not by the recovery
+/// worker either) and whatever products may hold for it is released, now if products answers,
+/// else by the recovery worker. Only when even the cancel cannot be recorded does the 503 say
+/// the outcome is unknown.
+async fn abandon(state: &AppState, order: Order, failure: &ClientError) -> Result<Placed, ApiError> {
+    let id = order.id;
+    tracing::warn!(order_id = %id, error = %failure, "reservation failed; cancelling the order before answering");
+    let extra = serde_json::json!({ "order_id": id });
+    match state
+        .store
+        .transition_held(order, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(ABANDONED))
+        .await
+    {
+        Ok(Some(cancelled)) => release_for(state, &cancelled).await,
+        Ok(None) => {
+            // Settled by someone else meanwhile (the recovery worker, an admin): their outcome stands.
+            let current = state.store.get(id).await?.ok_or_else(|| ApiError::not_found("no such order"))?;
+            if current.status != OrderStatus::Cancelled {
+                return Ok(Placed::Created(current));
+            }
+        }
+        Err(db) => {
+            tracing::error!(order_id = %id, error = %db, "could not cancel an order whose reservation failed");
+            return Err(ApiError::unavailable(format!(
+                "the order could not be completed ({failure}) and its outcome is not known yet; \
+                 retry with the same Idempotency-Key to learn it"
+            ))
+            .with_extra(extra));
+        }
+    }
+    Err(ApiError::unavailable(format!(
+        "the order could not be completed ({failure}); it was cancelled and nothing was charged. \
+         Try again with a new Idempotency-Key"
+    ))
+    .with_extra(extra))
+}
+
+/// Why an order was cancelled when its reservation's outcome was unknown.
+const ABANDONED: &str =
+    "checkout could not be completed (the products service did not answer); nothing was charged";
+
 /// Pending → confirmed after the stock is held. If someone else settled the order meanwhile,
 /// their outcome stands (and a cancelled order gets its stock back).
 async fn confirm(state: &AppState, order: Order) -> Result<Placed, ApiError> {
@@ -146,6 +192,13 @@ async fn replay(state: &AppState, existing: Order, fingerprint: &str) -> Result<
     while order.status == OrderStatus::Pending && started.elapsed() < REPLAY_WAIT {
         tokio::time::sleep(Duration::from_millis(50)).await;
         order = state.store.get(order.id).await?.unwrap_or(order);
+    }
+    if order.status == OrderStatus::Pending {
+        // Not settled yet: answering with it would read as placed.
+        return Err(ApiError::unavailable(
+            "this order is still being placed; retry with the same Idempotency-Key shortly to learn its outcome",
+        )
+        .with_extra(serde_json::json!({ "order_id": order.id })));
     }
     Ok(Placed::Replayed(order))
 }

@@ -49,7 +49,8 @@ impl CheckoutRequest {
             if !(1..=MAX_QUANTITY).contains(quantity) {
                 errors.push(&format!("items[{i}].quantity"), format!("must be between 1 and {MAX_QUANTITY}"));
             }
-            *merged.entry(*product_id).or_default() += quantity;
+            let merged_quantity = merged.entry(*product_id).or_default();
+            *merged_quantity = merged_quantity.saturating_add(*quantity);
         }
         if let Some((id, _)) = merged.iter().find(|(_, q)| **q > MAX_QUANTITY) {
             errors.push("items", format!("at most {MAX_QUANTITY} units of product {id} in one order"));
@@ -142,6 +143,15 @@ mod tests {
         let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["items[0].quantity", "items[1].quantity", "items", "shipping_address_id"]);
         assert!(CheckoutRequest::parse(&[], Some(id(9)), None).is_err());
+    }
+
+    #[test]
+    fn huge_quantities_of_one_product_are_refused_without_overflowing() {
+        let err =
+            CheckoutRequest::parse(&[(id(1), i64::MAX), (id(1), i64::MAX)], Some(id(9)), None).unwrap_err();
+        assert_eq!(err.status(), 400);
+        let err = CheckoutRequest::parse(&[(id(1), i64::MIN), (id(1), -1)], Some(id(9)), None).unwrap_err();
+        assert_eq!(err.status(), 400);
     }
 
     #[test]
