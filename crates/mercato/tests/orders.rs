@@ -374,3 +374,47 @@ async fn users_service_down_answers_503() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(t.stock(&mug).await, 5);
 }
+
+/// Records a pending order straight in the orders database, as a checkout that died between
+/// recording the order and reserving its stock leaves it.
+async fn pending_order_without_stock(t: &TestShop, product: &str) -> String {
+    use orders::domain::{PricedLine, Totals};
+    use orders::store::{NewOrder, OrderStore};
+    let database = mercato::embedded::sqlite_in(t.dir.path(), "orders");
+    let store = OrderStore::new(kit::db::connect(&database).await.unwrap());
+    let line = PricedLine::new(product.parse().unwrap(), "SKU-1".into(), "Mug".into(), 1000, 1).unwrap();
+    let totals = Totals::of(std::slice::from_ref(&line), 0).unwrap();
+    let order = store
+        .create_pending(NewOrder {
+            user_id: uuid::Uuid::now_v7(),
+            currency: "USD".into(),
+            lines: vec![line],
+            totals,
+            shipping_address: serde_json::from_value(inline_address()).unwrap(),
+            idempotency_key: None,
+            fingerprint: "x".repeat(64),
+        })
+        .await
+        .unwrap();
+    order.id.to_string()
+}
+
+#[tokio::test]
+async fn an_admin_cannot_confirm_a_pending_order_whose_stock_is_not_held() {
+    let t = start().await;
+    let mug = t.product("Mug", 1000, 3).await;
+    let id = pending_order_without_stock(&t, &mug).await;
+    let path = format!("/api/v1/orders/{id}/status");
+    let refused = t.send(Method::PATCH, &path, Some(json!({"status": "confirmed"})), Some(&t.admin)).await;
+    assert_eq!(refused.status(), 409);
+    let problem: Value = refused.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("stock"), "{problem}");
+    let order: Value = t
+        .send(Method::GET, &format!("/api/v1/orders/{id}"), None, Some(&t.admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "pending");
+    assert_eq!(t.stock(&mug).await, 3);
+}

@@ -248,6 +248,39 @@ async fn price_lines(state: &AppState, request: &CheckoutRequest) -> Result<Vec<
     Ok(lines)
 }
 
+/// An admin's pending → confirmed: allowed only while products holds the order's stock (what
+/// the recovery worker checks too), else the order would be confirmed with nothing reserved.
+pub async fn confirm_pending(state: &AppState, order_id: Uuid) -> Result<Order, ApiError> {
+    let order = state.store.get(order_id).await?.ok_or_else(|| ApiError::not_found("no such order"))?;
+    if order.status != OrderStatus::Pending {
+        return Err(ApiError::conflict(format!(
+            "an order that is {} cannot become confirmed",
+            order.status.as_str()
+        )));
+    }
+    let held = state
+        .dependencies
+        .is_held(order_id)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("could not check the order's stock: {e}")))?;
+    if !held {
+        return Err(ApiError::conflict(
+            "this pending order's stock is not held, so it cannot be confirmed; cancel it, or let the recovery worker settle it",
+        ));
+    }
+    match state.store.transition_held(order, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await? {
+        Some(confirmed) => Ok(confirmed),
+        None => {
+            let current =
+                state.store.get(order_id).await?.ok_or_else(|| ApiError::not_found("no such order"))?;
+            Err(ApiError::conflict(format!(
+                "an order that is {} cannot become confirmed",
+                current.status.as_str()
+            )))
+        }
+    }
+}
+
 /// Cancels an order from pending, confirmed or paid and returns its stock (exactly once, even
 /// when cancel is called several times at once: only one status change wins, and the products
 /// service releases a reservation once).

@@ -217,7 +217,8 @@ pub async fn cancel_order(
 }
 
 /// Moves an order along pending → confirmed → paid → shipped → delivered (or to cancelled,
-/// returning its stock); anything else is 409.
+/// returning its stock); anything else is 409. A pending order becomes confirmed only while its
+/// stock is held.
 #[utoipa::path(patch, path = "/api/v1/orders/{id}/status", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = StatusChange, responses((status = 200, body = OrderView), (status = 404, description = "absent"),
         (status = 409, description = "illegal transition")))]
@@ -228,8 +229,12 @@ pub async fn change_status(
     Json(body): Json<StatusChange>,
 ) -> ApiResult<axum::Json<OrderView>> {
     let to = OrderStatus::parse(&body.status).map_err(|e| ApiError::invalid_field("status", e))?;
-    if to == OrderStatus::Cancelled {
-        return Ok(axum::Json(checkout::cancel_order(&state, id, "cancelled by an admin").await?.into()));
+    match to {
+        OrderStatus::Cancelled => {
+            return Ok(axum::Json(checkout::cancel_order(&state, id, "cancelled by an admin").await?.into()));
+        }
+        OrderStatus::Confirmed => return Ok(axum::Json(checkout::confirm_pending(&state, id).await?.into())),
+        _ => {}
     }
     let from: Vec<OrderStatus> = OrderStatus::ALL.into_iter().filter(|s| s.can_transition_to(to)).collect();
     match state.store.transition(id, &from, to, None).await? {
