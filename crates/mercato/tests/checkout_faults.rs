@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::convert::Infallible;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::TestShop;
@@ -36,6 +36,15 @@ struct Faults {
     drop_reservations: AtomicBool,
     /// Releases never reach products (as if it were unreachable for them).
     refuse_releases: AtomicBool,
+    /// Requests naming one of these orders never reach products.
+    poisoned: Mutex<HashSet<String>>,
+}
+
+impl Faults {
+    fn refuses(&self, path: &str) -> bool {
+        (path.ends_with("/release") && self.refuse_releases.load(Ordering::SeqCst))
+            || path.rsplit('/').any(|segment| self.poisoned.lock().unwrap().contains(segment))
+    }
 }
 
 /// Forwards every request to products (set once the shop runs), except as `faults` say: a lost
@@ -70,7 +79,7 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
     let path = parts.uri.path().to_owned();
-    if path.ends_with("/release") && faults.refuse_releases.load(Ordering::SeqCst) {
+    if faults.refuses(&path) {
         return Err(std::io::Error::other("products unreachable on purpose"));
     }
     let url = format!("http://{}{}", target.get().expect("the proxy's target is set"), parts.uri);
@@ -90,7 +99,7 @@ async fn forward(
         response = response.header(name, value);
     }
     let bytes = answer.bytes().await.map_err(std::io::Error::other)?;
-    Ok(response.body(Full::new(bytes)).map_err(std::io::Error::other)?)
+    response.body(Full::new(bytes)).map_err(std::io::Error::other)
 }
 
 async fn stock(t: &TestShop, product: &str) -> i64 {
@@ -125,7 +134,8 @@ async fn a_503_for_a_lost_reservation_answer_is_true_and_recovery_never_confirms
             c.products_url = format!("http://127.0.0.1:{}", PROXY_PORT.load(Ordering::SeqCst));
             c.client.request_timeout_ms = 2_000;
             c.client.retries = 1;
-            c.client.breaker_failures = 100;
+            // The poisoned orders below fail on purpose; they must not open the circuit for the rest.
+            c.client.breaker_failures = 10_000;
             c.recovery.enabled = false;
         },
         ..Overrides::default()
@@ -182,4 +192,45 @@ async fn a_503_for_a_lost_reservation_answer_is_true_and_recovery_never_confirms
     // With the faults gone, a new key buys normally.
     assert_eq!(order(&t, &ada, &body, "fine").await.status(), 201);
     assert_eq!(stock(&t, &mug).await, 3);
+
+    // Orders that fail to settle for good do not starve the others: more of them than one
+    // recovery batch, older than a healthy one.
+    let store = orders_store(&t).await;
+    let mut stuck = Vec::new();
+    for _ in 0..120 {
+        stuck.push(pending_order(&store, &mug).await);
+    }
+    faults.poisoned.lock().unwrap().extend(stuck.iter().cloned());
+    let healthy = pending_order(&store, &mug).await;
+    let settled = recovery.settle_once(Some(Duration::ZERO)).await.unwrap();
+    assert_eq!(settled.deferred, 120, "{settled:?}");
+    assert_eq!(order_status(&t, &t.admin, &healthy).await, "cancelled", "the healthy order was settled");
+    let again = recovery.settle_once(Some(Duration::ZERO)).await.unwrap();
+    assert_eq!(again, Default::default(), "deferred orders wait for their backoff before the next try");
+    assert_eq!(order_status(&t, &t.admin, &stuck[0]).await, "pending");
+}
+
+async fn orders_store(t: &TestShop) -> orders::store::OrderStore {
+    let database = mercato::embedded::sqlite_in(t.dir.path(), "orders");
+    orders::store::OrderStore::new(kit::db::connect(&database).await.unwrap())
+}
+
+/// A pending order with nothing reserved, as a checkout that died mid-saga leaves it.
+async fn pending_order(store: &orders::store::OrderStore, product: &str) -> String {
+    use orders::domain::{PricedLine, Totals};
+    let line = PricedLine::new(product.parse().unwrap(), "SKU-1".into(), "Mug".into(), 1000, 1).unwrap();
+    let totals = Totals::of(std::slice::from_ref(&line), 0).unwrap();
+    let new = orders::store::NewOrder {
+        user_id: uuid::Uuid::now_v7(),
+        currency: "USD".into(),
+        lines: vec![line],
+        totals,
+        shipping_address: serde_json::from_value(
+            json!({"line1": "1 Main St", "city": "Springfield", "postal_code": "62701", "country": "US"}),
+        )
+        .unwrap(),
+        idempotency_key: None,
+        fingerprint: "x".repeat(64),
+    };
+    store.create_pending(new).await.unwrap().id.to_string()
 }

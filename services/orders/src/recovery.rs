@@ -1,7 +1,9 @@
 //! The recovery worker: settles what a failed checkout or cancel left behind, so that no
 //! unconfirmed order holds stock. A pending order older than the configured age is confirmed if
 //! its stock is held, otherwise released (which also stops a late reservation) and cancelled;
-//! a cancelled order whose stock was not yet returned gets it returned.
+//! a cancelled order whose stock was not yet returned gets it returned. An order it cannot
+//! settle now (a dependency fails) is tried again after a growing backoff, kept in the database
+//! so that every replica's worker honours it.
 
 use std::time::Duration;
 
@@ -11,9 +13,17 @@ use tokio_util::sync::CancellationToken;
 use crate::checkout::release_for;
 use crate::domain::OrderStatus;
 use crate::routes::AppState;
+use crate::store::Order;
 
-/// Orders handled per pass.
+/// Orders read per query; a pass reads batches until nothing is due.
 const BATCH: u64 = 100;
+/// A pass stops after this many orders, so one pass never runs unbounded.
+const MAX_PER_PASS: u64 = 2_000;
+/// The wait after a first failed attempt; it doubles with each further failure up to
+/// [`MAX_BACKOFF`], so an order that keeps failing is tried ever less often and never holds
+/// back the orders behind it.
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -21,60 +31,101 @@ pub struct Settled {
     pub confirmed: u64,
     pub cancelled: u64,
     pub released: u64,
-    /// Orders left for the next pass because a dependency failed.
+    /// Orders left for a later pass because a dependency failed.
     pub deferred: u64,
 }
 
-/// One pass over stale pending orders and unreleased cancellations.
+impl Settled {
+    fn handled(&self) -> u64 {
+        self.confirmed + self.cancelled + self.released + self.deferred
+    }
+}
+
+/// How long the worker leaves an order alone after its `attempts`-th failure.
+fn backoff(attempts: u32) -> Duration {
+    FIRST_BACKOFF.saturating_mul(1 << attempts.min(16)).min(MAX_BACKOFF)
+}
+
+/// One pass over stale pending orders and unreleased cancellations that are due.
 pub async fn settle_once(state: &AppState, pending_timeout: Duration) -> anyhow::Result<Settled> {
     let mut settled = Settled::default();
     let cutoff = Utc::now() - chrono::Duration::from_std(pending_timeout)?;
-    for order in state.store.stale_pending(cutoff, BATCH).await? {
-        match state.dependencies.is_held(order.id).await {
-            Ok(true) => {
-                if state
-                    .store
-                    .transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None)
-                    .await?
-                    .is_some()
-                {
-                    tracing::info!(order_id = %order.id, "recovered: stock was held, order confirmed");
-                    settled.confirmed += 1;
-                }
-            }
-            Ok(false) => {
-                // Release first: it records the order as given up, so a reservation still in
-                // flight for it is refused and cannot leak stock.
-                if state.dependencies.release(order.id).await.is_err() {
-                    settled.deferred += 1;
-                    continue;
-                }
-                let reason = "checkout did not complete (a dependency failed); nothing was charged";
-                if state
-                    .store
-                    .transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(reason))
-                    .await?
-                    .is_some()
-                {
-                    state.store.mark_stock_released(order.id).await?;
-                    tracing::info!(order_id = %order.id, "recovered: no stock held, order cancelled");
-                    settled.cancelled += 1;
-                }
-            }
-            Err(e) => {
-                tracing::debug!(order_id = %order.id, error = %e, "recovery deferred");
-                settled.deferred += 1;
+    while settled.handled() < MAX_PER_PASS {
+        let batch = state.store.stale_pending(cutoff, BATCH).await?;
+        let full = batch.len() as u64 == BATCH;
+        for order in batch {
+            if !settle_pending(state, &order, &mut settled).await? {
+                defer(state, &order, &mut settled).await?;
             }
         }
+        if !full {
+            break;
+        }
     }
-    for order in state.store.unreleased_cancellations(BATCH).await? {
-        release_for(state, &order).await;
-        match state.store.get(order.id).await? {
-            Some(o) if o.stock_released => settled.released += 1,
-            _ => settled.deferred += 1,
+    while settled.handled() < MAX_PER_PASS {
+        let batch = state.store.unreleased_cancellations(BATCH).await?;
+        let full = batch.len() as u64 == BATCH;
+        for order in batch {
+            release_for(state, &order).await;
+            match state.store.get(order.id).await? {
+                Some(o) if o.stock_released => settled.released += 1,
+                _ => defer(state, &order, &mut settled).await?,
+            }
+        }
+        if !full {
+            break;
         }
     }
     Ok(settled)
+}
+
+/// Confirms a stale pending order whose stock is held, else releases and cancels it; `false`
+/// when a dependency failed and the order is still to be settled.
+async fn settle_pending(state: &AppState, order: &Order, settled: &mut Settled) -> anyhow::Result<bool> {
+    match state.dependencies.is_held(order.id).await {
+        Ok(true) => {
+            if state
+                .store
+                .transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None)
+                .await?
+                .is_some()
+            {
+                tracing::info!(order_id = %order.id, "recovered: stock was held, order confirmed");
+                settled.confirmed += 1;
+            }
+            Ok(true)
+        }
+        Ok(false) => {
+            // Release first: it records the order as given up, so a reservation still in
+            // flight for it is refused and cannot leak stock.
+            if state.dependencies.release(order.id).await.is_err() {
+                return Ok(false);
+            }
+            let reason = "checkout did not complete (a dependency failed); nothing was charged";
+            if state
+                .store
+                .transition(order.id, &[OrderStatus::Pending], OrderStatus::Cancelled, Some(reason))
+                .await?
+                .is_some()
+            {
+                state.store.mark_stock_released(order.id).await?;
+                tracing::info!(order_id = %order.id, "recovered: no stock held, order cancelled");
+                settled.cancelled += 1;
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::debug!(order_id = %order.id, error = %e, "recovery deferred");
+            Ok(false)
+        }
+    }
+}
+
+async fn defer(state: &AppState, order: &Order, settled: &mut Settled) -> anyhow::Result<()> {
+    let wait = backoff(order.recovery_attempts);
+    state.store.defer_recovery(order.id, Utc::now() + chrono::Duration::from_std(wait)?).await?;
+    settled.deferred += 1;
+    Ok(())
 }
 
 /// Runs [`settle_once`] every `interval` until `shutdown`.
@@ -94,5 +145,19 @@ pub async fn run(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery pass failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_first_wait_up_to_the_cap() {
+        assert_eq!(backoff(0), FIRST_BACKOFF);
+        assert_eq!(backoff(1), FIRST_BACKOFF * 2);
+        assert_eq!(backoff(3), FIRST_BACKOFF * 8);
+        assert_eq!(backoff(30), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

@@ -53,6 +53,8 @@ on_both_backends!(
     lists_filter_page_and_cursor,
     stale_pending_and_unreleased_cancellations_are_found,
     stats_count_sales_and_revenue,
+    stats_add_up_revenue_beyond_64_bits,
+    deferred_orders_wait_for_their_backoff,
 );
 
 async fn orders_keep_their_lines_totals_and_address(backend: Backend) {
@@ -191,4 +193,45 @@ async fn stats_count_sales_and_revenue(backend: Backend) {
     assert_eq!(stats.by_status[&OrderStatus::Paid], 0);
     let future = store.stats(Some(Utc::now() + chrono::Duration::hours(1)), None).await.unwrap();
     assert_eq!((future.orders, future.revenue), (0, 0));
+}
+
+/// An order whose lines total `total` minor units (tax-free).
+fn order_worth(total: i64) -> NewOrder {
+    let line = PricedLine::new(Uuid::now_v7(), "BIG-1".into(), "Yacht".into(), total, 1).unwrap();
+    let totals = Totals::of(std::slice::from_ref(&line), 0).unwrap();
+    NewOrder { lines: vec![line], totals, ..new_order(Uuid::now_v7(), None) }
+}
+
+async fn stats_add_up_revenue_beyond_64_bits(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let each = 4_000_000_000_000_000_007i64;
+    for _ in 0..3 {
+        let order = store.create_pending(order_worth(each)).await.unwrap();
+        store.transition(order.id, &[OrderStatus::Pending], OrderStatus::Confirmed, None).await.unwrap();
+    }
+    let stats = store.stats(None, None).await.unwrap();
+    assert_eq!(stats.orders, 3);
+    assert_eq!(stats.revenue, 3 * i128::from(each));
+}
+
+async fn deferred_orders_wait_for_their_backoff(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let oldest = store.create_pending(new_order(Uuid::now_v7(), None)).await.unwrap();
+    let next = store.create_pending(new_order(Uuid::now_v7(), None)).await.unwrap();
+    let cutoff = Utc::now() + chrono::Duration::seconds(1);
+    let first = store.stale_pending(cutoff, 1).await.unwrap();
+    assert_eq!(first[0].id, oldest.id);
+
+    store.defer_recovery(oldest.id, Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    let due = store.stale_pending(cutoff, 1).await.unwrap();
+    assert_eq!(due[0].id, next.id, "a deferred order no longer stands in front");
+    assert_eq!(store.get(oldest.id).await.unwrap().unwrap().recovery_attempts, 1);
+
+    store.defer_recovery(next.id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!(store.stale_pending(cutoff, 10).await.unwrap()[0].id, next.id, "its backoff has passed");
+
+    store.transition(next.id, &[OrderStatus::Pending], OrderStatus::Cancelled, None).await.unwrap();
+    assert_eq!(store.unreleased_cancellations(10).await.unwrap().len(), 1);
+    store.defer_recovery(next.id, Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    assert!(store.unreleased_cancellations(10).await.unwrap().is_empty());
 }

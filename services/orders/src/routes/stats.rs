@@ -7,7 +7,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use kit::auth::AdminUser;
 use kit::extract::Query;
 use kit::money::Money;
-use kit::{ApiResult, FieldErrors};
+use kit::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -45,17 +45,28 @@ pub async fn order_stats(
     let to = errors.take("to", params.to.as_deref().map(|v| instant(v, true)).transpose());
     let (from, to) = errors.finish(|| Some((from?, to?)))?;
     let stats = state.store.stats(from, to).await?;
-    let average = if stats.orders == 0 {
-        0
-    } else {
-        (stats.revenue * 2 + stats.orders as i64) / (stats.orders as i64 * 2)
+    let too_large = || {
+        ApiError::unprocessable(
+            "the revenue of this period is too large to express in minor units; ask for a shorter period",
+        )
     };
+    let revenue = i64::try_from(stats.revenue).map_err(|_| too_large())?;
+    let average = average_order_value(stats.revenue, stats.orders).ok_or_else(too_large)?;
     Ok(axum::Json(StatsView {
         orders: stats.orders,
-        revenue: Money::new(stats.revenue, &state.currency),
+        revenue: Money::new(revenue, &state.currency),
         average_order_value: Money::new(average, &state.currency),
         by_status: stats.by_status.into_iter().map(|(status, n)| (status.as_str().to_owned(), n)).collect(),
     }))
+}
+
+/// Revenue per order, rounded half up; 0 without orders, `None` if it does not fit.
+fn average_order_value(revenue: i128, orders: u64) -> Option<i64> {
+    if orders == 0 {
+        return Some(0);
+    }
+    let orders = i128::from(orders);
+    i64::try_from((revenue * 2 + orders) / (orders * 2)).ok()
 }
 
 /// An RFC 3339 time, or a date: its start (or, for an end, the start of the next day).
@@ -72,6 +83,15 @@ fn instant(raw: &str, end: bool) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn average_rounds_half_up_and_never_overflows() {
+        assert_eq!(average_order_value(0, 0), Some(0));
+        assert_eq!(average_order_value(3, 2), Some(2));
+        assert_eq!(average_order_value(5, 4), Some(1));
+        assert_eq!(average_order_value(i128::from(i64::MAX) * 3, 3), Some(i64::MAX));
+        assert_eq!(average_order_value(i128::from(i64::MAX) * 3, 1), None);
+    }
 
     #[test]
     fn dates_cover_whole_days() {

@@ -27,6 +27,10 @@ pub mod order {
         pub stock_released: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// How often the recovery worker has failed to settle this order.
+        pub recovery_attempts: i32,
+        /// The recovery worker leaves the order alone until then.
+        pub next_recovery_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

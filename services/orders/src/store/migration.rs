@@ -8,7 +8,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOrders)]
+        vec![Box::new(CreateOrders), Box::new(RecoveryBackoff)]
     }
 }
 
@@ -29,6 +29,8 @@ enum Orders {
     StockReleased,
     CreatedAt,
     UpdatedAt,
+    RecoveryAttempts,
+    NextRecoveryAt,
 }
 
 #[derive(DeriveIden)]
@@ -114,5 +116,54 @@ impl MigrationTrait for CreateOrders {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(OrderItems::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Orders::Table).to_owned()).await
+    }
+}
+
+/// The recovery worker's backoff per order: an order it cannot settle now waits before it is
+/// tried again, so orders that keep failing never hold back the ones behind them.
+struct RecoveryBackoff;
+
+impl MigrationName for RecoveryBackoff {
+    fn name(&self) -> &str {
+        "m20261130_000001_recovery_backoff"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RecoveryBackoff {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Orders::Table)
+                    .add_column(integer(Orders::RecoveryAttempts).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Orders::Table)
+                    .add_column(timestamp_with_time_zone_null(Orders::NextRecoveryAt))
+                    .to_owned(),
+            )
+            .await?;
+        // What the worker scans for returned stock: few rows, so a partial index.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX orders_unreleased ON orders (updated_at) WHERE status = 'cancelled' AND stock_released = false",
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared("DROP INDEX orders_unreleased").await?;
+        for column in [Orders::NextRecoveryAt, Orders::RecoveryAttempts] {
+            manager.alter_table(Table::alter().table(Orders::Table).drop_column(column).to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use kit::address::PostalAddress;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
@@ -53,6 +53,8 @@ pub struct Order {
     pub fingerprint: String,
     pub status_reason: Option<String>,
     pub stock_released: bool,
+    /// How often the recovery worker has failed to settle it.
+    pub recovery_attempts: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -81,8 +83,8 @@ pub struct OrderFilter {
 pub struct Stats {
     /// Orders that are sales: confirmed, paid, shipped or delivered.
     pub orders: u64,
-    /// Sum of those orders' totals.
-    pub revenue: i64,
+    /// Sum of those orders' totals: wider than one order's total, so that it cannot overflow.
+    pub revenue: i128,
     pub by_status: BTreeMap<OrderStatus, u64>,
 }
 
@@ -91,6 +93,10 @@ pub struct Stats {
 pub struct OrderStore {
     db: DatabaseConnection,
 }
+
+/// Revenue is summed as `total / REVENUE_SPLIT` and `total % REVENUE_SPLIT`: each half of
+/// even billions of orders stays far below 64 bits.
+const REVENUE_SPLIT: i64 = 1_000_000_000;
 
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
@@ -132,6 +138,8 @@ impl OrderStore {
             stock_released: Set(false),
             created_at: Set(at),
             updated_at: Set(at),
+            recovery_attempts: Set(0),
+            next_recovery_at: Set(None),
         })
         .exec_without_returning(&txn)
         .await;
@@ -168,6 +176,7 @@ impl OrderStore {
             fingerprint: new.fingerprint,
             status_reason: None,
             stock_released: false,
+            recovery_attempts: 0,
             created_at: at,
             updated_at: at,
         })
@@ -305,11 +314,13 @@ impl OrderStore {
         Ok((self.hydrate(models).await?, more))
     }
 
-    /// Pending orders older than `before`: checkouts that never finished.
+    /// Pending orders older than `before` that are due for the recovery worker (never tried,
+    /// or their backoff has passed), oldest first: checkouts that never finished.
     pub async fn stale_pending(&self, before: DateTime<Utc>, limit: u64) -> Result<Vec<Order>, DbErr> {
         let models = order::Entity::find()
             .filter(order::Column::Status.eq(OrderStatus::Pending.as_str()))
             .filter(order::Column::CreatedAt.lt(before))
+            .filter(due_for_recovery())
             .order_by_asc(order::Column::CreatedAt)
             .limit(limit)
             .all(&self.db)
@@ -317,16 +328,32 @@ impl OrderStore {
         self.hydrate(models).await
     }
 
-    /// Cancelled orders whose stock has not been confirmed released.
+    /// Cancelled orders whose stock has not been confirmed released and that are due for the
+    /// recovery worker.
     pub async fn unreleased_cancellations(&self, limit: u64) -> Result<Vec<Order>, DbErr> {
         let models = order::Entity::find()
             .filter(order::Column::Status.eq(OrderStatus::Cancelled.as_str()))
             .filter(order::Column::StockReleased.eq(false))
+            .filter(due_for_recovery())
             .order_by_asc(order::Column::UpdatedAt)
             .limit(limit)
             .all(&self.db)
             .await?;
         self.hydrate(models).await
+    }
+
+    /// Notes a failed recovery attempt: the worker leaves the order alone until `until`.
+    pub async fn defer_recovery(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), DbErr> {
+        order::Entity::update_many()
+            .col_expr(
+                order::Column::RecoveryAttempts,
+                Expr::col(order::Column::RecoveryAttempts).add(Expr::val(1)),
+            )
+            .col_expr(order::Column::NextRecoveryAt, Expr::value(until))
+            .filter(order::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map(|_| ())
     }
 
     /// Counts and revenue of orders created in `[from, to)`.
@@ -339,13 +366,18 @@ impl OrderStore {
         struct Row {
             status: String,
             orders: i64,
-            revenue: i64,
+            revenue_high: i64,
+            revenue_low: i64,
         }
+        // A sum of 64-bit totals can pass 64 bits (an error on both backends), so the totals
+        // are summed in two halves that cannot, and joined here in 128 bits.
         let backend = self.db.get_database_backend();
-        let mut sql =
-            "SELECT status, COUNT(*) AS orders, CAST(COALESCE(SUM(total), 0) AS BIGINT) AS revenue \
-                       FROM orders WHERE 1 = 1"
-                .to_owned();
+        let mut sql = format!(
+            "SELECT status, COUNT(*) AS orders, \
+                    CAST(COALESCE(SUM(total / {REVENUE_SPLIT}), 0) AS BIGINT) AS revenue_high, \
+                    CAST(COALESCE(SUM(total % {REVENUE_SPLIT}), 0) AS BIGINT) AS revenue_low \
+             FROM orders WHERE 1 = 1"
+        );
         let mut values: Vec<sea_orm::Value> = Vec::new();
         let placeholder = |n: usize| match backend {
             sea_orm::DatabaseBackend::Postgres => format!("${n}"),
@@ -376,7 +408,8 @@ impl OrderStore {
             stats.by_status.insert(status, count);
             if status.is_sale() {
                 stats.orders += count;
-                stats.revenue += row.revenue;
+                stats.revenue +=
+                    i128::from(row.revenue_high) * i128::from(REVENUE_SPLIT) + i128::from(row.revenue_low);
             }
         }
         Ok(stats)
@@ -423,6 +456,7 @@ impl OrderStore {
                     fingerprint: m.request_fingerprint,
                     status_reason: m.status_reason,
                     stock_released: m.stock_released,
+                    recovery_attempts: u32::try_from(m.recovery_attempts).unwrap_or(0),
                     created_at: m.created_at,
                     updated_at: m.updated_at,
                 })
@@ -434,6 +468,13 @@ impl OrderStore {
     pub fn connection(&self) -> &impl ConnectionTrait {
         &self.db
     }
+}
+
+/// Orders the recovery worker may try now.
+fn due_for_recovery() -> Condition {
+    Condition::any()
+        .add(order::Column::NextRecoveryAt.is_null())
+        .add(order::Column::NextRecoveryAt.lte(now()))
 }
 
 fn condition(filter: &OrderFilter) -> Condition {
