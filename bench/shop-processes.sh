@@ -6,19 +6,29 @@
 #   bench/shop-processes.sh start [PG_URL_BASE] [DATA_DIR]   # gateway on 127.0.0.1:18080
 #   bench/shop-processes.sh pids                              # gateway users products orders
 #   bench/shop-processes.sh stop
+#   bench/shop-processes.sh kill SERVICE [SIGNAL]             # e.g. kill orders KILL
+#   bench/shop-processes.sh start-service SERVICE             # (re)start one, wait for /healthz
 #
 # PG_URL_BASE defaults to postgres://postgres@127.0.0.1:5432 (databases bench_users,
-# bench_products, bench_orders are created when missing). Logs go to DATA_DIR/<service>.log.
+# bench_products, bench_orders are created when missing). Logs go to DATA_DIR/<service>.log
+# (default /tmp/mercato-bench-processes; the other commands find it in BENCH_DATA, the server
+# in BENCH_PG, when start was given others).
+# BENCH_DB_PREFIX (default bench) and BENCH_PORT_BASE (default 18080: the gateway; users,
+# products and orders on the next three ports) let another shop run beside this one;
+# BENCH_ENV_<SERVICE> (e.g. BENCH_ENV_ORDERS="MERCATO_RECOVERY__INTERVAL_MS=500") adds
+# variables to one service.
 set -euo pipefail
 
 BIN=${MERCATO_BIN:-target/release/mercato}
-PG=${2:-postgres://postgres@127.0.0.1:5432}
-DATA=${3:-/tmp/mercato-bench-processes}
+PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+PREFIX=${BENCH_DB_PREFIX:-bench}
+DATA=${BENCH_DATA:-/tmp/mercato-$PREFIX-processes}
 PRODUCTS_COUNT=${BENCH_PRODUCTS:-100000}
 # The database is on this machine: no TLS on loopback (sqlx would otherwise negotiate it, and
 # every query pays for encryption). Set PG_OPTIONS= to keep the driver's default.
 PG_OPTIONS=${PG_OPTIONS-?sslmode=disable}
-declare -A PORT=([users]=18081 [products]=18082 [orders]=18083 [gateway]=18080)
+BASE=${BENCH_PORT_BASE:-18080}
+declare -A PORT=([gateway]=$BASE [users]=$((BASE + 1)) [products]=$((BASE + 2)) [orders]=$((BASE + 3)))
 
 common_env() {
   export MERCATO_LOG=${MERCATO_LOG:-warn} MERCATO_LOG_FORMAT=json
@@ -30,17 +40,17 @@ service_env() { # service
   echo "MERCATO_HTTP__LISTEN=127.0.0.1:${PORT[$service]}"
   case $service in
     users)
-      echo "MERCATO_DATABASE__URL=$PG/bench_users$PG_OPTIONS"
+      echo "MERCATO_DATABASE__URL=$PG/${PREFIX}_users$PG_OPTIONS"
       echo "MERCATO_AUTH__SIGNING_KEY_FILE=$DATA/signing.key"
       echo "MERCATO_AUTH__GENERATE_SIGNING_KEY=true"
       echo "MERCATO_SERVICE_CLIENTS__ORDERS=$MERCATO_CLIENT_SECRET_FOR_BENCH" ;;
     products)
-      echo "MERCATO_DATABASE__URL=$PG/bench_products$PG_OPTIONS"
+      echo "MERCATO_DATABASE__URL=$PG/${PREFIX}_products$PG_OPTIONS"
       echo "MERCATO_USERS_URL=http://127.0.0.1:${PORT[users]}"
       echo "MERCATO_IMAGES__BACKEND=local"
       echo "MERCATO_IMAGES__LOCAL_DIR=$DATA/images" ;;
     orders)
-      echo "MERCATO_DATABASE__URL=$PG/bench_orders$PG_OPTIONS"
+      echo "MERCATO_DATABASE__URL=$PG/${PREFIX}_orders$PG_OPTIONS"
       echo "MERCATO_USERS_URL=http://127.0.0.1:${PORT[users]}"
       echo "MERCATO_PRODUCTS_URL=http://127.0.0.1:${PORT[products]}"
       echo "MERCATO_SERVICE_CLIENT_ID=orders"
@@ -51,6 +61,8 @@ service_env() { # service
       echo "MERCATO_UPSTREAMS__ORDERS=http://127.0.0.1:${PORT[orders]}"
       echo "MERCATO_RATE_LIMIT__ENABLED=false" ;;
   esac
+  local extra="BENCH_ENV_${service^^}"
+  [ -z "${!extra:-}" ] || tr ' ' '\n' <<<"${!extra}"
 }
 
 with_env() { # service command...
@@ -71,30 +83,45 @@ exec_with_env() { # service command...
 start() {
   mkdir -p "$DATA"
   common_env
-  for db in bench_users bench_products bench_orders; do
+  for db in "${PREFIX}_users" "${PREFIX}_products" "${PREFIX}_orders"; do
     psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
       || psql "$PG/postgres" -qc "CREATE DATABASE $db"
   done
   for service in users products orders; do
     with_env "$service" "$BIN" migrate "$service"
   done
-  if [ "$(psql "$PG/bench_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
+  if [ "$(psql "$PG/${PREFIX}_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
     with_env products "$BIN" seed --generate "$PRODUCTS_COUNT" --seed 7 >/dev/null
   fi
+  # users first: the others fetch its key set.
   for service in users products orders gateway; do
-    exec_with_env "$service" "$BIN" serve "$service" >"$DATA/$service.log" 2>&1 &
-    echo $! >"$DATA/$service.pid"
-    # users first: the others fetch its key set.
-    for _ in $(seq 100); do
-      curl -fsS "http://127.0.0.1:${PORT[$service]}/healthz" >/dev/null 2>&1 && break
-      sleep 0.1
-    done
+    start_service "$service"
   done
   for _ in $(seq 100); do
-    curl -fsS http://127.0.0.1:18080/readyz >/dev/null 2>&1 && break
+    curl -fsS "http://127.0.0.1:${PORT[gateway]}/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  echo "shop up: gateway http://127.0.0.1:18080, pids $(pids)"
+  echo "shop up: gateway http://127.0.0.1:${PORT[gateway]}, pids $(pids)"
+}
+
+start_service() { # service: start it (logs appended), wait until it answers /healthz
+  local service=$1
+  common_env
+  exec_with_env "$service" "$BIN" serve "$service" >>"$DATA/$service.log" 2>&1 &
+  echo $! >"$DATA/$service.pid"
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:${PORT[$service]}/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$service did not start; see $DATA/$service.log" >&2
+  return 1
+}
+
+kill_service() { # service [signal]: signal it and wait until it is gone
+  local pid
+  pid=$(cat "$DATA/$1.pid")
+  kill "-${2:-TERM}" "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 }
 
 pids() {
@@ -110,8 +137,10 @@ stop() {
 }
 
 case ${1:-} in
-  start) start ;;
+  start) PG=${2:-$PG} DATA=${3:-$DATA} start ;;
   pids) pids ;;
   stop) stop ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  kill) kill_service "${2:?which service}" "${3:-TERM}" ;;
+  start-service) start_service "${2:?which service}" ;;
+  *) sed -n '2,19p' "$0"; exit 2 ;;
 esac

@@ -285,15 +285,44 @@ impl IntoResponse for ApiError {
 }
 
 impl From<sea_orm::DbErr> for ApiError {
+    /// A database that cannot be reached, or that dropped the connection, is 503 (retry once it
+    /// is back); any other database error is a fault here, 500.
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-                tracing::error!(error = %err, "database unavailable");
-                Self::unavailable("the database is not reachable; try again shortly")
-            }
-            other => Self::internal(other),
+        if database_unavailable(&err) {
+            tracing::error!(error = %err, "database unavailable");
+            Self::unavailable("the database is not reachable; try again shortly")
+        } else {
+            Self::internal(err)
         }
+    }
+}
+
+/// True when `err` says the database could not be reached or ended the connection — a pool
+/// timeout, a broken socket, PostgreSQL shutting down or refusing connections, SQLite busy —
+/// rather than that the statement or the code is wrong.
+fn database_unavailable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e.as_ref(),
+        _ => return false,
+    };
+    match sqlx {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::Protocol(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => true,
+        // PostgreSQL: class 08 (connection exception), 57P01-03 (shutting down, crashed, not
+        // accepting connections yet), 53300 (too many connections). SQLite: busy (5 and its
+        // extended codes) after the busy timeout.
+        Sqlx::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "261" | "517" | "773")
+        }),
+        _ => false,
     }
 }
 
@@ -329,6 +358,31 @@ mod tests {
     fn internal_error_hides_its_cause() {
         let e = ApiError::internal(anyhow::anyhow!("password=hunter2 leaked"));
         assert!(!e.body().detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn a_database_that_drops_or_refuses_connections_is_503_not_500() {
+        use sea_orm::sqlx::Error as Sqlx;
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        let sqlx = |e: Sqlx| RuntimeErr::SqlxError(std::sync::Arc::new(e));
+        let reset = || Sqlx::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        for passing in [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Exec(sqlx(reset())),
+            DbErr::Query(sqlx(reset())),
+            DbErr::Query(sqlx(Sqlx::PoolTimedOut)),
+            DbErr::Exec(sqlx(Sqlx::PoolClosed)),
+            DbErr::Query(sqlx(Sqlx::Protocol("expected to read 5 bytes, got 0 bytes at EOF".into()))),
+        ] {
+            assert_eq!(
+                ApiError::from(passing.clone()).status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{passing}"
+            );
+        }
+        for fault in [DbErr::Query(sqlx(Sqlx::RowNotFound)), DbErr::Custom("a bug".into())] {
+            assert_eq!(ApiError::from(fault.clone()).status(), StatusCode::INTERNAL_SERVER_ERROR, "{fault}");
+        }
     }
 
     #[test]

@@ -73,6 +73,7 @@ on_both_backends!(
     release_before_reserve_refuses_the_late_reservation,
     upsert_updates_by_sku_without_duplicating,
     offset_pages_tile_the_list_in_every_order_with_their_images,
+    a_list_while_no_connection_is_free_is_unavailable_not_a_fault,
 );
 
 async fn create_generates_a_sku_and_refuses_a_duplicate(backend: Backend) {
@@ -486,4 +487,18 @@ async fn offset_pages_tile_the_list_in_every_order_with_their_images(backend: Ba
             assert_eq!(product.images, expected, "{}", product.name);
         }
     }
+}
+
+async fn a_list_while_no_connection_is_free_is_unavailable_not_a_fault(backend: Backend) {
+    use sea_orm::TransactionTrait;
+    let db = TestDatabase::new(backend, "products_pool").await;
+    let config =
+        kit::config::DatabaseConfig { max_connections: 1, acquire_timeout_ms: 200, ..db.config.clone() };
+    let store = SqlCatalog::connect(&config).await.unwrap();
+    store.migrate().await.unwrap();
+    let busy = store.connection().begin().await.unwrap();
+    let err =
+        store.list(&query(ListParams::default()), Paging::Offset { offset: 0, limit: 20 }).await.unwrap_err();
+    assert_eq!(kit::ApiError::from(err).status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    busy.rollback().await.unwrap();
 }

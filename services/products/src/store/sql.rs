@@ -544,7 +544,7 @@ impl CatalogStore for SqlCatalog {
                 let total = counts
                     .try_get_with(key, async move { counting.count(&self.db).await })
                     .await
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                    .map_err(|shared| (*shared).clone())?;
                 let ranked = rank.is_some() && query.sort == Sort::Relevance;
                 let sorted = Self::apply_sort(select, query.sort, rank);
                 let items = if ranked {
