@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Fuzzes the shop's whole public API through the gateway with schemathesis, from the merged
+# OpenAPI document the gateway serves: every operation, signed in as a customer and then as an
+# admin, on the embedded default (SQLite) and on PostgreSQL. Every check schemathesis has must
+# pass: no 5xx, every status and body as documented, every 4xx problem+json, schema-valid input
+# accepted and invalid input refused.
+#
+#   tests/fuzz/fuzz.sh [--quick] [sqlite|postgres ...]     # default: both backends
+#
+# The fuzzer never deletes the signed-in account (DELETE /api/v1/users/me): the rest of its run
+# would only see 401; tests/api.rs of the users service covers that operation.
+# --quick is CI's bounded budget (a few examples per operation); without it, 100 per operation.
+# MERCATO_BIN (default target/debug/mercato) is the shop. Reports (JUnit) go to
+# $FUZZ_OUT (default /tmp/mercato-fuzz).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PIN="schemathesis==4.32.5"
+VENV=${MERCATO_FUZZ_VENV:-$HOME/.cache/mercato-ci/fuzz-venv}
+BIN=${MERCATO_BIN:-target/debug/mercato}
+OUT=${FUZZ_OUT:-/tmp/mercato-fuzz}
+PG=postgres://postgres@127.0.0.1:5432
+PORT=18990
+GW=http://127.0.0.1:$PORT
+EXAMPLES=100
+if [ "${1:-}" = --quick ]; then EXAMPLES=8; shift; fi
+BACKENDS=("$@")
+[ ${#BACKENDS[@]} -gt 0 ] || BACKENDS=(sqlite postgres)
+
+if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version ${PIN#*==}" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$PIN"
+fi
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+call() { # method path token [body]
+  curl -sS -X "$1" "$GW$2" -H "authorization: Bearer $3" -H 'content-type: application/json' ${4:+-d "$4"}
+}
+
+shop_pid=
+stop_shop() { [ -z "$shop_pid" ] || { kill "$shop_pid" 2>/dev/null; wait "$shop_pid" 2>/dev/null || true; shop_pid=; }; }
+trap stop_shop EXIT
+
+failed=()
+for backend in "${BACKENDS[@]}"; do
+  data=$(mktemp -d)
+  mkdir -p "$OUT/$backend"
+  env_vars=(MERCATO_LOG=warn MERCATO_GATEWAY__RATE_LIMIT__ENABLED=false
+            MERCATO_USERS__AUTH__ACCESS_TOKEN_TTL_SECS=3600)
+  if [ "$backend" = postgres ]; then
+    for service in users products orders; do
+      psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS fuzz_$service WITH (FORCE)" 2>/dev/null
+      psql "$PG/postgres" -qc "CREATE DATABASE fuzz_$service"
+      env_vars+=("MERCATO_${service^^}__DATABASE__URL=$PG/fuzz_$service?sslmode=disable")
+    done
+  fi
+  env "${env_vars[@]}" "$BIN" up --data-dir "$data" --listen "127.0.0.1:$PORT" >"$OUT/$backend/shop.log" 2>&1 &
+  shop_pid=$!
+  for _ in $(seq 600); do curl -fsS -o /dev/null "$GW/readyz" 2>/dev/null && break; sleep 0.1; done
+  env "${env_vars[@]}" "$BIN" admin create --email admin@fuzz.test --password 'fuzzing admin 1' --data-dir "$data" >/dev/null
+
+  admin=$(call POST /api/v1/auth/login '' '{"email":"admin@fuzz.test","password":"fuzzing admin 1"}' | json '["access_token"]')
+  customer=$(call POST /api/v1/auth/register '' '{"name":"Fuzz","email":"fuzz@fuzz.test","password":"correct horse"}' | json '["access_token"]')
+  # Fixtures, so operations on one resource reach their logic rather than 404.
+  product=$(call GET '/api/v1/products?limit=1&in_stock=true' "$customer" | json '["items"][0]["id"]')
+  address=$(call POST /api/v1/users/me/addresses "$customer" \
+    '{"line1":"1 Main St","city":"Springfield","postal_code":"62701","country":"US"}' | json '["id"]')
+  order=$(call POST /api/v1/orders "$customer" \
+    "{\"items\":[{\"product_id\":\"$product\",\"quantity\":1}],\"shipping_address_id\":\"$address\"}" | json '["id"]')
+  user=$(call GET /api/v1/users/me "$customer" | json '["id"]')
+  cat >"$OUT/$backend/schemathesis.toml" <<TOML
+[[operations]]
+include-path = "/api/v1/users/me"
+include-method = "DELETE"
+enabled = false
+[[operations]]
+include-path-regex = "^/api/v1/products/\\\\{id\\\\}"
+parameters = { id = "$product" }
+[[operations]]
+include-path-regex = "^/api/v1/orders/\\\\{id\\\\}"
+parameters = { id = "$order" }
+[[operations]]
+include-path-regex = "^/api/v1/users/me/addresses/\\\\{id\\\\}"
+parameters = { id = "$address" }
+[[operations]]
+include-path-regex = "^/api/v1/users/\\\\{id\\\\}"
+parameters = { id = "$user" }
+TOML
+
+  for who in customer admin; do
+    token=${!who}
+    echo "==> $backend, signed in as $who"
+    if ! "$VENV/bin/schemathesis" --config-file "$OUT/$backend/schemathesis.toml" run "$GW/openapi.json" \
+        --header "Authorization: Bearer $token" --checks all --max-examples "$EXAMPLES" \
+        --phases examples,coverage,fuzzing --workers 2 --seed 1 --continue-on-failure \
+        --report junit --report-dir "$OUT/$backend/$who" >"$OUT/$backend/$who.log" 2>&1; then
+      failed+=("$backend/$who")
+      grep -E '^(- |  - |Failures:|  ❌|Test cases:|====)' "$OUT/$backend/$who.log" | tail -n 40
+    else
+      tail -n 3 "$OUT/$backend/$who.log"
+    fi
+  done
+  stop_shop
+  rm -rf "$data"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzzing found failures in: ${failed[*]} (full output in $OUT)" >&2
+  exit 1
+fi
+echo "fuzzing: no failures (${BACKENDS[*]}, customer and admin, $EXAMPLES examples per operation)"
