@@ -317,3 +317,108 @@ async fn catalog_flow_works_on_postgres() {
     assert_eq!(found["total"], 1);
     assert_eq!(found["items"][0]["name"], "Cast Iron Pan");
 }
+
+/// The field a 400 problem names.
+async fn bad_field(response: reqwest::Response) -> String {
+    let body = problem(response, 400).await;
+    body["errors"][0]["field"].as_str().unwrap_or_default().to_owned()
+}
+
+const TOO_DEEP: [&str; 3] = [
+    "page=9223372036854775807",
+    // (page − 1) × limit overflows 64 bits.
+    "page=200000000000000000&limit=100",
+    // Fits in 64 bits, but no database should skip that many rows.
+    "page=10000001&limit=100",
+];
+
+async fn huge_pages_are_400_naming_the_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create(product("Plain Mug", 500, 1)).await;
+    for deep in TOO_DEEP {
+        for list in ["/api/v1/products?", "/api/v1/products?q=mug&", "/api/v1/products?sort=name&"] {
+            assert_eq!(bad_field(app.get(&format!("{list}{deep}")).await).await, "page", "{list}{deep}");
+        }
+        let low = app
+            .send(Method::GET, &format!("/api/v1/products/low-stock?{deep}"), None, Some(&app.admin))
+            .await;
+        assert_eq!(bad_field(low).await, "page", "low-stock {deep}");
+    }
+    // The deepest page allowed still answers (empty).
+    let deepest: Value = app.get("/api/v1/products?page=10001&limit=100").await.json().await.unwrap();
+    assert_eq!(deepest["items"], json!([]));
+}
+
+#[tokio::test]
+async fn huge_pages_are_400_naming_the_page_on_sqlite() {
+    huge_pages_are_400_naming_the_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn huge_pages_are_400_naming_the_page_on_postgres() {
+    huge_pages_are_400_naming_the_page(Backend::Postgres).await;
+}
+
+async fn forged_cursors_are_400_naming_the_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..3 {
+        app.create(product(&format!("Mug {i}"), 500 + i, 1)).await;
+    }
+    let id = "0190f0a0-0000-7000-8000-000000000000";
+    let forged = [
+        ("q=mug&", json!({"s": "relevance", "offset": u64::MAX})),
+        ("q=mug&", json!({"s": "relevance", "offset": i64::MAX})),
+        ("q=mug&", json!({"s": "relevance", "offset": 1_000_001})),
+        ("q=mug&", json!({"s": "relevance", "offset": -1})),
+        ("", json!({"s": "newest", "at": i64::MAX, "id": id})),
+        ("", json!({"s": "newest", "at": i64::MIN, "id": id})),
+        ("sort=price_asc&", json!({"s": "price_asc", "price": -1, "id": id})),
+        ("sort=rating&", json!({"s": "rating", "rating": 1e308, "id": id})),
+        ("sort=name&", json!({"s": "name", "name": "Mug\u{0}", "id": id})),
+        ("sort=name&", json!({"s": "name", "name": "M".repeat(600), "id": id})),
+        ("sort=name&", json!({"s": "name", "name": "Mug", "id": "not-a-uuid"})),
+    ];
+    for (filter, key) in forged {
+        let cursor = kit::pagination::encode_cursor(&key);
+        let response = app.get(&format!("/api/v1/products?{filter}limit=2&cursor={cursor}")).await;
+        assert_eq!(bad_field(response).await, "cursor", "{filter}{key}");
+    }
+    // A cursor the list gave out still works.
+    let first: Value = app.get("/api/v1/products?q=mug&limit=2&cursor=").await.json().await.unwrap();
+    let next = first["next_cursor"].as_str().unwrap();
+    let second: Value =
+        app.get(&format!("/api/v1/products?q=mug&limit=2&cursor={next}")).await.json().await.unwrap();
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn forged_cursors_are_400_naming_the_cursor_on_sqlite() {
+    forged_cursors_are_400_naming_the_cursor(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn forged_cursors_are_400_naming_the_cursor_on_postgres() {
+    forged_cursors_are_400_naming_the_cursor(Backend::Postgres).await;
+}
+
+/// PostgreSQL refuses NUL in text where SQLite stores it; either way it is the client's 400.
+async fn nul_bytes_in_filters_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create(product("Plain Mug", 500, 1)).await;
+    for filter in ["brand=Ac%00me", "category=Kit%00chen"] {
+        let field = filter.split('=').next().unwrap();
+        assert_eq!(bad_field(app.get(&format!("/api/v1/products?{filter}")).await).await, field, "{filter}");
+    }
+    // Search text keeps letters and digits only, so a NUL there is simply ignored.
+    assert_eq!(app.get("/api/v1/products?q=mug%00").await.status(), 200);
+}
+
+#[tokio::test]
+async fn nul_bytes_in_filters_are_400_on_sqlite() {
+    nul_bytes_in_filters_are_400(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn nul_bytes_in_filters_are_400_on_postgres() {
+    nul_bytes_in_filters_are_400(Backend::Postgres).await;
+}

@@ -394,3 +394,34 @@ async fn repeated_failed_logins_for_one_account_answer_429() {
         .await;
     assert_eq!(bob.status(), 200);
 }
+
+async fn bad_field(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 400);
+    problem(response).await["errors"][0]["field"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn huge_pages_and_nul_searches_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token("root@shop.test").await;
+    for deep in ["page=9223372036854775807", "page=200000000000000000&limit=100", "page=10000001&limit=100"] {
+        assert_eq!(bad_field(app.get(&format!("/api/v1/users?{deep}"), Some(&admin)).await).await, "page");
+    }
+    // PostgreSQL refuses NUL in text; it must be the client's 400 there as on SQLite.
+    for q in ["ro%00ot", "%00", "a%01b"] {
+        assert_eq!(bad_field(app.get(&format!("/api/v1/users?q={q}"), Some(&admin)).await).await, "q", "{q}");
+    }
+    let long = "x".repeat(201);
+    assert_eq!(bad_field(app.get(&format!("/api/v1/users?q={long}"), Some(&admin)).await).await, "q");
+    let found: Value = app.get("/api/v1/users?q=root", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(found["total"], 1);
+}
+
+#[tokio::test]
+async fn huge_pages_and_nul_searches_are_400_on_sqlite() {
+    huge_pages_and_nul_searches_are_400(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn huge_pages_and_nul_searches_are_400_on_postgres() {
+    huge_pages_and_nul_searches_are_400(Backend::Postgres).await;
+}

@@ -4,9 +4,13 @@
 use chrono::{Duration, Utc};
 use kit::auth::Role;
 use kit::testing::{Backend, TestDatabase};
-use users::domain::NewAddress;
+use users::domain::{NewAddress, UserSearch};
 use users::store::{NewUser, Rotation, StoreError, UserPatch, UserStore};
 use uuid::Uuid;
+
+fn search(text: &str) -> Option<UserSearch> {
+    UserSearch::parse(text).unwrap()
+}
 
 async fn store(backend: Backend) -> (UserStore, TestDatabase) {
     let db = TestDatabase::new(backend, "users_store").await;
@@ -177,11 +181,11 @@ async fn user_search_matches_name_or_email_and_treats_wildcards_literally(backen
     {
         store.create_user(NewUser { name: name.into(), ..new_user(email) }).await.unwrap();
     }
-    let (hits, total) = store.list_users(Some("HOPPER"), 0, 10).await.unwrap();
+    let (hits, total) = store.list_users(search("HOPPER").as_ref(), 0, 10).await.unwrap();
     assert_eq!((hits.len(), total), (1, 1));
-    let (hits, _) = store.list_users(Some("bletchley"), 0, 10).await.unwrap();
+    let (hits, _) = store.list_users(search("bletchley").as_ref(), 0, 10).await.unwrap();
     assert_eq!(hits[0].name, "Alan Turing");
-    let (hits, _) = store.list_users(Some("%"), 0, 10).await.unwrap();
+    let (hits, _) = store.list_users(search("%").as_ref(), 0, 10).await.unwrap();
     assert_eq!(hits.len(), 1, "a % in the query is a literal percent sign");
     let (all, total) = store.list_users(None, 0, 2).await.unwrap();
     assert_eq!((all.len(), total), (2, 3));

@@ -10,12 +10,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AppState, LiveAdmin, UserView};
-use crate::domain::UserName;
+use crate::domain::{UserName, UserSearch};
 use crate::store::UserPatch;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UserFilter {
-    /// Case-insensitive substring of name or email.
+    /// Case-insensitive substring of name or email (at most 200 characters).
     q: Option<String>,
 }
 
@@ -39,7 +39,14 @@ pub async fn list_users(
     page: PageRequest,
     Query(filter): Query<UserFilter>,
 ) -> ApiResult<axum::Json<Page<UserView>>> {
-    let (users, total) = state.store.list_users(filter.q.as_deref(), page.offset(), page.limit()).await?;
+    let search = filter
+        .q
+        .as_deref()
+        .map(UserSearch::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("q", e))?
+        .flatten();
+    let (users, total) = state.store.list_users(search.as_ref(), page.offset(), page.limit()).await?;
     Ok(axum::Json(Page::new(users, page, total).map(UserView::summary)))
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 pub use entities::{address, refresh_token, user};
 
-use crate::domain::NewAddress;
+use crate::domain::{NewAddress, UserSearch};
 
 /// What can go wrong storing users, beyond the database failing.
 #[derive(Debug, thiserror::Error)]
@@ -195,13 +195,13 @@ impl UserStore {
     /// email; and the total that matches.
     pub async fn list_users(
         &self,
-        query: Option<&str>,
+        query: Option<&UserSearch>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<user::Model>, u64), DbErr> {
         let mut select = user::Entity::find().filter(user::Column::DeletedAt.is_null());
-        if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(q) = query {
+            let pattern = format!("%{}%", escape_like(&q.as_str().to_lowercase()));
             select = select.filter(
                 Condition::any()
                     .add(
