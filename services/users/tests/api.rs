@@ -425,3 +425,37 @@ async fn huge_pages_and_nul_searches_are_400_on_sqlite() {
 async fn huge_pages_and_nul_searches_are_400_on_postgres() {
     huge_pages_and_nul_searches_are_400(Backend::Postgres).await;
 }
+
+async fn the_last_admin_cannot_remove_itself(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.admin_token("root@shop.test").await;
+    let me: Value = app.get("/api/v1/users/me", Some(&root)).await.json().await.unwrap();
+    let own = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    for refused in [
+        app.delete(&own, &root).await,
+        app.patch(&own, json!({"role": "customer"}), &root).await,
+        app.delete("/api/v1/users/me", &root).await,
+    ] {
+        assert_eq!(refused.status(), 409);
+        let body = problem(refused).await;
+        assert!(body["detail"].as_str().unwrap().contains("last administrator"), "{body}");
+    }
+    assert_eq!(app.get("/api/v1/users", Some(&root)).await.status(), 200, "still an admin");
+
+    // Once another admin exists, stepping down is fine.
+    let other = app.admin_token("other@shop.test").await;
+    assert_eq!(app.patch(&own, json!({"role": "customer"}), &other).await.status(), 200);
+    let other_me: Value = app.get("/api/v1/users/me", Some(&other)).await.json().await.unwrap();
+    let other_path = format!("/api/v1/users/{}", other_me["id"].as_str().unwrap());
+    assert_eq!(app.delete(&other_path, &other).await.status(), 409, "now the last one");
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_remove_itself_on_sqlite() {
+    the_last_admin_cannot_remove_itself(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_remove_itself_on_postgres() {
+    the_last_admin_cannot_remove_itself(Backend::Postgres).await;
+}

@@ -63,9 +63,10 @@ pub async fn get_user(
     Ok(axum::Json(UserView::with_addresses(user, addresses)))
 }
 
-/// Changes a user's role or name.
+/// Changes a user's role or name. Demoting the shop's last admin answers 409.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = AdminUpdateRequest, responses((status = 200, body = UserView), (status = 404, description = "absent or deleted")))]
+    request_body = AdminUpdateRequest, responses((status = 200, body = UserView), (status = 404, description = "absent or deleted"),
+        (status = 409, description = "the last admin cannot be demoted")))]
 pub async fn update_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
@@ -84,9 +85,10 @@ pub async fn update_user(
     Ok(axum::Json(UserView::with_addresses(updated, addresses)))
 }
 
-/// Soft-deletes a user; their tokens stop working.
+/// Soft-deletes a user; their tokens stop working. Deleting the shop's last admin answers 409.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, description = "absent or already deleted")))]
+    responses((status = 204, description = "deleted"), (status = 404, description = "absent or already deleted"),
+        (status = 409, description = "the last admin cannot be deleted")))]
 pub async fn delete_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
