@@ -46,6 +46,7 @@ impl Application {
             verifier,
             currency: config.currency.as_str().into(),
             image_path: config.images.public_path.trim_end_matches('/').into(),
+            image_work: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let (api, openapi) = routes::router(state);
         let ready_store = store.clone();
