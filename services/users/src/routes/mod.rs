@@ -8,9 +8,10 @@ mod internal;
 mod me;
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use chrono::{DateTime, Utc};
 use http::request::Parts;
 use kit::ApiError;
@@ -36,6 +37,8 @@ pub struct AppState {
     passwords: PasswordHasher,
     refresh_ttl: chrono::Duration,
     login_guard: Arc<LoginGuard>,
+    /// Peers whose `X-Forwarded-For` names the client (see [`client_address`]).
+    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Bounds argon2 work in flight: each hash holds `passwords.memory_kib` of memory, so a
     /// burst of logins must queue rather than exhaust the pod's memory.
     hashing: Arc<tokio::sync::Semaphore>,
@@ -59,10 +62,8 @@ impl AppState {
             hashing: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             )),
-            login_guard: Arc::new(LoginGuard::new(
-                config.auth.max_login_failures,
-                std::time::Duration::from_secs(config.auth.login_lockout_secs),
-            )),
+            login_guard: Arc::new(LoginGuard::new(config.login.policy())),
+            trusted_proxies: Arc::new(config.login.trusted_proxies.clone()),
             service_clients: Arc::new(
                 config.service_clients.iter().map(|(id, secret)| (id.clone(), hash_token(secret))).collect(),
             ),
@@ -186,6 +187,43 @@ impl From<address::Model> for AddressView {
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
+    }
+}
+
+/// The client's address as the login throttle keys it: the socket peer, or, when the peer is
+/// a trusted proxy (the gateway), the rightmost `X-Forwarded-For` entry — the address that
+/// proxy saw; entries further left are whatever the client wrote and are never believed.
+/// `None` without a peer (a router driven in-process).
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &http::HeaderMap,
+    trusted_proxies: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted_proxies.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok());
+    Some(forwarded.unwrap_or(peer))
+}
+
+/// The client's address for the login throttle (see [`client_address`]); the unspecified
+/// address when the router runs without a socket.
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let client = client_address(peer, &parts.headers, &state.trusted_proxies);
+        Ok(ClientAddress(client.unwrap_or(IpAddr::from([0, 0, 0, 0]))))
     }
 }
 
