@@ -464,6 +464,24 @@ mod tests {
         assert!("root".parse::<Role>().is_err());
     }
 
+    #[test]
+    fn a_failed_fetch_backs_off_doubling_up_to_the_refresh_interval() {
+        let ago = |secs: f64| Instant::now().checked_sub(Duration::from_secs_f64(secs)).unwrap();
+        let cache =
+            |failures, secs_ago| KeyCache { keys: HashMap::new(), fetched_at: Some(ago(secs_ago)), failures };
+        let interval = Duration::from_secs(30);
+        // 0.5 s after the first failure, 1 s after the second, 2 s after the third…
+        assert!(matches!(cache(1, 0.2).may_fetch(interval), Err(TooSoon::BackingOff(_))));
+        assert!(cache(1, 0.6).may_fetch(interval).is_ok());
+        assert!(matches!(cache(3, 1.5).may_fetch(interval), Err(TooSoon::BackingOff(_))));
+        assert!(cache(3, 2.5).may_fetch(interval).is_ok());
+        // …never longer than the refresh interval.
+        assert!(cache(40, 31.0).may_fetch(interval).is_ok());
+        // After a successful fetch, an unknown kid waits out the refresh interval.
+        assert!(matches!(cache(0, 29.0).may_fetch(interval), Err(TooSoon::Refreshed)));
+        assert!(cache(0, 31.0).may_fetch(interval).is_ok());
+    }
+
     /// A token naming `kid`; its signature is garbage, which is checked only once the key is found.
     fn token_with_kid(kid: &str) -> String {
         let header = base64::engine::general_purpose::URL_SAFE_NO_PAD

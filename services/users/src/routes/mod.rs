@@ -259,3 +259,40 @@ impl FromRequestParts<AppState> for LiveAdmin {
         Ok(LiveAdmin(user))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(forwarded: &[&str]) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_trusted_proxys_last_forwarded_entry_is_the_client() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let gateway = Some(ip("10.1.2.3"));
+        let client = |forwarded: &[&str]| client_address(gateway, &headers(forwarded), &trusted);
+        assert_eq!(client(&["203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(client(&["1.1.1.1, 203.0.113.7"]), Some(ip("203.0.113.7")), "the client wrote the first");
+        assert_eq!(client(&["1.1.1.1", "2001:db8::1"]), Some(ip("2001:db8::1")), "the last header counts");
+        assert_eq!(client(&["203.0.113.7, not-an-address"]), gateway, "garbage is not believed");
+        assert_eq!(client(&[]), gateway);
+    }
+
+    #[test]
+    fn any_other_peer_is_the_client_whatever_it_forwards() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let stranger = Some(ip("198.51.100.9"));
+        assert_eq!(client_address(stranger, &headers(&["203.0.113.7"]), &trusted), stranger);
+        assert_eq!(client_address(None, &headers(&["203.0.113.7"]), &trusted), None);
+    }
+}
