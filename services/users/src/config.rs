@@ -116,6 +116,7 @@ impl Default for LoginConfig {
 }
 
 impl LoginConfig {
+    /// The numbers as the login guard takes them.
     pub fn policy(&self) -> LoginPolicy {
         LoginPolicy {
             free_failures: self.free_failures,

@@ -98,6 +98,7 @@ impl AccountAttempts {
 }
 
 impl LoginGuard {
+    /// An empty guard applying `policy` (an hourly budget of 0 is taken as 1).
     pub fn new(policy: LoginPolicy) -> Self {
         let policy =
             LoginPolicy { account_failures_per_hour: policy.account_failures_per_hour.max(1), ..policy };
