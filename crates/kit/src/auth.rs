@@ -1,6 +1,6 @@
 //! Access-token verification shared by every service: EdDSA JWTs checked against a JSON Web
 //! Key Set (fetched from the users service and cached; refetched when a token names an unknown
-//! `kid`), and extractors for "signed in" ([`CurrentUser`]), "admin" ([`AdminUser`]) and
+//! `kid`, one fetch at a time and with a back-off after a failed one), and extractors for "signed in" ([`CurrentUser`]), "admin" ([`AdminUser`]) and
 //! "another service" ([`ServiceCaller`]).
 
 use std::collections::HashMap;
@@ -13,7 +13,6 @@ use http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::RwLock;
 use uuid::Uuid;
 
 use crate::client::ServiceClient;
@@ -25,6 +24,9 @@ pub const ISSUER: &str = "mercato-users";
 pub const AUDIENCE: &str = "mercato";
 /// Path of the key set on the users service (and through the gateway).
 pub const JWKS_PATH: &str = "/api/v1/auth/jwks.json";
+/// How often a token naming an unknown `kid` may make a service refetch the key set (every
+/// service verifying tokens uses this for [`TokenVerifier::remote`]).
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -104,35 +106,92 @@ enum KeySource {
     Remote { client: ServiceClient, min_refresh: Duration },
 }
 
+/// The keys known so far and how the last fetch went.
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
+    /// When the last fetch ended (`None`: never fetched).
     fetched_at: Option<Instant>,
+    /// Fetches failed in a row, for the back-off.
+    failures: u32,
+}
+
+/// Why a token's key may not be fetched now.
+enum TooSoon {
+    /// The key set was fetched within the refresh interval and lacked this `kid`.
+    Refreshed,
+    /// The last fetch failed; the next waits out the back-off.
+    BackingOff(Duration),
+}
+
+impl KeyCache {
+    /// The first retry after a failed fetch; each further failure doubles it, up to the refresh
+    /// interval, so a users service that comes back is noticed within seconds while a flood
+    /// of unknown `kid`s during an outage costs a few fetches, not one per request.
+    const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+    fn may_fetch(&self, min_refresh: Duration) -> Result<(), TooSoon> {
+        let Some(at) = self.fetched_at else {
+            return Ok(());
+        };
+        let wait = match self.failures {
+            0 => min_refresh,
+            n => Self::FIRST_RETRY.saturating_mul(1 << (n - 1).min(16)).min(min_refresh),
+        };
+        let left = wait.saturating_sub(at.elapsed());
+        match (left.is_zero(), self.failures) {
+            (true, _) => Ok(()),
+            (false, 0) => Err(TooSoon::Refreshed),
+            (false, _) => Err(TooSoon::BackingOff(left)),
+        }
+    }
+}
+
+impl From<TooSoon> for TokenError {
+    fn from(too_soon: TooSoon) -> Self {
+        match too_soon {
+            TooSoon::Refreshed => TokenError::UnknownKey,
+            TooSoon::BackingOff(left) => TokenError::KeysUnavailable(format!(
+                "the last fetch failed; the next is allowed in {} ms",
+                left.as_millis()
+            )),
+        }
+    }
 }
 
 /// Verifies access tokens. Cheap to share behind an `Arc`.
 pub struct TokenVerifier {
     source: KeySource,
-    cache: RwLock<KeyCache>,
+    /// Read on every verification; written only for the moment a fetch's result is stored,
+    /// never held across the fetch, so tokens of known keys never wait for the network.
+    cache: std::sync::RwLock<KeyCache>,
+    /// Single flight: one fetch at a time; requests needing a new key wait for that fetch's
+    /// outcome instead of starting their own.
+    fetching: tokio::sync::Mutex<()>,
     validation: Validation,
 }
 
 impl TokenVerifier {
     /// A verifier for a fixed key set.
     pub fn with_keys(jwks: &JwkSet) -> Self {
-        Self {
-            source: KeySource::Fixed,
-            cache: RwLock::new(KeyCache { keys: decoding_keys(jwks), fetched_at: Some(Instant::now()) }),
-            validation: validation(),
-        }
+        let cache = KeyCache { keys: decoding_keys(jwks), fetched_at: Some(Instant::now()), failures: 0 };
+        Self::new(KeySource::Fixed, cache)
     }
 
     /// A verifier that fetches the key set from `client` (the users service) at
-    /// [`JWKS_PATH`] on first use and again, at most every `min_refresh`, when a token names a
-    /// key it does not know (key rotation).
+    /// [`JWKS_PATH`] on first use and again, at most every `min_refresh` (services pass
+    /// [`KEY_REFRESH_INTERVAL`]), when a token names a key it does not know (key rotation).
+    /// After a failed fetch it backs off (0.5 s, doubling, up to `min_refresh`) and answers
+    /// [`TokenError::KeysUnavailable`] meanwhile.
     pub fn remote(client: ServiceClient, min_refresh: Duration) -> Self {
+        let cache = KeyCache { keys: HashMap::new(), fetched_at: None, failures: 0 };
+        Self::new(KeySource::Remote { client, min_refresh }, cache)
+    }
+
+    fn new(source: KeySource, cache: KeyCache) -> Self {
         Self {
-            source: KeySource::Remote { client, min_refresh },
-            cache: RwLock::new(KeyCache { keys: HashMap::new(), fetched_at: None }),
+            source,
+            cache: std::sync::RwLock::new(cache),
+            fetching: tokio::sync::Mutex::new(()),
             validation: validation(),
         }
     }
@@ -153,26 +212,44 @@ impl TokenVerifier {
         })
     }
 
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, KeyCache> {
+        // A panic elsewhere cannot leave the map half-written: every write is one assignment.
+        self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
-        if let Some(key) = self.cache.read().await.keys.get(kid) {
+        if let Some(key) = self.read_cache().keys.get(kid) {
             return Ok(key.clone());
         }
         let KeySource::Remote { client, min_refresh } = &self.source else {
             return Err(TokenError::UnknownKey);
         };
-        let mut cache = self.cache.write().await;
-        if let Some(key) = cache.keys.get(kid) {
-            return Ok(key.clone());
-        }
         // An unknown kid may mean the keys rotated; refetch, but not on every bad token.
-        if cache.fetched_at.is_some_and(|at| at.elapsed() < *min_refresh) {
-            return Err(TokenError::UnknownKey);
+        self.read_cache().may_fetch(*min_refresh)?;
+        let _flight = self.fetching.lock().await;
+        // The fetch this request waited for may have brought the key, or failed.
+        {
+            let cache = self.read_cache();
+            if let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+            cache.may_fetch(*min_refresh)?;
         }
-        let jwks: JwkSet =
-            client.get_json(JWKS_PATH, None).await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-        cache.keys = decoding_keys(&jwks);
+        let fetched = client.get_json::<JwkSet>(JWKS_PATH, None).await;
+        let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         cache.fetched_at = Some(Instant::now());
-        cache.keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
+        match fetched {
+            Ok(jwks) => {
+                cache.keys = decoding_keys(&jwks);
+                cache.failures = 0;
+                cache.keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
+            }
+            Err(e) => {
+                cache.failures = cache.failures.saturating_add(1);
+                tracing::warn!(error = %e, failures = cache.failures, "fetching the signing keys failed");
+                Err(TokenError::KeysUnavailable(e.to_string()))
+            }
+        }
     }
 }
 
@@ -362,6 +439,8 @@ impl ServiceCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use http::StatusCode;
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
@@ -383,5 +462,127 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn a_failed_fetch_backs_off_doubling_up_to_the_refresh_interval() {
+        let ago = |secs: f64| Instant::now().checked_sub(Duration::from_secs_f64(secs)).unwrap();
+        let cache =
+            |failures, secs_ago| KeyCache { keys: HashMap::new(), fetched_at: Some(ago(secs_ago)), failures };
+        let interval = Duration::from_secs(30);
+        // 0.5 s after the first failure, 1 s after the second, 2 s after the third…
+        assert!(matches!(cache(1, 0.2).may_fetch(interval), Err(TooSoon::BackingOff(_))));
+        assert!(cache(1, 0.6).may_fetch(interval).is_ok());
+        assert!(matches!(cache(3, 1.5).may_fetch(interval), Err(TooSoon::BackingOff(_))));
+        assert!(cache(3, 2.5).may_fetch(interval).is_ok());
+        // …never longer than the refresh interval.
+        assert!(cache(40, 31.0).may_fetch(interval).is_ok());
+        // After a successful fetch, an unknown kid waits out the refresh interval.
+        assert!(matches!(cache(0, 29.0).may_fetch(interval), Err(TooSoon::Refreshed)));
+        assert!(cache(0, 31.0).may_fetch(interval).is_ok());
+    }
+
+    /// A token naming `kid`; its signature is garbage, which is checked only once the key is found.
+    fn token_with_kid(kid: &str) -> String {
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string());
+        format!("{header}.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+    }
+
+    /// A key set with one Ed25519 key named `known`.
+    fn jwks_with_known_key() -> serde_json::Value {
+        serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": "known", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+    }
+
+    /// A JWKS endpoint on 127.0.0.1:0 whose answer the test decides, counting the fetches.
+    struct FakeJwks {
+        client: ServiceClient,
+        fetches: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    async fn fake_jwks<F, Fut>(answer: F) -> FakeJwks
+    where
+        F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = axum::response::Response> + Send,
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let counter = fetches.clone();
+        let app = axum::Router::new().route(
+            JWKS_PATH,
+            axum::routing::get(move || {
+                let answer = answer.clone();
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move { answer(n).await }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        // No retries, so each fetch is one request; a long timeout, so a hung fetch stays hung.
+        let config =
+            crate::config::ClientConfig { retries: 0, request_timeout_ms: 60_000, ..Default::default() };
+        FakeJwks { client: ServiceClient::new("users", &base, config), fetches }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_kid_flood_while_the_key_set_is_down_fetches_once_and_fails_fast() {
+        use axum::response::IntoResponse;
+        use std::sync::atomic::Ordering;
+        let jwks = fake_jwks(|_| async { StatusCode::SERVICE_UNAVAILABLE.into_response() }).await;
+        let verifier = Arc::new(TokenVerifier::remote(jwks.client.clone(), KEY_REFRESH_INTERVAL));
+        let flood: Vec<_> = (0..200)
+            .map(|i| {
+                let verifier = verifier.clone();
+                tokio::spawn(async move { verifier.verify(&token_with_kid(&format!("forged-{i}"))).await })
+            })
+            .collect();
+        for request in flood {
+            let refused = request.await.unwrap().unwrap_err();
+            assert!(matches!(refused, TokenError::KeysUnavailable(_)), "{refused}");
+        }
+        // One fetch served the whole flood; a later one backs off instead of refetching.
+        assert_eq!(jwks.fetches.load(Ordering::SeqCst), 1);
+        let again = verifier.verify(&token_with_kid("forged-again")).await.unwrap_err();
+        assert!(matches!(again, TokenError::KeysUnavailable(_)), "{again}");
+        assert_eq!(jwks.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn known_keys_verify_while_a_fetch_hangs() {
+        use axum::response::IntoResponse;
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let release = Arc::new(tokio::sync::Notify::new());
+        let hold = release.clone();
+        let jwks = fake_jwks(move |n| {
+            let (started_tx, hold) = (started_tx.clone(), hold.clone());
+            async move {
+                if n > 0 {
+                    // Every fetch after the first hangs until the test lets it go.
+                    let _ = started_tx.send(());
+                    hold.notified().await;
+                }
+                axum::Json(jwks_with_known_key()).into_response()
+            }
+        })
+        .await;
+        // Refetch on every unknown kid, so the second verification below does fetch.
+        let verifier = Arc::new(TokenVerifier::remote(jwks.client.clone(), Duration::ZERO));
+        let first = verifier.verify(&token_with_kid("known")).await.unwrap_err();
+        assert!(matches!(first, TokenError::Invalid), "the key is known, the signature is not: {first}");
+
+        let stuck = tokio::spawn({
+            let verifier = verifier.clone();
+            async move { verifier.verify(&token_with_kid("rotated")).await }
+        });
+        started.recv().await.unwrap();
+        // The fetch is in flight and hangs; a token of a known key still gets its answer.
+        let known = tokio::time::timeout(Duration::from_secs(10), verifier.verify(&token_with_kid("known")))
+            .await
+            .expect("verification of a known key waits for no fetch");
+        assert!(matches!(known, Err(TokenError::Invalid)));
+        release.notify_one();
+        assert!(matches!(stuck.await.unwrap(), Err(TokenError::UnknownKey)));
     }
 }

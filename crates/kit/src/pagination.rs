@@ -1,5 +1,5 @@
-//! Pagination shared by every list: offset pages (`page`, `limit` ≤ 100) with totals, and
-//! opaque keyset cursors.
+//! Pagination shared by every list: offset pages (`page`, `limit` ≤ 100, at most
+//! [`MAX_OFFSET`] rows deep) with totals, and opaque keyset cursors.
 
 use axum::extract::FromRequestParts;
 use base64::Engine;
@@ -14,6 +14,11 @@ use crate::error::{ApiError, FieldError};
 pub const MAX_LIMIT: u64 = 100;
 /// Page size when the client names none.
 pub const DEFAULT_LIMIT: u64 = 20;
+/// Deepest row an offset page may start at (`(page − 1) × limit`). Databases read every row an
+/// `OFFSET` skips, and an unbounded one overflows the SQL integer; deeper lists use a cursor.
+pub const MAX_OFFSET: u64 = 1_000_000;
+/// Longest cursor accepted; the cursors this crate makes are far shorter.
+const MAX_CURSOR_LEN: usize = 1024;
 
 /// A validated offset-page request, extracted from `?page=&limit=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +34,8 @@ impl Default for PageRequest {
 }
 
 impl PageRequest {
-    /// `page` is 1-based; `limit` is 1 to [`MAX_LIMIT`].
+    /// `page` is 1-based; `limit` is 1 to [`MAX_LIMIT`]; the page starts at most
+    /// [`MAX_OFFSET`] rows deep.
     pub fn new(page: Option<i64>, limit: Option<i64>) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let page = page.unwrap_or(1);
@@ -43,7 +49,16 @@ impl PageRequest {
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        Ok(Self { page: page as u64, limit: limit as u64 })
+        let (page, limit) = (page as u64, limit as u64);
+        if (page - 1).checked_mul(limit).is_none_or(|offset| offset > MAX_OFFSET) {
+            return Err(ApiError::invalid_field(
+                "page",
+                format!(
+                    "is too deep: (page − 1) × limit must be at most {MAX_OFFSET}; use a cursor to go further"
+                ),
+            ));
+        }
+        Ok(Self { page, limit })
     }
 
     pub fn page(&self) -> u64 {
@@ -54,9 +69,9 @@ impl PageRequest {
         self.limit
     }
 
-    /// Rows to skip.
+    /// Rows to skip: at most [`MAX_OFFSET`].
     pub fn offset(&self) -> u64 {
-        (self.page - 1).saturating_mul(self.limit)
+        (self.page - 1) * self.limit
     }
 }
 
@@ -128,13 +143,33 @@ pub fn encode_cursor<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
-/// Decodes a cursor made by [`encode_cursor`]; anything else is a 400.
+/// Decodes a cursor made by [`encode_cursor`]; anything else is a 400. The caller still
+/// checks each decoded field's range ([`cursor_offset`], [`forged_cursor`]): a cursor is client
+/// input like any other.
 pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
+    let cursor = cursor.trim();
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(forged_cursor());
+    }
     URL_SAFE_NO_PAD
-        .decode(cursor.trim())
+        .decode(cursor)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::invalid_field("cursor", "is not a cursor this list gave out"))
+        .ok_or_else(forged_cursor)
+}
+
+/// The 400 for a cursor this service did not make (or whose fields are out of range).
+pub fn forged_cursor() -> ApiError {
+    ApiError::invalid_field("cursor", "is not a cursor this list gave out")
+}
+
+/// A row offset carried in a cursor (lists without a stable keyset key), bounded as offset
+/// pages are by [`MAX_OFFSET`].
+pub fn cursor_offset(offset: u64) -> Result<u64, ApiError> {
+    if offset > MAX_OFFSET {
+        return Err(forged_cursor());
+    }
+    Ok(offset)
 }
 
 #[cfg(test)]
@@ -164,6 +199,31 @@ mod tests {
     }
 
     #[test]
+    fn pages_deeper_than_the_offset_bound_name_the_page() {
+        for (page, limit) in [(i64::MAX, 20), (i64::MAX / 50, 100), (MAX_OFFSET as i64 / 100 + 2, 100)] {
+            let err = PageRequest::new(Some(page), Some(limit)).unwrap_err();
+            assert_eq!(err.status(), 400);
+            let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["page"], "page {page} limit {limit}");
+        }
+        let deepest = PageRequest::new(Some(MAX_OFFSET as i64 / 100 + 1), Some(100)).unwrap();
+        assert_eq!(deepest.offset(), MAX_OFFSET);
+    }
+
+    #[test]
+    fn cursor_offsets_are_bounded_like_pages() {
+        assert_eq!(cursor_offset(MAX_OFFSET).unwrap(), MAX_OFFSET);
+        assert_eq!(cursor_offset(MAX_OFFSET + 1).unwrap_err().status(), 400);
+        assert_eq!(cursor_offset(u64::MAX).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn overlong_cursor_is_a_bad_request() {
+        let long = encode_cursor(&"x".repeat(2 * MAX_CURSOR_LEN));
+        assert_eq!(decode_cursor::<String>(&long).unwrap_err().status(), 400);
+    }
+
+    #[test]
     fn garbage_cursor_is_a_bad_request() {
         assert_eq!(decode_cursor::<(i64, String)>("%%%").unwrap_err().status(), 400);
         assert_eq!(decode_cursor::<(i64, String)>("").unwrap_err().status(), 400);
@@ -177,9 +237,11 @@ mod tests {
         }
 
         #[test]
-        fn valid_requests_never_overflow(page in 1i64..i64::MAX, limit in 1i64..=100) {
-            let p = PageRequest::new(Some(page), Some(limit)).unwrap();
-            let _ = p.offset();
+        fn any_page_is_a_bounded_offset_or_a_400(page in any::<i64>(), limit in any::<i64>()) {
+            match PageRequest::new(Some(page), Some(limit)) {
+                Ok(p) => prop_assert!(p.offset() <= MAX_OFFSET),
+                Err(e) => prop_assert_eq!(e.status(), 400),
+            }
         }
     }
 }

@@ -14,10 +14,52 @@ async fn start() -> TestShop {
     common::start(Overrides::default()).await
 }
 
+/// A real grey PNG of at least `size` bytes: uncompressed (stored deflate blocks), so its size
+/// is about its pixels'. The products service decodes every upload.
 fn png(size: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.resize(size, 7);
-    bytes
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc32(&[kind, data].concat()).to_be_bytes());
+    }
+    let width = 1024u32;
+    let height = (size / (width as usize + 1) + 1) as u32;
+    // Each scanline: filter type 0, then one grey byte per pixel.
+    let raw: Vec<u8> =
+        (0..height).flat_map(|_| std::iter::once(0).chain(std::iter::repeat_n(7, width as usize))).collect();
+    let mut zlib = vec![0x78, 0x01];
+    let blocks = raw.chunks(65_535).collect::<Vec<_>>();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (a, b) = raw.iter().fold((1u32, 0u32), |(a, b), byte| {
+        let a = (a + u32::from(*byte)) % 65_521;
+        (a, (b + a) % 65_521)
+    });
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &header);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
 }
 
 #[tokio::test]
@@ -42,7 +84,9 @@ async fn admin_creates_a_product_and_its_image_is_served_through_the_gateway() {
     assert_eq!(image.status(), 200);
     assert_eq!(image.headers()["content-type"], "image/png");
     assert!(image.headers().contains_key("etag"));
-    assert_eq!(image.bytes().await.unwrap().len(), 2 * 1024 * 1024);
+    // Stored re-encoded (compressed, without metadata), so smaller than the upload.
+    let served = image.bytes().await.unwrap();
+    assert!(served.starts_with(b"\x89PNG\r\n\x1a\n") && served.len() < 2 * 1024 * 1024);
     assert_eq!(t.get(&format!("/api/v1/products/{id}")).await["images"], json!([url]));
 
     let too_big = reqwest::multipart::Form::new()

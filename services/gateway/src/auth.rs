@@ -1,18 +1,13 @@
 //! The edge token check: a bearer token, when present, must verify before the request goes on.
 
-use std::time::Duration;
-
 use http::HeaderMap;
 use kit::ApiError;
 use kit::auth::{Claims, TokenVerifier};
 use kit::client::ServiceClient;
 
-/// How often an unknown `kid` may trigger a refetch of the key set (key rotation).
-const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
-
 /// A verifier fetching keys from the auth upstream.
 pub(crate) fn verifier(auth_upstream: ServiceClient) -> TokenVerifier {
-    TokenVerifier::remote(auth_upstream, KEY_REFRESH_INTERVAL)
+    TokenVerifier::remote(auth_upstream, kit::auth::KEY_REFRESH_INTERVAL)
 }
 
 /// The verified claims of the request's bearer token; `None` without one (the service behind

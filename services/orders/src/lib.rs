@@ -23,9 +23,6 @@ use dependencies::Dependencies;
 use routes::AppState;
 use store::OrderStore;
 
-/// How often an unknown token `kid` may trigger a refetch of the users service's key set.
-const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
-
 /// The orders service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
@@ -50,7 +47,7 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             dependencies: Dependencies::new(users.clone(), products, credentials),
-            verifier: Arc::new(TokenVerifier::remote(users, KEY_REFRESH_INTERVAL)),
+            verifier: Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL)),
             currency: config.currency.as_str().into(),
             tax_rate_bp: config.tax_rate_bp,
         };

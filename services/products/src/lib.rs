@@ -10,7 +10,6 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kit::auth::TokenVerifier;
 use kit::client::ServiceClient;
@@ -21,9 +20,6 @@ pub use config::ProductsConfig;
 use images::ImageStore;
 use routes::AppState;
 use store::{CachedCatalog, CatalogStore, SqlCatalog};
-
-/// How often an unknown token `kid` may trigger a refetch of the users service's key set.
-const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The products service, bound and ready to run.
 pub struct Application {
@@ -43,13 +39,14 @@ impl Application {
         }
         let images = ImageStore::open(&config.images)?;
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());
-        let verifier = Arc::new(TokenVerifier::remote(users, KEY_REFRESH_INTERVAL));
+        let verifier = Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL));
         let state = AppState {
             store: store.clone(),
             images: images.clone(),
             verifier,
             currency: config.currency.as_str().into(),
             image_path: config.images.public_path.trim_end_matches('/').into(),
+            image_work: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let (api, openapi) = routes::router(state);
         let ready_store = store.clone();

@@ -177,10 +177,71 @@ async fn categories_and_low_stock() {
     assert_eq!(low["items"][0]["name"], "Low");
 }
 
+/// A real `format` image of 40×30 pixels.
+fn picture(format: image::ImageFormat) -> Vec<u8> {
+    let pixels = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 128]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(pixels).write_to(&mut bytes, format).unwrap();
+    bytes.into_inner()
+}
+
 fn png() -> Vec<u8> {
+    picture(image::ImageFormat::Png)
+}
+
+/// CRC-32 (ISO-HDLC), as PNG chunks carry.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(&crc32(&[&kind[..], data].concat()).to_be_bytes());
+    chunk
+}
+
+/// A well-formed PNG whose header claims `width`×`height` RGBA pixels (a decompression bomb
+/// needs only a few bytes of data to claim that).
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 6, 0, 0, 0]);
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.extend_from_slice(&[7u8; 2048]);
+    bytes.extend(png_chunk(b"IHDR", &header));
+    // A zlib stream of an empty stored block.
+    bytes.extend(png_chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01]));
+    bytes.extend(png_chunk(b"IEND", &[]));
     bytes
+}
+
+/// A JPEG with an EXIF segment holding a GPS position, inserted right after its start marker.
+fn jpeg_with_gps() -> Vec<u8> {
+    let jpeg = picture(image::ImageFormat::Jpeg);
+    // TIFF, big-endian: IFD0 with one entry (GPSInfo → IFD at 26), GPS IFD with GPSLatitudeRef "N".
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+    tiff.extend_from_slice(&[0, 1, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 26, 0, 0, 0, 0]);
+    tiff.extend_from_slice(&[0, 1, 0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0, 0, 0, 0, 0]);
+    let mut segment = b"Exif\0\0".to_vec();
+    segment.extend(tiff);
+    let mut bytes = jpeg[..2].to_vec();
+    bytes.extend_from_slice(&[0xFF, 0xE1]);
+    bytes.extend_from_slice(&((segment.len() + 2) as u16).to_be_bytes());
+    bytes.extend(segment);
+    bytes.extend_from_slice(&jpeg[2..]);
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 async fn upload(app: &common::TestApp, id: &str, bytes: Vec<u8>, token: &str) -> reqwest::Response {
@@ -215,7 +276,12 @@ async fn images_upload_by_content_and_serve_with_cache_headers() {
     assert_eq!(image.headers()["content-type"], "image/png");
     assert!(image.headers()["cache-control"].to_str().unwrap().contains("immutable"));
     let etag = image.headers()["etag"].to_str().unwrap().to_owned();
-    assert_eq!(image.bytes().await.unwrap().to_vec(), png());
+    let served = image::load_from_memory_with_format(&image.bytes().await.unwrap(), image::ImageFormat::Png);
+    assert_eq!(
+        served.unwrap().to_rgb8(),
+        image::load_from_memory(&png()).unwrap().to_rgb8(),
+        "PNG is lossless"
+    );
     let again = app.http.get(app.url(&url)).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
 
@@ -228,6 +294,88 @@ async fn images_upload_by_content_and_serve_with_cache_headers() {
     problem(upload(&app, id, png(), &customer).await, 403).await;
     problem(upload(&app, &uuid::Uuid::now_v7().to_string(), png(), &app.admin).await, 404).await;
     problem(app.get("/api/v1/images/..%2F..%2Fetc%2Fpasswd").await, 404).await;
+}
+
+#[tokio::test]
+async fn each_accepted_format_is_served_back_decodable() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Poster", 1500, 2)).await;
+    let id = created["id"].as_str().unwrap();
+    for (format, content_type) in [
+        (image::ImageFormat::Jpeg, "image/jpeg"),
+        (image::ImageFormat::Png, "image/png"),
+        (image::ImageFormat::WebP, "image/webp"),
+    ] {
+        let uploaded = upload(&app, id, picture(format), &app.admin).await;
+        assert_eq!(uploaded.status(), 201, "{format:?}");
+        let url = uploaded.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+        let served = app.get(&url).await;
+        assert_eq!(served.headers()["content-type"], content_type);
+        let decoded = image::load_from_memory_with_format(&served.bytes().await.unwrap(), format).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (40, 30), "{format:?}");
+    }
+}
+
+#[tokio::test]
+async fn images_that_are_not_only_an_image_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Poster", 1500, 2)).await;
+    let id = created["id"].as_str().unwrap();
+    let html = b"<html><script>alert(document.cookie)</script></html>";
+
+    let polyglot = [png(), html.to_vec()].concat();
+    let body = problem(upload(&app, id, polyglot, &app.admin).await, 422).await;
+    assert!(body["detail"].as_str().unwrap().contains("after the end of the image"), "{body}");
+    for format in [image::ImageFormat::Jpeg, image::ImageFormat::WebP] {
+        let trailing = [picture(format), b"trailing".to_vec()].concat();
+        problem(upload(&app, id, trailing, &app.admin).await, 422).await;
+    }
+    // A PNG signature followed by HTML is no PNG.
+    let signature_then_html = [&b"\x89PNG\r\n\x1a\n"[..], html].concat();
+    problem(upload(&app, id, signature_then_html, &app.admin).await, 422).await;
+    let truncated = png()[..60].to_vec();
+    problem(upload(&app, id, truncated, &app.admin).await, 422).await;
+
+    let product: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
+    assert_eq!(product["images"], json!([]), "nothing refused was stored");
+}
+
+#[tokio::test]
+async fn decompression_bombs_are_refused_from_their_header() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Poster", 1500, 2)).await;
+    let id = created["id"].as_str().unwrap();
+    // 100,000 × 100,000 RGBA would be 40 GB: refused before any pixel buffer exists.
+    for (width, height) in [(100_000, 100_000), (20_000, 20_000), (60_000, 1)] {
+        let body = problem(upload(&app, id, png_claiming(width, height), &app.admin).await, 422).await;
+        assert!(body["detail"].as_str().unwrap().contains("pixels"), "{width}×{height}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn uploaded_images_lose_their_exif_location() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Poster", 1500, 2)).await;
+    let id = created["id"].as_str().unwrap();
+    let original = jpeg_with_gps();
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(&original))
+        .with_guessed_format()
+        .unwrap()
+        .into_decoder()
+        .unwrap();
+    assert!(image::ImageDecoder::exif_metadata(&mut decoder).unwrap().is_some(), "the upload has EXIF");
+
+    drop(decoder);
+    let uploaded = upload(&app, id, original, &app.admin).await;
+    assert_eq!(uploaded.status(), 201);
+    let url = uploaded.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    let served = app.get(&url).await.bytes().await.unwrap().to_vec();
+    assert!(!contains(&served, b"Exif\0\0") && !contains(&served, &[0xFF, 0xE1]), "no EXIF segment remains");
+    let mut decoder =
+        image::ImageReader::with_format(std::io::Cursor::new(&served), image::ImageFormat::Jpeg)
+            .into_decoder()
+            .unwrap();
+    assert!(image::ImageDecoder::exif_metadata(&mut decoder).unwrap().is_none());
 }
 
 #[tokio::test]
@@ -316,4 +464,109 @@ async fn catalog_flow_works_on_postgres() {
     let found: Value = app.get("/api/v1/products?q=pans&in_stock=true").await.json().await.unwrap();
     assert_eq!(found["total"], 1);
     assert_eq!(found["items"][0]["name"], "Cast Iron Pan");
+}
+
+/// The field a 400 problem names.
+async fn bad_field(response: reqwest::Response) -> String {
+    let body = problem(response, 400).await;
+    body["errors"][0]["field"].as_str().unwrap_or_default().to_owned()
+}
+
+const TOO_DEEP: [&str; 3] = [
+    "page=9223372036854775807",
+    // (page − 1) × limit overflows 64 bits.
+    "page=200000000000000000&limit=100",
+    // Fits in 64 bits, but no database should skip that many rows.
+    "page=10000001&limit=100",
+];
+
+async fn huge_pages_are_400_naming_the_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create(product("Plain Mug", 500, 1)).await;
+    for deep in TOO_DEEP {
+        for list in ["/api/v1/products?", "/api/v1/products?q=mug&", "/api/v1/products?sort=name&"] {
+            assert_eq!(bad_field(app.get(&format!("{list}{deep}")).await).await, "page", "{list}{deep}");
+        }
+        let low = app
+            .send(Method::GET, &format!("/api/v1/products/low-stock?{deep}"), None, Some(&app.admin))
+            .await;
+        assert_eq!(bad_field(low).await, "page", "low-stock {deep}");
+    }
+    // The deepest page allowed still answers (empty).
+    let deepest: Value = app.get("/api/v1/products?page=10001&limit=100").await.json().await.unwrap();
+    assert_eq!(deepest["items"], json!([]));
+}
+
+#[tokio::test]
+async fn huge_pages_are_400_naming_the_page_on_sqlite() {
+    huge_pages_are_400_naming_the_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn huge_pages_are_400_naming_the_page_on_postgres() {
+    huge_pages_are_400_naming_the_page(Backend::Postgres).await;
+}
+
+async fn forged_cursors_are_400_naming_the_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..3 {
+        app.create(product(&format!("Mug {i}"), 500 + i, 1)).await;
+    }
+    let id = "0190f0a0-0000-7000-8000-000000000000";
+    let forged = [
+        ("q=mug&", json!({"s": "relevance", "offset": u64::MAX})),
+        ("q=mug&", json!({"s": "relevance", "offset": i64::MAX})),
+        ("q=mug&", json!({"s": "relevance", "offset": 1_000_001})),
+        ("q=mug&", json!({"s": "relevance", "offset": -1})),
+        ("", json!({"s": "newest", "at": i64::MAX, "id": id})),
+        ("", json!({"s": "newest", "at": i64::MIN, "id": id})),
+        ("sort=price_asc&", json!({"s": "price_asc", "price": -1, "id": id})),
+        ("sort=rating&", json!({"s": "rating", "rating": 1e308, "id": id})),
+        ("sort=name&", json!({"s": "name", "name": "Mug\u{0}", "id": id})),
+        ("sort=name&", json!({"s": "name", "name": "M".repeat(600), "id": id})),
+        ("sort=name&", json!({"s": "name", "name": "Mug", "id": "not-a-uuid"})),
+    ];
+    for (filter, key) in forged {
+        let cursor = kit::pagination::encode_cursor(&key);
+        let response = app.get(&format!("/api/v1/products?{filter}limit=2&cursor={cursor}")).await;
+        assert_eq!(bad_field(response).await, "cursor", "{filter}{key}");
+    }
+    // A cursor the list gave out still works.
+    let first: Value = app.get("/api/v1/products?q=mug&limit=2&cursor=").await.json().await.unwrap();
+    let next = first["next_cursor"].as_str().unwrap();
+    let second: Value =
+        app.get(&format!("/api/v1/products?q=mug&limit=2&cursor={next}")).await.json().await.unwrap();
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn forged_cursors_are_400_naming_the_cursor_on_sqlite() {
+    forged_cursors_are_400_naming_the_cursor(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn forged_cursors_are_400_naming_the_cursor_on_postgres() {
+    forged_cursors_are_400_naming_the_cursor(Backend::Postgres).await;
+}
+
+/// PostgreSQL refuses NUL in text where SQLite stores it; either way it is the client's 400.
+async fn nul_bytes_in_filters_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create(product("Plain Mug", 500, 1)).await;
+    for filter in ["brand=Ac%00me", "category=Kit%00chen"] {
+        let field = filter.split('=').next().unwrap();
+        assert_eq!(bad_field(app.get(&format!("/api/v1/products?{filter}")).await).await, field, "{filter}");
+    }
+    // Search text keeps letters and digits only, so a NUL there is simply ignored.
+    assert_eq!(app.get("/api/v1/products?q=mug%00").await.status(), 200);
+}
+
+#[tokio::test]
+async fn nul_bytes_in_filters_are_400_on_sqlite() {
+    nul_bytes_in_filters_are_400(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn nul_bytes_in_filters_are_400_on_postgres() {
+    nul_bytes_in_filters_are_400(Backend::Postgres).await;
 }

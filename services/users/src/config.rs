@@ -3,11 +3,15 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
 
 use kit::config::{ConfigError, DatabaseConfig, HttpConfig, Settings};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PasswordHasher;
+use crate::domain::login_guard::LoginPolicy;
 
 /// Everything the users service reads at start. Environment: `MERCATO_HTTP__LISTEN`,
 /// `MERCATO_DATABASE__URL`, `MERCATO_AUTH__SIGNING_KEY`, `MERCATO_SERVICE_CLIENTS__ORDERS`, …
@@ -17,6 +21,8 @@ pub struct UsersConfig {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    /// Login throttling, and whose `X-Forwarded-For` names the client.
+    pub login: LoginConfig,
     /// argon2id cost.
     pub passwords: PasswordHasher,
     /// Service client id → secret, for `POST /internal/v1/auth/token`. Secrets are at least 16
@@ -30,6 +36,7 @@ impl Default for UsersConfig {
             http: HttpConfig::with_listen(SocketAddr::from(([127, 0, 0, 1], 8081))),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            login: LoginConfig::default(),
             passwords: PasswordHasher::default(),
             service_clients: BTreeMap::new(),
         }
@@ -49,10 +56,6 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
     pub service_token_ttl_secs: u64,
-    /// Failed logins for one email before further attempts answer 429…
-    pub max_login_failures: u32,
-    /// …for this long after the last failure.
-    pub login_lockout_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -64,8 +67,62 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             service_token_ttl_secs: 5 * 60,
-            max_login_failures: 10,
-            login_lockout_secs: 15 * 60,
+        }
+    }
+}
+
+/// Login throttling (README, "Login throttling"): a progressive delay per account and client
+/// address, and an hourly budget of failures per account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Failed logins of one account from one address answered without delay…
+    pub free_failures: u32,
+    /// …then the address waits this long before its next attempt, doubling with each
+    /// further failure…
+    pub first_delay_secs: u64,
+    /// …up to this.
+    pub max_delay_secs: u64,
+    /// Failed logins one account takes per hour from addresses it has never signed in from,
+    /// all together (the addresses it signed in from have a budget of their own).
+    pub account_failures_per_hour: u32,
+    /// Peers whose `X-Forwarded-For` is believed: for them the client is the rightmost entry
+    /// (the address the gateway saw). Any other peer is the client itself.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            free_failures: 5,
+            first_delay_secs: 1,
+            max_delay_secs: 15 * 60,
+            account_failures_per_hour: 50,
+            // Loopback and private networks: the gateway of the embedded shop, or a pod or
+            // container of the cluster's network. The users service is never published itself.
+            trusted_proxies: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+            ]
+            .into_iter()
+            .filter_map(|net| net.parse().ok())
+            .collect(),
+        }
+    }
+}
+
+impl LoginConfig {
+    /// The numbers as the login guard takes them.
+    pub fn policy(&self) -> LoginPolicy {
+        LoginPolicy {
+            free_failures: self.free_failures,
+            first_delay: Duration::from_secs(self.first_delay_secs),
+            max_delay: Duration::from_secs(self.max_delay_secs),
+            account_failures_per_hour: self.account_failures_per_hour,
         }
     }
 }
@@ -82,6 +139,22 @@ impl Settings for UsersConfig {
         }
         if !(60..=3600).contains(&self.auth.access_token_ttl_secs) {
             return Err(ConfigError::invalid("auth.access_token_ttl_secs", "must be between 60 and 3600"));
+        }
+        let login = &self.login;
+        if !(1..=100).contains(&login.free_failures) {
+            return Err(ConfigError::invalid("login.free_failures", "must be between 1 and 100"));
+        }
+        if login.first_delay_secs == 0 || login.max_delay_secs < login.first_delay_secs {
+            return Err(ConfigError::invalid(
+                "login.first_delay_secs",
+                "must be at least 1 and at most login.max_delay_secs",
+            ));
+        }
+        if !(1..=10_000).contains(&login.account_failures_per_hour) {
+            return Err(ConfigError::invalid(
+                "login.account_failures_per_hour",
+                "must be between 1 and 10000",
+            ));
         }
         if self.auth.refresh_token_ttl_days == 0 {
             return Err(ConfigError::invalid("auth.refresh_token_ttl_days", "must be at least 1"));

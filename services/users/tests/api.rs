@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{SERVICE_SECRET, problem, spawn_app};
+use common::{SERVICE_SECRET, problem, spawn_app, spawn_app_with};
 use kit::testing::Backend;
 use serde_json::{Value, json};
 
@@ -371,26 +371,148 @@ async fn whole_account_flow_works_on_postgres() {
     assert_eq!(app.get("/api/v1/users/me", Some(token)).await.status(), 401);
 }
 
+/// The `Retry-After` of a 429 problem, in seconds.
+async fn retry_after(response: reqwest::Response) -> u64 {
+    assert_eq!(response.status(), 429);
+    let seconds = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    problem(response).await;
+    seconds
+}
+
 #[tokio::test]
-async fn repeated_failed_logins_for_one_account_answer_429() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn parallel_wrong_passwords_past_the_free_failures_never_reach_the_hash() {
+    // A long first delay, so no wait runs out while the burst is still arriving.
+    let app = spawn_app_with(Backend::Sqlite, |c| c.login.first_delay_secs = 60).await;
     app.register("ada@example.com").await;
-    for _ in 0..10 {
-        let wrong = app
-            .post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "guess guess"}), None)
-            .await;
-        assert_eq!(wrong.status(), 401);
+    let burst = (0..60).map(|_| app.login_from("203.0.113.7", "ada@example.com", "guess guess"));
+    let answers = futures_util::future::join_all(burst).await;
+    let refused = answers.iter().filter(|r| r.status() == 401).count();
+    let throttled = answers.iter().filter(|r| r.status() == 429).count();
+    assert_eq!((refused, throttled), (5, 55), "only the free failures are checked");
+    for answer in answers.into_iter().filter(|r| r.status() == 429) {
+        assert!((1..=60).contains(&retry_after(answer).await));
     }
-    let locked = app
-        .post("/api/v1/auth/login", json!({"email": "ada@example.com", "password": "correct horse"}), None)
-        .await;
-    assert_eq!(locked.status(), 429);
-    assert!(locked.headers().contains_key("retry-after"));
-    problem(locked).await;
-    // Another account from the same address is unaffected.
+}
+
+#[tokio::test]
+async fn an_attacker_on_another_address_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.login.first_delay_secs = 60).await;
+    app.register("ada@example.com").await;
+    for _ in 0..30 {
+        let answer = app.login_from("203.0.113.7", "ada@example.com", "guess guess").await;
+        assert!([401, 429].contains(&answer.status().as_u16()));
+    }
+    let attacker = app.login_from("203.0.113.7", "ada@example.com", "correct horse").await;
+    assert!(retry_after(attacker).await <= 60, "the attacker's address waits, even with the password");
+    let owner = app.login_from("198.51.100.9", "ada@example.com", "correct horse").await;
+    assert_eq!(owner.status(), 200, "the owner on another address signs in");
+}
+
+#[tokio::test]
+async fn an_account_takes_a_bounded_number_of_failures_an_hour_from_all_addresses() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.login.account_failures_per_hour = 8).await;
+    app.register("ada@example.com").await;
     app.register("bob@example.com").await;
-    let bob = app
-        .post("/api/v1/auth/login", json!({"email": "bob@example.com", "password": "correct horse"}), None)
-        .await;
-    assert_eq!(bob.status(), 200);
+    // The owner has signed in from home before.
+    assert_eq!(app.login_from("198.51.100.9", "ada@example.com", "correct horse").await.status(), 200);
+    for n in 1..=8 {
+        let answer = app.login_from(format!("203.0.113.{n}"), "ada@example.com", "guess guess").await;
+        assert_eq!(answer.status(), 401, "guess {n}");
+    }
+    // A ninth address gets nothing for about an hour, whatever the password.
+    let ninth = app.login_from("203.0.113.99", "ada@example.com", "correct horse").await;
+    assert!((3500..=3600).contains(&retry_after(ninth).await));
+    // The owner's own address has its own budget; other accounts are untouched.
+    assert_eq!(app.login_from("198.51.100.9", "ada@example.com", "correct horse").await.status(), 200);
+    assert_eq!(app.login_from("203.0.113.99", "bob@example.com", "correct horse").await.status(), 200);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_last_entry() {
+    // The gateway appends the address it saw; what the client wrote before it is not believed.
+    let app = spawn_app_with(Backend::Sqlite, |c| c.login.first_delay_secs = 60).await;
+    app.register("ada@example.com").await;
+    let statuses = futures_util::future::join_all(
+        (0..10).map(|n| app.login_from(format!("10.9.8.{n}, 203.0.113.7"), "ada@example.com", "guess guess")),
+    )
+    .await;
+    assert_eq!(statuses.iter().filter(|r| r.status() == 401).count(), 5);
+
+    // A peer that is not a trusted proxy is the client, whatever it forwards.
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.login.first_delay_secs = 60;
+        c.login.trusted_proxies = Vec::new();
+    })
+    .await;
+    app.register("ada@example.com").await;
+    let statuses = futures_util::future::join_all(
+        (0..10).map(|n| app.login_from(format!("203.0.113.{n}"), "ada@example.com", "guess guess")),
+    )
+    .await;
+    assert_eq!(statuses.iter().filter(|r| r.status() == 401).count(), 5);
+}
+
+async fn bad_field(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 400);
+    problem(response).await["errors"][0]["field"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn huge_pages_and_nul_searches_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token("root@shop.test").await;
+    for deep in ["page=9223372036854775807", "page=200000000000000000&limit=100", "page=10000001&limit=100"] {
+        assert_eq!(bad_field(app.get(&format!("/api/v1/users?{deep}"), Some(&admin)).await).await, "page");
+    }
+    // PostgreSQL refuses NUL in text; it must be the client's 400 there as on SQLite.
+    for q in ["ro%00ot", "%00", "a%01b"] {
+        assert_eq!(bad_field(app.get(&format!("/api/v1/users?q={q}"), Some(&admin)).await).await, "q", "{q}");
+    }
+    let long = "x".repeat(201);
+    assert_eq!(bad_field(app.get(&format!("/api/v1/users?q={long}"), Some(&admin)).await).await, "q");
+    let found: Value = app.get("/api/v1/users?q=root", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(found["total"], 1);
+}
+
+#[tokio::test]
+async fn huge_pages_and_nul_searches_are_400_on_sqlite() {
+    huge_pages_and_nul_searches_are_400(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn huge_pages_and_nul_searches_are_400_on_postgres() {
+    huge_pages_and_nul_searches_are_400(Backend::Postgres).await;
+}
+
+async fn the_last_admin_cannot_remove_itself(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let root = app.admin_token("root@shop.test").await;
+    let me: Value = app.get("/api/v1/users/me", Some(&root)).await.json().await.unwrap();
+    let own = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    for refused in [
+        app.delete(&own, &root).await,
+        app.patch(&own, json!({"role": "customer"}), &root).await,
+        app.delete("/api/v1/users/me", &root).await,
+    ] {
+        assert_eq!(refused.status(), 409);
+        let body = problem(refused).await;
+        assert!(body["detail"].as_str().unwrap().contains("last administrator"), "{body}");
+    }
+    assert_eq!(app.get("/api/v1/users", Some(&root)).await.status(), 200, "still an admin");
+
+    // Once another admin exists, stepping down is fine.
+    let other = app.admin_token("other@shop.test").await;
+    assert_eq!(app.patch(&own, json!({"role": "customer"}), &other).await.status(), 200);
+    let other_me: Value = app.get("/api/v1/users/me", Some(&other)).await.json().await.unwrap();
+    let other_path = format!("/api/v1/users/{}", other_me["id"].as_str().unwrap());
+    assert_eq!(app.delete(&other_path, &other).await.status(), 409, "now the last one");
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_remove_itself_on_sqlite() {
+    the_last_admin_cannot_remove_itself(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_remove_itself_on_postgres() {
+    the_last_admin_cannot_remove_itself(Backend::Postgres).await;
 }

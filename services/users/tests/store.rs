@@ -4,9 +4,13 @@
 use chrono::{Duration, Utc};
 use kit::auth::Role;
 use kit::testing::{Backend, TestDatabase};
-use users::domain::NewAddress;
+use users::domain::{NewAddress, UserSearch};
 use users::store::{NewUser, Rotation, StoreError, UserPatch, UserStore};
 use uuid::Uuid;
+
+fn search(text: &str) -> Option<UserSearch> {
+    UserSearch::parse(text).unwrap()
+}
 
 async fn store(backend: Backend) -> (UserStore, TestDatabase) {
     let db = TestDatabase::new(backend, "users_store").await;
@@ -46,6 +50,8 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    the_last_admin_can_be_neither_demoted_nor_deleted,
+    two_admins_removing_each_other_at_once_leave_one,
     email_is_unique_among_live_users_ignoring_case,
     deleted_users_vanish_and_free_their_email,
     refresh_token_rotates_once_and_reuse_revokes_the_family,
@@ -177,11 +183,11 @@ async fn user_search_matches_name_or_email_and_treats_wildcards_literally(backen
     {
         store.create_user(NewUser { name: name.into(), ..new_user(email) }).await.unwrap();
     }
-    let (hits, total) = store.list_users(Some("HOPPER"), 0, 10).await.unwrap();
+    let (hits, total) = store.list_users(search("HOPPER").as_ref(), 0, 10).await.unwrap();
     assert_eq!((hits.len(), total), (1, 1));
-    let (hits, _) = store.list_users(Some("bletchley"), 0, 10).await.unwrap();
+    let (hits, _) = store.list_users(search("bletchley").as_ref(), 0, 10).await.unwrap();
     assert_eq!(hits[0].name, "Alan Turing");
-    let (hits, _) = store.list_users(Some("%"), 0, 10).await.unwrap();
+    let (hits, _) = store.list_users(search("%").as_ref(), 0, 10).await.unwrap();
     assert_eq!(hits.len(), 1, "a % in the query is a literal percent sign");
     let (all, total) = store.list_users(None, 0, 2).await.unwrap();
     assert_eq!((all.len(), total), (2, 3));
@@ -206,4 +212,62 @@ async fn patch_changes_only_given_fields(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(cleared.phone, None);
+}
+
+fn admin(email: &str) -> NewUser {
+    NewUser { role: Role::Admin, ..new_user(email) }
+}
+
+fn demote() -> UserPatch {
+    UserPatch { role: Some(Role::Customer), ..UserPatch::default() }
+}
+
+async fn the_last_admin_can_be_neither_demoted_nor_deleted(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let root = store.create_user(admin("root@shop.test")).await.unwrap();
+    let customer = store.create_user(new_user("ada@example.com")).await.unwrap();
+    assert!(matches!(store.update_user(root.id, demote()).await, Err(StoreError::LastAdmin)));
+    assert!(matches!(store.soft_delete(root.id).await, Err(StoreError::LastAdmin)));
+    let renamed = UserPatch { name: Some("Root".into()), role: Some(Role::Admin), ..UserPatch::default() };
+    assert_eq!(store.update_user(root.id, renamed).await.unwrap().unwrap().name, "Root");
+    // Customers come and go as before.
+    assert!(store.update_user(customer.id, demote()).await.unwrap().is_some());
+    assert!(store.soft_delete(customer.id).await.unwrap());
+    // With a second admin, either may go.
+    let second = store.create_user(admin("second@shop.test")).await.unwrap();
+    assert!(store.update_user(root.id, demote()).await.unwrap().is_some());
+    assert!(matches!(store.soft_delete(second.id).await, Err(StoreError::LastAdmin)));
+}
+
+async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let mut survivor = None;
+    for round in 0..10 {
+        let a = store.create_user(admin(&format!("a{round}@shop.test"))).await.unwrap();
+        let b = store.create_user(admin(&format!("b{round}@shop.test"))).await.unwrap();
+        // a and b are now the only admins.
+        if let Some(previous) = survivor.take() {
+            assert!(store.soft_delete(previous).await.unwrap());
+        }
+        // Demoting and deleting, in both combinations across rounds.
+        let (first, second) = if round % 2 == 0 {
+            tokio::join!(store.update_user(a.id, demote()), store.update_user(b.id, demote()))
+        } else {
+            let (x, y) = tokio::join!(store.soft_delete(a.id), store.soft_delete(b.id));
+            (x.map(|done| done.then_some(a.clone())), y.map(|done| done.then_some(b.clone())))
+        };
+        let outcomes = [first.is_ok(), second.is_ok()];
+        assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "round {round}: exactly one wins");
+        for refused in [first, second].into_iter().filter_map(Result::err) {
+            assert!(matches!(refused, StoreError::LastAdmin), "round {round}: {refused:?}");
+        }
+        let admins = [store.find_live(a.id).await.unwrap(), store.find_live(b.id).await.unwrap()]
+            .into_iter()
+            .flatten()
+            .filter(|u| u.role == "admin")
+            .count();
+        assert_eq!(admins, 1, "round {round}");
+        let a_is_admin = store.find_live(a.id).await.unwrap().is_some_and(|u| u.role == "admin");
+        survivor = Some(if a_is_admin { a.id } else { b.id });
+    }
 }

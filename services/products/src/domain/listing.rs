@@ -5,6 +5,7 @@ use kit::FieldErrors;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::product::{MAX_NAME, text};
 use super::search::SearchQuery;
 
 /// List order. Without `sort`: relevance when searching, else newest.
@@ -72,6 +73,9 @@ impl ListQuery {
         let max_price = errors.take("max_price", params.max_price.as_deref().map(price_bound).transpose());
         let in_stock = errors.take("in_stock", params.in_stock.as_deref().map(boolean).transpose());
         let sort = errors.take("sort", params.sort.as_deref().map(Sort::parse).transpose());
+        let category =
+            errors.take("category", params.category.as_deref().map(|c| text(c, 0, 200)).transpose());
+        let brand = errors.take("brand", params.brand.as_deref().map(|b| text(b, 0, 100)).transpose());
         if let (Some(Some(min)), Some(Some(max))) = (min_price, max_price)
             && min > max
         {
@@ -85,8 +89,8 @@ impl ListQuery {
             };
             Some(ListQuery {
                 search,
-                category: params.category.map(|c| super::product::slugify(&c)).filter(|c| !c.is_empty()),
-                brand: params.brand.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()),
+                category: category?.map(|c| super::product::slugify(&c)).filter(|c| !c.is_empty()),
+                brand: brand?.filter(|b| !b.is_empty()),
                 min_price: min_price?,
                 max_price: max_price?,
                 in_stock: in_stock?,
@@ -143,6 +147,20 @@ pub enum CursorKey {
 }
 
 impl CursorKey {
+    /// Checks a decoded cursor's fields are values this service could have written: a cursor
+    /// comes from the client, and an out-of-range field must be its 400, not the database's
+    /// error or an overflow.
+    pub fn check(&self) -> Result<(), String> {
+        let fits = match self {
+            Self::Newest { at, .. } => chrono::DateTime::from_timestamp_micros(*at).is_some(),
+            Self::PriceAsc { price, .. } | Self::PriceDesc { price, .. } => *price >= 0,
+            Self::Rating { rating, .. } => (0.0..=5.0).contains(rating),
+            Self::Name { name, .. } => text(name, 0, MAX_NAME).is_ok_and(|checked| checked == *name),
+            Self::Relevance { offset } => kit::pagination::cursor_offset(*offset).is_ok(),
+        };
+        if fits { Ok(()) } else { Err("is not a cursor this list gave out".into()) }
+    }
+
     pub fn sort(&self) -> Sort {
         match self {
             Self::Newest { .. } => Sort::Newest,
@@ -192,6 +210,36 @@ mod tests {
             ..ListParams::default()
         };
         assert!(ListQuery::parse(params).is_err());
+    }
+
+    #[test]
+    fn control_characters_in_text_filters_are_refused() {
+        let params = ListParams {
+            brand: Some("Ac\0me".into()),
+            category: Some("Kit\u{1}".into()),
+            ..ListParams::default()
+        };
+        let err = ListQuery::parse(params).unwrap_err();
+        let names: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, ["category", "brand"]);
+    }
+
+    #[test]
+    fn cursor_fields_out_of_range_are_refused() {
+        let id = Uuid::nil();
+        let bad = [
+            CursorKey::Newest { at: i64::MAX, id },
+            CursorKey::PriceAsc { price: -1, id },
+            CursorKey::Rating { rating: 6.0, id },
+            CursorKey::Name { name: "nul\0".into(), id },
+            CursorKey::Name { name: "n".repeat(MAX_NAME + 1), id },
+            CursorKey::Relevance { offset: u64::MAX },
+        ];
+        for key in bad {
+            assert!(key.check().is_err(), "{key:?}");
+        }
+        assert!(CursorKey::Name { name: "Mug 01".into(), id }.check().is_ok());
+        assert!(CursorKey::Relevance { offset: 40 }.check().is_ok());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use super::sku::Sku;
 
 /// Largest stock a product may hold.
 pub const MAX_STOCK: i64 = 1_000_000;
+/// Longest product name, in characters.
+pub const MAX_NAME: usize = 200;
 
 /// A product as stored and shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +119,7 @@ impl NewProduct {
     pub fn parse(fields: ProductFields, currency: &str) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         let sku = errors.take("sku", fields.sku.as_deref().map(Sku::parse).transpose());
-        let name = errors.take("name", text(&fields.name, 1, 200));
+        let name = errors.take("name", text(&fields.name, 1, MAX_NAME));
         let description = errors.take("description", text(&fields.description, 1, 20_000));
         let short = errors.take(
             "short_description",
@@ -191,7 +193,7 @@ impl ProductPatch {
     pub fn parse(fields: PatchFields, currency: &str) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         let sku = errors.take("sku", fields.sku.as_deref().map(Sku::parse).transpose());
-        let name = errors.take("name", fields.name.as_deref().map(|v| text(v, 1, 200)).transpose());
+        let name = errors.take("name", fields.name.as_deref().map(|v| text(v, 1, MAX_NAME)).transpose());
         let short = errors.take(
             "short_description",
             fields.short_description.as_deref().map(|v| text(v, 0, 300)).transpose(),
@@ -232,7 +234,9 @@ impl ProductPatch {
     }
 }
 
-fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
+/// Trimmed text of `min` to `max` characters with no control characters but newline and tab
+/// (PostgreSQL refuses NUL in text, and nothing a person types needs the others).
+pub(crate) fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
     let trimmed = raw.trim();
     let chars = trimmed.chars().count();
     if chars < min {

@@ -1,5 +1,6 @@
-//! Product images: upload (admin, multipart field `image`, JPEG/PNG/WebP by content, ≤ 5 MiB)
-//! and download with content type, `ETag` and long-lived caching (keys are content hashes).
+//! Product images: upload (admin, multipart field `image`, JPEG/PNG/WebP by content, ≤ 5 MiB,
+//! decoded and re-encoded without metadata) and download with content type, `ETag` and
+//! long-lived caching (keys are content hashes).
 
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
@@ -16,8 +17,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::domain::ImageKind;
-use crate::domain::image::MAX_IMAGE_BYTES;
+use crate::domain::image::{CleanImage, ImageProblem, MAX_IMAGE_BYTES, clean_image};
 
 /// A multipart body carries headers around the image.
 const UPLOAD_BODY_LIMIT: usize = MAX_IMAGE_BYTES + 1024 * 1024;
@@ -36,12 +36,15 @@ pub struct UploadedImage {
     url: String,
 }
 
-/// Adds an image to a product. The format is recognised from the bytes, not the declared type.
+/// Adds an image to a product. The format is recognised from the bytes, not the declared type;
+/// the image is decoded (at most 10,000 pixels a side, 40 million in all), must end where its
+/// format says, and is stored re-encoded, without EXIF/XMP metadata.
 #[utoipa::path(post, path = "/api/v1/products/{id}/images", tag = "images", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     request_body(content_type = "multipart/form-data", description = "field `image`: a JPEG, PNG or WebP of at most 5 MiB"),
     responses((status = 201, body = UploadedImage), (status = 404, description = "no such product"),
-        (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a JPEG, PNG or WebP")))]
+        (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a JPEG, PNG or WebP"),
+        (status = 422, description = "a broken image, one with data after its end, or too many pixels")))]
 pub async fn upload_image(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -51,15 +54,13 @@ pub async fn upload_image(
     let mut multipart = multipart
         .map_err(|e| ApiError::unsupported_media_type(format!("expected multipart/form-data: {e}")))?;
     let bytes = read_image_field(&mut multipart).await?;
-    let kind = ImageKind::sniff(&bytes).ok_or_else(|| {
-        ApiError::unsupported_media_type("the `image` field is not a JPEG, PNG or WebP image")
-    })?;
     if state.store.product(id).await?.is_none() {
         return Err(ApiError::not_found("no such product"));
     }
+    let CleanImage { kind, bytes } = clean(&state, bytes).await?;
     let key = state
         .images
-        .put(kind, bytes)
+        .put(kind, bytes.into())
         .await
         .map_err(|e| ApiError::unavailable(format!("image store: {e}")))?;
     state.store.add_image(id, &key).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
@@ -67,6 +68,20 @@ pub async fn upload_image(
     let url = format!("{}/{key}", state.image_path);
     Ok((StatusCode::CREATED, [(header::LOCATION, url.clone())], axum::Json(UploadedImage { url }))
         .into_response())
+}
+
+/// [`clean_image`] on a blocking thread, a few at a time.
+async fn clean(state: &AppState, bytes: Bytes) -> ApiResult<CleanImage> {
+    let _permit = state.image_work.acquire().await.map_err(ApiError::internal)?;
+    let cleaned =
+        tokio::task::spawn_blocking(move || clean_image(&bytes)).await.map_err(ApiError::internal)?;
+    cleaned.map_err(|problem| {
+        let detail = format!("the `image` field {problem}");
+        match problem {
+            ImageProblem::UnknownFormat => ApiError::unsupported_media_type(detail),
+            _ => ApiError::unprocessable(detail),
+        }
+    })
 }
 
 /// The bytes of the `image` field, refusing more than [`MAX_IMAGE_BYTES`].

@@ -32,6 +32,8 @@ pub struct AppState {
     pub currency: Arc<str>,
     /// URL path images are served under.
     pub image_path: Arc<str>,
+    /// Bounds image decoding in flight: each decode may hold a few hundred MiB of pixels.
+    pub image_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

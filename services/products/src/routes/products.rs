@@ -107,7 +107,11 @@ pub async fn list_products(
         Some(cursor) => {
             let after = match cursor.trim() {
                 "" => None,
-                text => Some(decode_cursor::<CursorKey>(text)?),
+                text => {
+                    let key = decode_cursor::<CursorKey>(text)?;
+                    key.check().map_err(|e| ApiError::invalid_field("cursor", e))?;
+                    Some(key)
+                }
             };
             if after.as_ref().is_some_and(|key| key.sort() != query.sort) {
                 return Err(ApiError::invalid_field(

@@ -11,4 +11,4 @@ pub use address::{CountryCode, NewAddress};
 pub use email::Email;
 pub use login_guard::LoginGuard;
 pub use password::{Password, PasswordHasher};
-pub use user::{Phone, UserName};
+pub use user::{Phone, UserName, UserSearch};

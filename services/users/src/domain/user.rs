@@ -1,4 +1,4 @@
-//! A user's name and phone number.
+//! A user's name and phone number, and the admin's search text for users.
 
 /// A display name: 1 to 100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,28 @@ impl UserName {
 
     pub fn into_inner(self) -> String {
         self.0
+    }
+}
+
+/// What an admin searches users by (a substring of name or email): at most 200 characters, no
+/// control characters (PostgreSQL refuses NUL in text). Blank means no filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSearch(String);
+
+impl UserSearch {
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > 200 {
+            return Err("must be at most 200 characters".into());
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok((!trimmed.is_empty()).then(|| Self(trimmed.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -58,6 +80,14 @@ mod tests {
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"x".repeat(101)).is_err());
         assert!(UserName::parse("bad\u{0}name").is_err());
+    }
+
+    #[test]
+    fn searches_are_trimmed_bounded_and_free_of_control_characters() {
+        assert_eq!(UserSearch::parse("  ada ").unwrap().unwrap().as_str(), "ada");
+        assert_eq!(UserSearch::parse("   ").unwrap(), None);
+        assert!(UserSearch::parse("a\0b").is_err());
+        assert!(UserSearch::parse(&"x".repeat(201)).is_err());
     }
 
     #[test]

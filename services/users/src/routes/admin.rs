@@ -10,12 +10,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AppState, LiveAdmin, UserView};
-use crate::domain::UserName;
+use crate::domain::{UserName, UserSearch};
 use crate::store::UserPatch;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct UserFilter {
-    /// Case-insensitive substring of name or email.
+    /// Case-insensitive substring of name or email (at most 200 characters).
     q: Option<String>,
 }
 
@@ -39,7 +39,14 @@ pub async fn list_users(
     page: PageRequest,
     Query(filter): Query<UserFilter>,
 ) -> ApiResult<axum::Json<Page<UserView>>> {
-    let (users, total) = state.store.list_users(filter.q.as_deref(), page.offset(), page.limit()).await?;
+    let search = filter
+        .q
+        .as_deref()
+        .map(UserSearch::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("q", e))?
+        .flatten();
+    let (users, total) = state.store.list_users(search.as_ref(), page.offset(), page.limit()).await?;
     Ok(axum::Json(Page::new(users, page, total).map(UserView::summary)))
 }
 
@@ -56,9 +63,10 @@ pub async fn get_user(
     Ok(axum::Json(UserView::with_addresses(user, addresses)))
 }
 
-/// Changes a user's role or name.
+/// Changes a user's role or name. Demoting the shop's last admin answers 409.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = AdminUpdateRequest, responses((status = 200, body = UserView), (status = 404, description = "absent or deleted")))]
+    request_body = AdminUpdateRequest, responses((status = 200, body = UserView), (status = 404, description = "absent or deleted"),
+        (status = 409, description = "the last admin cannot be demoted")))]
 pub async fn update_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
@@ -77,9 +85,10 @@ pub async fn update_user(
     Ok(axum::Json(UserView::with_addresses(updated, addresses)))
 }
 
-/// Soft-deletes a user; their tokens stop working.
+/// Soft-deletes a user; their tokens stop working. Deleting the shop's last admin answers 409.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, description = "absent or already deleted")))]
+    responses((status = 204, description = "deleted"), (status = 404, description = "absent or already deleted"),
+        (status = 409, description = "the last admin cannot be deleted")))]
 pub async fn delete_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,

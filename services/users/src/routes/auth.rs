@@ -1,5 +1,7 @@
 //! Registration, login, token refresh with rotation, logout, and the public key set.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -9,7 +11,7 @@ use kit::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AppState, UserView};
+use super::{AppState, ClientAddress, UserView};
 use crate::domain::{Email, Password, Phone, UserName};
 use crate::store::{NewUser, Rotation, user};
 use crate::tokens::{hash_token, new_refresh_token};
@@ -86,12 +88,14 @@ pub async fn register(
 }
 
 /// Signs in with email and password. Wrong password, unknown email and deleted account all
-/// answer the same 401.
+/// answer the same 401. Failed attempts slow down per account and client address, and each
+/// account takes a bounded number of failures per hour (429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
-        (status = 429, description = "too many failed logins for this account")))]
+        (status = 429, description = "too many failed logins for this account from this address, or in all this hour")))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     const REFUSED: &str = "invalid email or password";
@@ -99,9 +103,11 @@ pub async fn login(
         return Err(ApiError::unauthorized(REFUSED));
     };
     let account = email.normalized();
-    if let Err(wait) = state.login_guard.check(&account) {
-        return Err(ApiError::too_many_requests(wait.as_secs()));
-    }
+    // Counted before the hash, so a burst of parallel guesses cannot pass before one fails.
+    let reservation = state.login_guard.reserve(&account, client, Instant::now()).map_err(|wait| {
+        tracing::info!(retry_after_ms = wait.as_millis() as u64, "login throttled");
+        ApiError::too_many_requests(wait.as_secs_f64().ceil().max(1.0) as u64)
+    })?;
     let found = state.store.find_live_by_email(&account).await?;
     let passwords = state.passwords;
     let candidate = body.password;
@@ -119,13 +125,11 @@ pub async fn login(
         .await?;
     match (found, matches) {
         (Some(user), true) => {
-            state.login_guard.record_success(&account);
+            state.login_guard.succeeded(reservation);
             Ok(axum::Json(start_session(&state, user, Uuid::now_v7()).await?))
         }
-        _ => {
-            state.login_guard.record_failure(&account);
-            Err(ApiError::unauthorized(REFUSED))
-        }
+        // The reservation stays counted as the failure.
+        _ => Err(ApiError::unauthorized(REFUSED)),
     }
 }
 

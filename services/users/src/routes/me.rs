@@ -69,9 +69,9 @@ pub async fn update_me(
 }
 
 /// Deletes the caller's account (soft delete: orders keep their history). Its tokens stop
-/// working and the email can register again.
+/// working and the email can register again. The shop's last admin cannot (409).
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 204, description = "deleted")))]
+    responses((status = 204, description = "deleted"), (status = 409, description = "the last admin cannot delete itself")))]
 pub async fn delete_me(State(state): State<AppState>, LiveUser(user): LiveUser) -> ApiResult<StatusCode> {
     state.store.soft_delete(user.id).await?;
     tracing::info!(user_id = %user.id, "account deleted by its owner");

@@ -7,21 +7,24 @@ pub mod migration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
 pub use entities::{address, refresh_token, user};
 
-use crate::domain::NewAddress;
+use crate::domain::{NewAddress, UserSearch};
 
 /// What can go wrong storing users, beyond the database failing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a live account already uses this email")]
     EmailTaken,
+    /// Demoting or deleting this account would leave the shop without a live admin.
+    #[error("the shop's last administrator cannot be demoted or deleted")]
+    LastAdmin,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -30,6 +33,9 @@ impl From<StoreError> for kit::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::EmailTaken => kit::ApiError::conflict("an account with this email already exists"),
+            StoreError::LastAdmin => kit::ApiError::conflict(
+                "this is the shop's last administrator: make another account an admin first",
+            ),
             StoreError::Db(db) => db.into(),
         }
     }
@@ -144,11 +150,21 @@ impl UserStore {
             .await
     }
 
-    /// Applies `patch` to a live user; `None` if there is none.
+    /// Applies `patch` to a live user; `None` if there is none. Demoting the last live admin is
+    /// refused ([`StoreError::LastAdmin`]).
     pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<user::Model>, StoreError> {
-        let Some(current) = self.find_live(id).await? else {
+        let txn = self.db.begin().await?;
+        if patch.role.is_some_and(|role| role != kit::auth::Role::Admin) {
+            lock_admins(&txn).await?;
+        }
+        let Some(current) =
+            user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&txn).await?
+        else {
             return Ok(None);
         };
+        if patch.role.is_some_and(|role| role != kit::auth::Role::Admin) {
+            refuse_removing_last_admin(&txn, &current).await?;
+        }
         let mut model: user::ActiveModel = current.into();
         if let Some(name) = patch.name {
             model.name = Set(name);
@@ -167,41 +183,46 @@ impl UserStore {
             model.password_hash = Set(hash);
         }
         model.updated_at = Set(Utc::now());
-        model.update(&self.db).await.map(Some).map_err(map_unique)
+        let updated = model.update(&txn).await.map_err(map_unique)?;
+        txn.commit().await?;
+        Ok(Some(updated))
     }
 
     /// Soft-deletes a live user and revokes all their refresh tokens, atomically.
-    /// `false` if there was no live user.
-    pub async fn soft_delete(&self, id: Uuid) -> Result<bool, DbErr> {
+    /// `false` if there was no live user; deleting the last live admin is refused
+    /// ([`StoreError::LastAdmin`]).
+    pub async fn soft_delete(&self, id: Uuid) -> Result<bool, StoreError> {
         let now = Utc::now();
         let txn = self.db.begin().await?;
-        let deleted = user::Entity::update_many()
+        lock_admins(&txn).await?;
+        let Some(current) =
+            user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&txn).await?
+        else {
+            return Ok(false);
+        };
+        refuse_removing_last_admin(&txn, &current).await?;
+        user::Entity::update_many()
             .col_expr(user::Column::DeletedAt, Expr::value(now))
             .col_expr(user::Column::UpdatedAt, Expr::value(now))
             .filter(user::Column::Id.eq(id))
-            .filter(user::Column::DeletedAt.is_null())
             .exec(&txn)
-            .await?
-            .rows_affected
-            == 1;
-        if deleted {
-            revoke_tokens(&txn, Condition::all().add(refresh_token::Column::UserId.eq(id)), now).await?;
-        }
+            .await?;
+        revoke_tokens(&txn, Condition::all().add(refresh_token::Column::UserId.eq(id)), now).await?;
         txn.commit().await?;
-        Ok(deleted)
+        Ok(true)
     }
 
     /// Live users, newest first, optionally filtered by a case-insensitive substring of name or
     /// email; and the total that matches.
     pub async fn list_users(
         &self,
-        query: Option<&str>,
+        query: Option<&UserSearch>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<user::Model>, u64), DbErr> {
         let mut select = user::Entity::find().filter(user::Column::DeletedAt.is_null());
-        if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        if let Some(q) = query {
+            let pattern = format!("%{}%", escape_like(&q.as_str().to_lowercase()));
             select = select.filter(
                 Condition::any()
                     .add(
@@ -417,6 +438,38 @@ impl UserStore {
         )
         .await
     }
+}
+
+/// Serializes every change that could remove an admin, on both backends: a no-op write to the
+/// live admins' rows. On PostgreSQL it row-locks them, so of two transactions demoting two
+/// admins the second waits for the first and then sees its result (READ COMMITTED re-reads a
+/// row changed under it); on SQLite any write takes the database's write lock at once. A
+/// check-then-update without it lets two admins demote each other and both succeed.
+async fn lock_admins(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Role, Expr::col(user::Column::Role))
+        .filter(user::Column::Role.eq(kit::auth::Role::Admin.as_str()))
+        .filter(user::Column::DeletedAt.is_null())
+        .exec(txn)
+        .await
+        .map(|_| ())
+}
+
+/// `Err(LastAdmin)` when `user` is the only live admin. Call after [`lock_admins`].
+async fn refuse_removing_last_admin(txn: &DatabaseTransaction, user: &user::Model) -> Result<(), StoreError> {
+    if user.role != kit::auth::Role::Admin.as_str() {
+        return Ok(());
+    }
+    let other_admins = user::Entity::find()
+        .filter(user::Column::Role.eq(kit::auth::Role::Admin.as_str()))
+        .filter(user::Column::DeletedAt.is_null())
+        .filter(user::Column::Id.ne(user.id))
+        .count(txn)
+        .await?;
+    if other_admins == 0 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
 }
 
 async fn insert_token(

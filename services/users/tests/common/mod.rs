@@ -39,9 +39,15 @@ pub fn test_config(db: &TestDatabase) -> UsersConfig {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// As [`spawn_app`], with `configure` applied to the test configuration.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut UsersConfig)) -> TestApp {
     kit::telemetry::init("users-test");
     let db = TestDatabase::new(backend, "users_api").await;
-    let config = test_config(&db);
+    let mut config = test_config(&db);
+    configure(&mut config);
     let app = users::Application::build(config.clone()).await.expect("users service builds");
     let base = format!("http://{}", app.local_addr());
     let shutdown = CancellationToken::new();
@@ -52,6 +58,22 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Signs in as `email` with `password`, the request forwarded by the gateway for `client`.
+    pub async fn login_from(
+        &self,
+        client: impl Into<String>,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", client.into())
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> reqwest::Response {

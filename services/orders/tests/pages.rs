@@ -1,0 +1,124 @@
+//! Order lists through the real router on 127.0.0.1:0: pages and cursors are client input, and
+//! out-of-range values answer 400 naming the field, never a 500.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
+
+use kit::config::HttpConfig;
+use kit::testing::{Backend, TestDatabase};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const SERVICE_SECRET: &str = "orders-secret-for-tests-0123456789";
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    shutdown: CancellationToken,
+    _dbs: (TestDatabase, TestDatabase),
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn loopback() -> HttpConfig {
+    HttpConfig::with_listen("127.0.0.1:0".parse().expect("address"))
+}
+
+/// A users service (for tokens) and the orders service; products is never called by lists.
+async fn spawn_app(backend: Backend) -> TestApp {
+    kit::telemetry::init("orders-test");
+    let shutdown = CancellationToken::new();
+    let users_db = TestDatabase::new(Backend::Sqlite, "orders_users").await;
+    let mut users_config = users::UsersConfig {
+        http: loopback(),
+        database: users_db.config.clone(),
+        passwords: users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 },
+        ..users::UsersConfig::default()
+    };
+    users_config.auth.signing_key_file = Some(users_db.dir.path().join("signing.pem"));
+    users_config.auth.generate_signing_key = true;
+    users_config.service_clients.insert("orders".into(), SERVICE_SECRET.into());
+    let users_app = users::Application::build(users_config.clone()).await.expect("users starts");
+    let users_base = format!("http://{}", users_app.local_addr());
+    tokio::spawn(users_app.run(shutdown.clone()));
+    users::create_admin(
+        &users_config.database,
+        users_config.passwords,
+        "Admin",
+        "root@shop.test",
+        "admin password 1",
+    )
+    .await
+    .expect("admin");
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{users_base}/api/v1/auth/login"))
+        .json(&json!({"email": "root@shop.test", "password": "admin password 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = login["access_token"].as_str().unwrap().to_owned();
+
+    let db = TestDatabase::new(backend, "orders_pages").await;
+    let config = orders::OrdersConfig {
+        http: loopback(),
+        database: db.config.clone(),
+        users_url: users_base,
+        service_client_secret: SERVICE_SECRET.into(),
+        ..orders::OrdersConfig::default()
+    };
+    let app = orders::Application::build(config).await.expect("orders starts");
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run(shutdown.clone()));
+    TestApp { base, http, admin, shutdown, _dbs: (users_db, db) }
+}
+
+impl TestApp {
+    /// The field named by the 400 problem `GET path` answers.
+    async fn bad_field(&self, path: &str) -> String {
+        let response =
+            self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.admin).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        let body: Value = response.json().await.unwrap();
+        body["errors"][0]["field"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+async fn huge_pages_and_forged_cursors_are_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for deep in ["page=9223372036854775807", "page=200000000000000000&limit=100", "page=10000001&limit=100"] {
+        assert_eq!(app.bad_field(&format!("/api/v1/orders?{deep}")).await, "page", "{deep}");
+    }
+    let id = "0190f0a0-0000-7000-8000-000000000000";
+    for key in [
+        json!({"at": i64::MAX, "id": id}),
+        json!({"at": i64::MIN, "id": id}),
+        json!({"at": 1, "id": "not-a-uuid"}),
+        json!({"at": "yesterday", "id": id}),
+        json!({"offset": 5}),
+    ] {
+        let cursor = kit::pagination::encode_cursor(&key);
+        assert_eq!(app.bad_field(&format!("/api/v1/orders?cursor={cursor}")).await, "cursor", "{key}");
+    }
+    assert_eq!(app.bad_field(&format!("/api/v1/orders?cursor={}", "A".repeat(5000))).await, "cursor");
+    let first =
+        app.http.get(format!("{}/api/v1/orders?cursor=", app.base)).bearer_auth(&app.admin).send().await;
+    assert_eq!(first.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn huge_pages_and_forged_cursors_are_400_on_sqlite() {
+    huge_pages_and_forged_cursors_are_400(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn huge_pages_and_forged_cursors_are_400_on_postgres() {
+    huge_pages_and_forged_cursors_are_400(Backend::Postgres).await;
+}
