@@ -311,6 +311,46 @@ mod tests {
         assert_eq!(status_of(router, "/fast").await, StatusCode::OK);
     }
 
+    #[tokio::test]
+    async fn made_up_methods_and_paths_add_no_metric_series() {
+        const SERVICE: &str = "metrics-bound-test";
+        let router = service_router(
+            SERVICE,
+            Router::new().route("/things/{id}", get(healthz)),
+            Default::default(),
+            ready_check(|| async { Ok(()) }),
+            Draining::default(),
+            &HttpConfig::default(),
+        );
+        let series = || crate::metrics::render().lines().filter(|l| l.contains(SERVICE)).count();
+        let hostile = |i: usize| {
+            let method = http::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+            Request::builder()
+                .method(method)
+                .uri(format!("/nowhere/{i}"))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        for i in 0..3 {
+            router.clone().oneshot(hostile(i)).await.unwrap();
+        }
+        let after_a_few = series();
+        for i in 3..300 {
+            router.clone().oneshot(hostile(i)).await.unwrap();
+            let known =
+                Request::builder().uri(format!("/things/{i}")).body(axum::body::Body::empty()).unwrap();
+            router.clone().oneshot(known).await.unwrap();
+        }
+        let text = crate::metrics::render();
+        assert!(
+            text.contains(&format!(r#"service="{SERVICE}",method="_OTHER",route="unmatched""#)),
+            "{text}"
+        );
+        // The known route added its own series once; the 297 hostile requests added none.
+        let one_route = text.lines().filter(|l| l.contains(SERVICE) && l.contains("/things/{id}")).count();
+        assert_eq!(series(), after_a_few + one_route, "{text}");
+    }
+
     #[test]
     fn panic_response_is_a_500_problem() {
         let response = panic_response(Box::new("boom"));
