@@ -129,8 +129,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// A failed exchange: a body cut off at the limit is the client's 413; anything else means the
-/// upstream is down or broke the connection, 503 naming it.
+/// A failed exchange: a body cut off at the limit is the client's 413, a body that could not be
+/// read (a malformed chunked encoding) the client's 400; anything else means the upstream is down
+/// or broke the connection, 503 naming it.
 fn upstream_failure(
     upstream: &Upstream,
     failure: &hyper_util::client::legacy::Error,
@@ -138,6 +139,9 @@ fn upstream_failure(
 ) -> ApiError {
     if limits::exceeded_body_limit(failure) {
         return ApiError::payload_too_large(Some(limit));
+    }
+    if let Some(unreadable) = limits::client_body_failed(failure) {
+        return ApiError::bad_request(unreadable.to_string());
     }
     let cause = root_cause(failure);
     if failure.is_connect() {

@@ -348,6 +348,45 @@ async fn a_body_within_the_limit_passes_even_without_a_length() {
     assert_eq!(seen["body_len"], 4 * 64 * 1024);
 }
 
+/// Sends `request` as raw bytes on a fresh connection and reads the answer until the gateway
+/// closes the connection: (status, head and body as text).
+async fn raw_exchange(addr: &str, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+    });
+    read.await.expect("the gateway answers");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_400_not_the_upstreams_503() {
+    let gw = spawn_gateway(|_| {}).await;
+    let addr = gw.url.trim_start_matches("http://");
+    let request = format!(
+        "POST /api/v1/users/me HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n5\r\n{{\"a\":\r\nzz\r\n1}}\r\n0\r\n\r\n"
+    );
+    let (status, answer) = raw_exchange(addr, request.as_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_lowercase().contains("content-type: application/problem+json"), "{answer}");
+    assert!(!answer.contains("users service"), "the upstream is not blamed: {answer}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rate limits
 
