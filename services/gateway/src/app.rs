@@ -69,12 +69,12 @@ fn router(state: Arc<AppState>, config: &GatewayConfig, draining: Draining) -> R
         .fallback(routes::not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), limits::admit))
         .layer(middleware::from_fn_with_state(config.http.request_timeout(), kit::http::enforce_timeout))
-        .with_state(state);
+        .with_state(Arc::clone(&state));
     operations
         .merge(public)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(browser::cors_layer(&config.cors))
-        .layer(middleware::from_fn(browser::security_headers))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), browser::security_headers))
         .layer(middleware::from_fn(|request: Request, next: Next| {
             kit::telemetry::trace_request(SERVICE, request, next)
         }))

@@ -39,9 +39,26 @@ pub struct GatewayConfig {
     pub rate_limit: RateLimitConfig,
     /// Cross-origin requests from browsers.
     pub cors: CorsConfig,
-    /// Take the client address from the first `X-Forwarded-For` entry (only behind a proxy that
-    /// sets it); otherwise the socket's peer address is the client.
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the gateway whose `X-Forwarded-*` headers count: the client is
+    /// the rightmost `X-Forwarded-For` address that is not one of them. None by default: the
+    /// socket's peer is the client.
+    pub trusted_proxies: TrustedProxiesConfig,
+    /// Before `trusted_proxies`: `true` took the leftmost `X-Forwarded-For` entry, which the
+    /// client writes. Still read, as `trusted_proxies.hops = 1`; not listed by `mercato env`.
+    #[serde(skip_serializing)]
+    pub trust_forwarded_for: Option<bool>,
+}
+
+/// Proxies trusted to append to `X-Forwarded-For` (and to set `-Proto` and `-Host`), by count,
+/// by address, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedProxiesConfig {
+    /// How many proxies in front of the gateway each append the address they saw (1 behind one
+    /// ingress controller or load balancer); the nearest this many hops are trusted.
+    pub hops: u32,
+    /// Networks (`10.0.0.0/8`) or addresses of trusted proxies, at any distance.
+    pub cidrs: Vec<String>,
 }
 
 /// One public prefix and the service behind it.
@@ -140,7 +157,8 @@ impl Default for GatewayConfig {
             client: ClientConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cors: CorsConfig::default(),
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxiesConfig::default(),
+            trust_forwarded_for: None,
         }
     }
 }
@@ -208,7 +226,25 @@ impl GatewayConfig {
         if rate.enabled && rate.burst == 0 {
             return Err(ConfigError::invalid("rate_limit.burst", "must be at least 1"));
         }
-        check_origins(&self.cors.allowed_origins).map_err(|p| ConfigError::invalid("cors.allowed_origins", p))
+        check_origins(&self.cors.allowed_origins)
+            .map_err(|p| ConfigError::invalid("cors.allowed_origins", p))?;
+        for (i, cidr) in self.trusted_proxies.cidrs.iter().enumerate() {
+            crate::forwarded::parse_network(cidr)
+                .map_err(|p| ConfigError::invalid(format!("trusted_proxies.cidrs[{i}]"), p))?;
+        }
+        if self.trusted_proxies.hops > 16 {
+            return Err(ConfigError::invalid("trusted_proxies.hops", "must be at most 16"));
+        }
+        Ok(())
+    }
+
+    /// The trusted proxies, with the old `trust_forwarded_for = true` read as one hop.
+    pub(crate) fn effective_trusted_proxies(&self) -> TrustedProxiesConfig {
+        let mut proxies = self.trusted_proxies.clone();
+        if self.trust_forwarded_for == Some(true) && proxies.hops == 0 {
+            proxies.hops = 1;
+        }
+        proxies
     }
 
     fn not_an_upstream(&self, name: &str) -> String {
@@ -380,6 +416,31 @@ mod tests {
         let config = GatewayConfig { upstream_timeout_ms: 20_000, ..GatewayConfig::default() };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("`upstream_timeout_ms`") && err.contains("15000"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_from_the_environment_and_the_old_switch_means_one_hop() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GWTEST_TRUSTED_PROXIES__CIDRS", r#"["10.0.0.0/8", "192.0.2.7"]"#);
+            let config = load_with_env("GWTEST_").map_err(|e| e.to_string())?;
+            assert_eq!(config.trusted_proxies.cidrs, ["10.0.0.0/8", "192.0.2.7"]);
+            assert_eq!(config.effective_trusted_proxies().hops, 0);
+            jail.set_env("GWTEST_TRUST_FORWARDED_FOR", "true");
+            let config = load_with_env("GWTEST_").map_err(|e| e.to_string())?;
+            assert_eq!(config.effective_trusted_proxies().hops, 1);
+            Ok(())
+        });
+        let names = kit::config::env_variables::<GatewayConfig>().unwrap();
+        assert!(!names.iter().any(|n| n == "MERCATO_TRUST_FORWARDED_FOR"), "{names:?}");
+        assert!(names.iter().any(|n| n == "MERCATO_TRUSTED_PROXIES__HOPS"), "{names:?}");
+    }
+
+    #[test]
+    fn a_trusted_proxy_network_that_is_not_one_names_its_key() {
+        let mut config = GatewayConfig::default();
+        config.trusted_proxies.cidrs = vec!["10.0.0.0/8".into(), "ingress".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("`trusted_proxies.cidrs[1]`"), "{err}");
     }
 
     #[test]

@@ -18,4 +18,6 @@ mod routing;
 mod state;
 
 pub use app::Application;
-pub use config::{CorsConfig, GatewayConfig, RateLimitConfig, RouteConfig, UploadRouteConfig};
+pub use config::{
+    CorsConfig, GatewayConfig, RateLimitConfig, RouteConfig, TrustedProxiesConfig, UploadRouteConfig,
+};

@@ -14,6 +14,7 @@ use kit::auth::Claims;
 use kit::rate_limit::RateLimiter;
 
 use crate::config::{GatewayConfig, RateLimitConfig};
+use crate::forwarded::TrustedProxies;
 use crate::state::AppState;
 use crate::{auth, forwarded};
 
@@ -29,7 +30,7 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
     let claims = auth::verified_claims(&state.verifier, request.headers()).await;
     if let Some(limiter) = &state.rate_limiter {
         let user = claims.as_ref().ok().and_then(Option::as_ref);
-        let key = rate_key(user, &request, state.trust_forwarded_for);
+        let key = rate_key(user, &request, &state.trusted_proxies);
         if let Err(wait) = limiter.check(&key) {
             tracing::debug!(client = %key, "rate limited");
             return ApiError::too_many_requests(retry_after_secs(wait)).into_response();
@@ -45,10 +46,10 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
 }
 
 /// `user:<sub>` for a verified token, otherwise `ip:<client address>`.
-fn rate_key(user: Option<&Claims>, request: &Request, trust_forwarded_for: bool) -> String {
+fn rate_key(user: Option<&Claims>, request: &Request, proxies: &TrustedProxies) -> String {
     match user {
         Some(claims) => format!("user:{}", claims.sub),
-        None => match forwarded::client_ip(request, trust_forwarded_for) {
+        None => match proxies.client_ip(request.headers(), forwarded::peer_ip(request)) {
             Some(ip) => format!("ip:{ip}"),
             None => "ip:unknown".to_owned(),
         },

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use kit::ApiError;
 
+use crate::forwarded::TrustedProxies;
 use crate::routing::Upstream;
 use crate::state::AppState;
 use crate::{forwarded, limits};
@@ -58,7 +59,7 @@ pub(crate) async fn forward(
     }
     let request = limits::limit_body(request, limit);
     let outgoing =
-        upstream_request(request, &upstream, state.trust_forwarded_for).map_err(ApiError::internal)?;
+        upstream_request(request, &upstream, &state.trusted_proxies).map_err(ApiError::internal)?;
     let started = Instant::now();
     let result = exchange(&state, &upstream, outgoing, limit).await;
     record_upstream_call(&upstream.name, &result, started.elapsed());
@@ -89,7 +90,7 @@ async fn exchange(
 fn upstream_request(
     request: Request,
     upstream: &Upstream,
-    trust_forwarded_for: bool,
+    proxies: &TrustedProxies,
 ) -> Result<Request, http::Error> {
     let peer = forwarded::peer_ip(&request);
     let (mut parts, body) = request.into_parts();
@@ -100,7 +101,7 @@ fn upstream_request(
     strip_hop_by_hop(&mut headers);
     // The client sets Host from the upstream URI; the original stays in X-Forwarded-Host.
     headers.remove(header::HOST);
-    forwarded::set_forwarding_headers(&mut headers, &parts.headers, peer, trust_forwarded_for);
+    proxies.set_forwarding_headers(&mut headers, &parts.headers, peer);
     kit::telemetry::inject_context(&mut headers);
     parts.headers = headers;
     parts.version = Version::HTTP_11;

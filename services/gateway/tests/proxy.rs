@@ -438,6 +438,34 @@ async fn signed_in_users_have_their_own_bucket() {
 }
 
 #[tokio::test]
+async fn behind_a_proxy_the_client_cannot_choose_its_rate_limit_key() {
+    // One trusted proxy in front appends the address it saw; what the client wrote before it
+    // (a new made-up address each time) must not give it a fresh bucket.
+    let gw = spawn_gateway(|config| {
+        small_bucket(config);
+        config.trusted_proxies.hops = 1;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let chain = format!("198.51.100.{i}, 203.0.113.7");
+        let response =
+            gw.http.get(gw.url("/api/v1/users/me")).header("x-forwarded-for", chain).send().await.unwrap();
+        statuses.push(response.status());
+    }
+    assert_eq!(statuses[..3], [StatusCode::OK; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let other = gw
+        .http
+        .get(gw.url("/api/v1/users/me"))
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK, "another client behind the same proxy has its own bucket");
+}
+
+#[tokio::test]
 async fn the_default_allows_a_burst_of_200() {
     let gw = spawn_gateway(|_| {}).await;
     let requests = (0..200).map(|_| gw.http.get(gw.url("/api/v1/users/me")).send());
@@ -535,10 +563,23 @@ async fn security_headers_are_on_every_response() {
 }
 
 #[tokio::test]
-async fn hsts_is_sent_when_the_client_came_over_tls() {
-    let gw = spawn_gateway(|_| {}).await;
-    let response = gw.http.get(gw.url("/healthz")).header("x-forwarded-proto", "https").send().await.unwrap();
+async fn hsts_is_sent_when_a_trusted_proxy_says_the_client_came_over_tls() {
+    let gw = spawn_gateway(|config| config.trusted_proxies.cidrs = vec!["127.0.0.1".into()]).await;
+    let response =
+        gw.http.get(gw.url("/api/v1/users/me")).header("x-forwarded-proto", "https").send().await.unwrap();
     assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+}
+
+#[tokio::test]
+async fn a_client_claiming_tls_without_a_trusted_proxy_is_not_believed() {
+    let gw = spawn_gateway(|_| {}).await;
+    let response =
+        gw.http.get(gw.url("/api/v1/users/me")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert!(response.headers().get("strict-transport-security").is_none());
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "http");
 }
 
 #[tokio::test]
