@@ -1,7 +1,9 @@
 //! The resilient client for service-to-service calls: connect and request timeouts on every
 //! call, retries with jittered exponential backoff for idempotent requests only, a circuit
 //! breaker that fails fast after repeated failures, and `x-request-id` / `traceparent`
-//! propagation.
+//! propagation. The base URL may list several replicas (comma-separated): calls take turns,
+//! and a replica that refuses the connection is skipped for the next one at once, whatever the
+//! method, since nothing was sent (see [`crate::replicas`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::ClientConfig;
 use crate::error::ApiError;
+use crate::replicas::{EjectionPolicy, Replicas};
 
 /// Why a call to another service failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +60,12 @@ impl From<ClientError> for ApiError {
     }
 }
 
-/// A client for one other service at one base URL. Clones share the pool and the breaker.
+/// A client for one other service at one or more base URLs. Clones share the pool, the
+/// replicas' health and the breaker.
 #[derive(Clone)]
 pub struct ServiceClient {
     service: Arc<str>,
-    base: Arc<str>,
+    replicas: Arc<Replicas>,
     http: reqwest::Client,
     config: ClientConfig,
     breaker: Arc<CircuitBreaker>,
@@ -100,7 +104,8 @@ impl ServiceRequest {
 }
 
 impl ServiceClient {
-    /// A client for `service` (its name, for errors and logs) at `base_url`.
+    /// A client for `service` (its name, for errors and logs) at `base_url`, or at each of a
+    /// comma-separated list of replicas' base URLs.
     pub fn new(service: &str, base_url: &str, config: ClientConfig) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
@@ -112,7 +117,13 @@ impl ServiceClient {
             config.breaker_failures,
             Duration::from_millis(config.breaker_cooldown_ms),
         ));
-        Self { service: service.into(), base: base_url.trim_end_matches('/').into(), http, config, breaker }
+        // A replica that refused a connection sits out the breaker's cooldown.
+        let policy = EjectionPolicy {
+            failures: config.breaker_failures,
+            ejection: Duration::from_millis(config.breaker_cooldown_ms),
+        };
+        let replicas = Arc::new(Replicas::new(crate::replicas::split_urls(base_url), policy));
+        Self { service: service.into(), replicas, http, config, breaker }
     }
 
     /// Starts a request; GET, HEAD, PUT and DELETE are idempotent by their method.
@@ -160,7 +171,7 @@ impl ServiceClient {
             let Some(permit) = self.breaker.permit() else {
                 return Err(ClientError::CircuitOpen { service: self.service.to_string() });
             };
-            match self.send_once(&request).await {
+            match self.send_to_a_replica(&request).await {
                 Ok(response) if is_retryable_status(response.status()) => {
                     permit.failure();
                     if attempt + 1 == attempts {
@@ -189,8 +200,42 @@ impl ServiceClient {
         }))
     }
 
-    async fn send_once(&self, request: &ServiceRequest) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}{}", self.base, request.path);
+    /// One attempt: the replicas in turn until one takes the connection.
+    async fn send_to_a_replica(&self, request: &ServiceRequest) -> Result<reqwest::Response, ClientError> {
+        let mut refused = None;
+        for replica in self.replicas.order() {
+            match self.send_once(replica, request).await {
+                Ok(response) => {
+                    if is_retryable_status(response.status()) {
+                        self.replicas.failed(replica);
+                    } else {
+                        self.replicas.succeeded(replica);
+                    }
+                    return Ok(response);
+                }
+                // Nothing was sent: the next replica may take it, whatever the method.
+                Err(Failure::Connect(err)) => {
+                    self.replicas.refused(replica);
+                    refused = Some(err);
+                }
+                Err(Failure::Other(err)) => {
+                    self.replicas.failed(replica);
+                    return Err(err);
+                }
+            }
+        }
+        Err(refused.unwrap_or_else(|| ClientError::Unreachable {
+            service: self.service.to_string(),
+            reason: "no replica is configured".into(),
+        }))
+    }
+
+    async fn send_once(
+        &self,
+        replica: usize,
+        request: &ServiceRequest,
+    ) -> Result<reqwest::Response, Failure> {
+        let url = format!("{}{}", self.replicas.url(replica), request.path);
         let mut headers = request.headers.clone();
         crate::telemetry::inject_context(&mut headers);
         let mut builder = self.http.request(request.method.clone(), &url).headers(headers);
@@ -199,12 +244,14 @@ impl ServiceClient {
         }
         builder.send().await.map_err(|e| {
             if e.is_timeout() {
-                ClientError::Timeout {
+                Failure::Other(ClientError::Timeout {
                     service: self.service.to_string(),
                     timeout_ms: self.config.request_timeout_ms,
-                }
+                })
             } else {
-                ClientError::Unreachable { service: self.service.to_string(), reason: root_cause(&e) }
+                let err =
+                    ClientError::Unreachable { service: self.service.to_string(), reason: root_cause(&e) };
+                if e.is_connect() { Failure::Connect(err) } else { Failure::Other(err) }
             }
         })
     }
@@ -212,6 +259,13 @@ impl ServiceClient {
     fn decode_error(&self, reason: String) -> ClientError {
         ClientError::Decode { service: self.service.to_string(), reason }
     }
+}
+
+/// How one call to one replica failed.
+enum Failure {
+    /// The connection was not made: nothing was sent.
+    Connect(ClientError),
+    Other(ClientError),
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
@@ -419,6 +473,22 @@ mod tests {
         let err = client.send(client.request(Method::POST, "/x")).await.unwrap_err();
         assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
         assert_eq!(ApiError::from(err).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_refused_replica_is_skipped_for_the_next_even_for_a_post() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let live = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/x", axum::routing::post(|| async { "taken" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let bases = format!("http://127.0.0.1:{port}, http://{live}");
+        let client =
+            ServiceClient::new("pair", &bases, ClientConfig { retries: 0, ..ClientConfig::default() });
+        for _ in 0..4 {
+            let response = client.send(client.request(Method::POST, "/x")).await.unwrap();
+            assert_eq!(response.text().await.unwrap(), "taken");
+        }
     }
 
     #[tokio::test]
