@@ -39,6 +39,9 @@ struct Health {
 struct Passive {
     failures: u32,
     out_until: Option<Instant>,
+    /// Out because it refused a connection, which a ready answer disproves; a failure run is
+    /// not (a replica can be ready and still fail its calls).
+    out_for_refusing: bool,
 }
 
 /// Splits a comma-separated list of base URLs, dropping blanks and trailing slashes.
@@ -120,6 +123,7 @@ impl Replicas {
         if passive.failures >= self.policy.failures.max(1) {
             passive.failures = 0;
             passive.out_until = Some(now + self.policy.ejection);
+            passive.out_for_refusing = false;
             tracing::info!(replica = %self.urls[index], "replica taken out of service after repeated failures");
         }
     }
@@ -134,6 +138,7 @@ impl Replicas {
         let mut passive = self.health[index].passive();
         passive.failures = 0;
         passive.out_until = Some(now + self.policy.ejection);
+        passive.out_for_refusing = true;
     }
 
     /// Records what replica `index`'s readiness check said.
@@ -142,9 +147,11 @@ impl Replicas {
         if was_ready != ready {
             tracing::info!(replica = %self.urls[index], ready, "replica readiness changed");
         }
-        if ready {
-            // A replica that answers its readiness check is listening again.
-            self.health[index].passive().out_until = None;
+        let mut passive = self.health[index].passive();
+        if ready && passive.out_for_refusing {
+            // It answers its readiness check: it is listening again.
+            passive.out_until = None;
+            passive.out_for_refusing = false;
         }
     }
 }
@@ -213,6 +220,15 @@ mod tests {
         replicas.set_ready(2, true);
         replicas.set_ready(0, true);
         assert!(replicas.in_service(0) && replicas.in_service(2), "ready again: back in service");
+    }
+
+    #[test]
+    fn a_ready_answer_does_not_end_an_ejection_for_failing_calls() {
+        let replicas = three();
+        replicas.failed(1);
+        replicas.failed(1);
+        replicas.set_ready(1, true);
+        assert!(!replicas.in_service(1), "ready, yet its calls failed: it sits out the ejection");
     }
 
     #[test]

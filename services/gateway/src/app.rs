@@ -17,7 +17,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::config::GatewayConfig;
 use crate::routes::{docs, status};
 use crate::state::AppState;
-use crate::{browser, limits, proxy, routes};
+use crate::{browser, health, limits, proxy, routes};
 
 /// The gateway's name in logs, spans and metrics.
 const SERVICE: &str = "gateway";
@@ -25,6 +25,8 @@ const SERVICE: &str = "gateway";
 /// A bound gateway, ready to run.
 pub struct Application {
     server: HttpServer,
+    state: Arc<AppState>,
+    readiness_interval: std::time::Duration,
 }
 
 impl Application {
@@ -36,11 +38,16 @@ impl Application {
         kit::metrics::handle();
         let state = Arc::new(AppState::new(&config)?);
         let draining = Draining::default();
-        let router = router(state, &config, draining.clone());
+        let router = router(Arc::clone(&state), &config, draining.clone());
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-        Ok(Self { server: HttpServer::from_parts(SERVICE, listener, router, draining, &config.http) })
+        let readiness_interval = std::time::Duration::from_millis(config.replicas.readiness_interval_ms);
+        Ok(Self {
+            server: HttpServer::from_parts(SERVICE, listener, router, draining, &config.http),
+            state,
+            readiness_interval,
+        })
     }
 
     /// The address actually bound.
@@ -50,7 +57,12 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and returns.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.server.run(shutdown).await.context("the gateway stopped serving")
+        let watch =
+            health::watch_replicas(self.state.upstreams.clone(), self.readiness_interval, shutdown.clone());
+        let watcher = tokio::spawn(watch);
+        let served = self.server.run(shutdown).await.context("the gateway stopped serving");
+        watcher.abort();
+        served
     }
 }
 

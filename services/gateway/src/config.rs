@@ -14,8 +14,11 @@ pub struct GatewayConfig {
     /// The public listener (default `127.0.0.1:8080`); `http.body_limit_bytes` is the body limit
     /// of every route without its own.
     pub http: HttpConfig,
-    /// Service name → base URL (scheme, host and port only), e.g. `users = "http://127.0.0.1:8081"`.
+    /// Service name → base URL (scheme, host and port only), e.g. `users = "http://127.0.0.1:8081"`,
+    /// or a comma-separated list of its replicas' (`"http://a:8080,http://b:8080"`).
     pub upstreams: BTreeMap<String, String>,
+    /// How requests are spread over an upstream's replicas and when one is taken out.
+    pub replicas: ReplicasConfig,
     /// Public path prefixes and the upstream serving them; the longest matching prefix wins and
     /// the path is forwarded unchanged.
     pub routes: Vec<RouteConfig>,
@@ -59,6 +62,27 @@ pub struct TrustedProxiesConfig {
     pub hops: u32,
     /// Networks (`10.0.0.0/8`) or addresses of trusted proxies, at any distance.
     pub cidrs: Vec<String>,
+}
+
+/// Several replicas of one upstream: calls take turns; a replica that refuses a connection, or
+/// fails `eject_after_failures` calls in a row (errors, 502/503/504), sits out `ejection_ms`;
+/// one whose `/readyz` is not 200 (draining) gets no new requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicasConfig {
+    /// How often each replica's `/readyz` is asked, for upstreams with more than one.
+    pub readiness_interval_ms: u64,
+    /// Consecutive failed calls that take a replica out.
+    pub eject_after_failures: u32,
+    /// How long a replica stays out after failing (a refused connection ends it as soon as its
+    /// readiness answers 200 again).
+    pub ejection_ms: u64,
+}
+
+impl Default for ReplicasConfig {
+    fn default() -> Self {
+        Self { readiness_interval_ms: 1_000, eject_after_failures: 5, ejection_ms: 10_000 }
+    }
 }
 
 /// One public prefix and the service behind it.
@@ -138,6 +162,7 @@ impl Default for GatewayConfig {
                 ("products".to_owned(), "http://127.0.0.1:8082".to_owned()),
                 ("orders".to_owned(), "http://127.0.0.1:8083".to_owned()),
             ]),
+            replicas: ReplicasConfig::default(),
             routes: vec![
                 RouteConfig::new("/api/v1/auth", "users"),
                 RouteConfig::new("/api/v1/users", "users"),
@@ -170,9 +195,25 @@ impl GatewayConfig {
     }
 
     fn validate_upstreams(&self) -> Result<(), ConfigError> {
-        for (name, base) in &self.upstreams {
-            check_base_url(base)
-                .map_err(|problem| ConfigError::invalid(format!("upstreams.{name}"), problem))?;
+        for (name, list) in &self.upstreams {
+            let bases = kit::replicas::split_urls(list);
+            if bases.is_empty() {
+                return Err(ConfigError::invalid(format!("upstreams.{name}"), "names no base URL"));
+            }
+            for base in &bases {
+                check_base_url(base)
+                    .map_err(|problem| ConfigError::invalid(format!("upstreams.{name}"), problem))?;
+            }
+        }
+        let replicas = &self.replicas;
+        if replicas.readiness_interval_ms == 0
+            || replicas.ejection_ms == 0
+            || replicas.eject_after_failures == 0
+        {
+            return Err(ConfigError::invalid(
+                "replicas",
+                "readiness_interval_ms, eject_after_failures and ejection_ms must be above 0",
+            ));
         }
         if !self.upstreams.contains_key(&self.auth_upstream) {
             return Err(ConfigError::invalid("auth_upstream", self.not_an_upstream(&self.auth_upstream)));
@@ -391,6 +432,23 @@ mod tests {
     fn upstream_with_a_path_is_refused() {
         let mut config = GatewayConfig::default();
         config.upstreams.insert("users".to_owned(), "http://users:8080/v1".to_owned());
+        assert!(config.validate().unwrap_err().to_string().contains("`upstreams.users`"));
+    }
+
+    #[test]
+    fn an_upstream_may_list_its_replicas_in_one_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GWTEST_UPSTREAMS__PRODUCTS", "http://products-a:8080, http://products-b:8080");
+            let config = load_with_env("GWTEST_").map_err(|e| e.to_string())?;
+            config.validate().map_err(|e| e.to_string())?;
+            assert_eq!(
+                kit::replicas::split_urls(&config.upstreams["products"]),
+                ["http://products-a:8080", "http://products-b:8080"]
+            );
+            Ok(())
+        });
+        let mut config = GatewayConfig::default();
+        config.upstreams.insert("users".into(), "http://a:1,http://b:2/path".into());
         assert!(config.validate().unwrap_err().to_string().contains("`upstreams.users`"));
     }
 

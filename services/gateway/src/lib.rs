@@ -11,6 +11,7 @@ mod auth;
 mod browser;
 mod config;
 mod forwarded;
+mod health;
 mod limits;
 mod proxy;
 mod routes;
@@ -19,5 +20,6 @@ mod state;
 
 pub use app::Application;
 pub use config::{
-    CorsConfig, GatewayConfig, RateLimitConfig, RouteConfig, TrustedProxiesConfig, UploadRouteConfig,
+    CorsConfig, GatewayConfig, RateLimitConfig, ReplicasConfig, RouteConfig, TrustedProxiesConfig,
+    UploadRouteConfig,
 };

@@ -37,7 +37,14 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
         }
     }
     match claims {
-        Ok(_) => next.run(request).await,
+        Ok(verified) => {
+            let mut request = request;
+            if let Some(claims) = verified {
+                // The gateway's own endpoints may show more to some roles (the status page).
+                request.extensions_mut().insert(claims);
+            }
+            next.run(request).await
+        }
         // Signing in and refreshing are how a client replaces a stale token, so a stale token
         // sent along out of habit must not block them.
         Err(_) if state.token_optional(request.uri().path()) => next.run(request).await,

@@ -619,17 +619,36 @@ async fn only_configured_origins_are_allowed() {
 // Status, operations and docs
 
 #[tokio::test]
-async fn status_shows_ready_and_down_upstreams() {
+async fn status_shows_ready_and_down_upstreams_without_their_addresses() {
     let gw = spawn_gateway(|_| {}).await;
     let response = gw.get("/api/v1/status").await;
     assert_eq!(response.status(), StatusCode::OK);
     let status: Value = response.json().await.unwrap();
     assert_eq!(status["status"], "degraded");
-    assert_eq!(status["services"]["users"]["ready"], true);
-    assert_eq!(status["services"]["users"]["url"], format!("http://{}", gw.upstream));
-    assert!(status["services"]["users"]["latency_ms"].is_u64());
-    assert_eq!(status["services"]["orders"]["ready"], false);
-    assert!(status["services"]["orders"]["detail"].is_string());
+    assert_eq!(status["services"]["users"], json!({"ready": true}));
+    assert_eq!(status["services"]["orders"], json!({"ready": false}), "no address, latency or detail");
+    let text = status.to_string();
+    assert!(!text.contains("127.0.0.1"), "{text}");
+
+    let customer = gw.keys.sign(&claims(&new_user(), 300));
+    let status: Value = gw.get_with_token("/api/v1/status", &customer).await.json().await.unwrap();
+    assert_eq!(status["services"]["users"], json!({"ready": true}), "a customer sees what anyone sees");
+}
+
+#[tokio::test]
+async fn an_admin_sees_each_replicas_address_latency_and_detail() {
+    let gw = spawn_gateway(|_| {}).await;
+    let mut admin = claims(&new_user(), 300);
+    admin["role"] = json!("admin");
+    let token = gw.keys.sign(&admin);
+    let status: Value = gw.get_with_token("/api/v1/status", &token).await.json().await.unwrap();
+    let users = &status["services"]["users"]["replicas"][0];
+    assert_eq!(users["url"], format!("http://{}", gw.upstream));
+    assert_eq!(users["ready"], true);
+    assert!(users["latency_ms"].is_u64());
+    let orders = &status["services"]["orders"]["replicas"][0];
+    assert_eq!(orders["ready"], false);
+    assert!(orders["detail"].is_string());
 }
 
 #[tokio::test]
