@@ -38,21 +38,40 @@ impl Application {
         kit::metrics::handle();
         let state = Arc::new(AppState::new(&config)?);
         let draining = Draining::default();
-        let router = router(Arc::clone(&state), &config, draining.clone());
+        // The gateway is ready when it serves; upstreams have their own readiness (see /api/v1/status).
+        let ready = kit::http::ready_check(|| async { Ok(()) });
+        let operations = match config.http.operations_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (http.operations_listen)"))?,
+            ),
+            None => None,
+        };
+        // Without a listener of their own the operations endpoints join the public router.
+        let public_operations =
+            operations.is_none().then(|| kit::http::operations_router(ready.clone(), draining.clone()));
+        let router = router(Arc::clone(&state), &config, public_operations);
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+        let mut server = HttpServer::from_parts(SERVICE, listener, router, draining.clone(), &config.http);
+        if let Some(listener) = operations {
+            server =
+                server.with_operations(listener, kit::http::operations_service(SERVICE, ready, draining));
+        }
         let readiness_interval = std::time::Duration::from_millis(config.replicas.readiness_interval_ms);
-        Ok(Self {
-            server: HttpServer::from_parts(SERVICE, listener, router, draining, &config.http),
-            state,
-            readiness_interval,
-        })
+        Ok(Self { server, state, readiness_interval })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (`http.operations_listen`).
+    pub fn operations_addr(&self) -> SocketAddr {
+        self.server.operations_addr()
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and returns.
@@ -68,11 +87,10 @@ impl Application {
 
 /// The whole stack, in the order a request meets it: panic → 500 problem; request span, request
 /// id and metrics; security headers; CORS (preflights end here); then either the operations
-/// endpoints, or the overall deadline (`http.request_timeout_ms`, 503), admission (token check,
-/// rate limit) and the gateway's routes or the proxy.
-fn router(state: Arc<AppState>, config: &GatewayConfig, draining: Draining) -> Router {
-    // The gateway is ready when it serves; upstreams have their own readiness (see /api/v1/status).
-    let operations = kit::http::operations_router(kit::http::ready_check(|| async { Ok(()) }), draining);
+/// endpoints (only when they have no listener of their own), or the overall deadline
+/// (`http.request_timeout_ms`, 503), admission (token check, rate limit) and the gateway's
+/// routes or the proxy.
+fn router(state: Arc<AppState>, config: &GatewayConfig, operations: Option<Router>) -> Router {
     let public = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/openapi.json", get(docs::openapi))
@@ -83,6 +101,7 @@ fn router(state: Arc<AppState>, config: &GatewayConfig, draining: Draining) -> R
         .layer(middleware::from_fn_with_state(config.http.request_timeout(), kit::http::enforce_timeout))
         .with_state(Arc::clone(&state));
     operations
+        .unwrap_or_default()
         .merge(public)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(browser::cors_layer(&config.cors))

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GatewayConfig {
-    /// The public listener (default `127.0.0.1:8080`); `http.body_limit_bytes` is the body limit
-    /// of every route without its own.
+    /// The public listener (default `127.0.0.1:8080`) and the operations one (default
+    /// `127.0.0.1:9090`: `/healthz`, `/readyz` and `/metrics` are never on the public port unless
+    /// `http.operations_listen` is emptied); `http.body_limit_bytes` is the body limit of every
+    /// route without its own.
     pub http: HttpConfig,
     /// Service name → base URL (scheme, host and port only), e.g. `users = "http://127.0.0.1:8081"`,
     /// or a comma-separated list of its replicas' (`"http://a:8080,http://b:8080"`).
@@ -156,7 +158,10 @@ const MIB: usize = 1024 * 1024;
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
-            http: HttpConfig::with_listen(([127, 0, 0, 1], 8080).into()),
+            http: HttpConfig {
+                operations_listen: Some(([127, 0, 0, 1], 9090).into()),
+                ..HttpConfig::with_listen(([127, 0, 0, 1], 8080).into())
+            },
             upstreams: BTreeMap::from([
                 ("users".to_owned(), "http://127.0.0.1:8081".to_owned()),
                 ("products".to_owned(), "http://127.0.0.1:8082".to_owned()),
@@ -366,6 +371,11 @@ mod tests {
         let config = GatewayConfig::default();
         config.validate().unwrap();
         assert_eq!(config.http.listen.port(), 8080);
+        assert_eq!(
+            config.http.operations_listen.map(|ops| ops.port()),
+            Some(9090),
+            "operations off the public port"
+        );
         let owner =
             |prefix: &str| config.routes.iter().find(|r| r.prefix == prefix).map(|r| r.upstream.as_str());
         assert_eq!(owner("/api/v1/users"), Some("users"));

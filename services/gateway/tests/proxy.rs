@@ -137,6 +137,8 @@ fn new_user() -> String {
 
 struct TestGateway {
     url: String,
+    /// The operations listener: `/healthz`, `/readyz`, `/metrics`.
+    operations: String,
     http: reqwest::Client,
     keys: Keys,
     echoed: Arc<AtomicUsize>,
@@ -159,6 +161,11 @@ impl TestGateway {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
+    /// GET on the operations listener.
+    async fn operations_get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.operations)).send().await.unwrap()
+    }
+
     async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
         self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
@@ -175,15 +182,17 @@ async fn spawn_gateway(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
     let (upstream, echoed) = start_upstream(keys.jwks()).await;
     let mut config = GatewayConfig::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.http.operations_listen = Some("127.0.0.1:0".parse().unwrap());
     config.upstreams.insert("users".into(), format!("http://{upstream}"));
     config.upstreams.insert("products".into(), format!("http://{upstream}"));
     config.upstreams.insert("orders".into(), format!("http://127.0.0.1:{}", dead_port()));
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());
+    let operations = format!("http://{}", app.operations_addr());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
-    TestGateway { url, http: reqwest::Client::new(), keys, echoed, upstream, shutdown }
+    TestGateway { url, operations, http: reqwest::Client::new(), keys, echoed, upstream, shutdown }
 }
 
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
@@ -416,7 +425,7 @@ async fn operations_endpoints_are_not_limited() {
     }
     assert_eq!(gw.get("/api/v1/users/me").await.status(), StatusCode::TOO_MANY_REQUESTS);
     for path in ["/healthz", "/readyz", "/metrics"] {
-        assert_eq!(gw.get(path).await.status(), StatusCode::OK, "{path}");
+        assert_eq!(gw.operations_get(path).await.status(), StatusCode::OK, "{path}");
     }
 }
 
@@ -552,7 +561,7 @@ async fn a_token_is_503_when_the_keys_cannot_be_fetched() {
 #[tokio::test]
 async fn security_headers_are_on_every_response() {
     let gw = spawn_gateway(|_| {}).await;
-    for path in ["/api/v1/users/me", "/api/v1/nothing", "/healthz", "/api/v1/orders"] {
+    for path in ["/api/v1/users/me", "/api/v1/nothing", "/docs", "/api/v1/orders"] {
         let response = gw.get(path).await;
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
@@ -608,10 +617,9 @@ async fn only_configured_origins_are_allowed() {
     let gw =
         spawn_gateway(|config| config.cors.allowed_origins = vec!["https://shop.example.com".into()]).await;
     let allowed =
-        gw.http.get(gw.url("/healthz")).header("origin", "https://shop.example.com").send().await.unwrap();
+        gw.http.get(gw.url("/docs")).header("origin", "https://shop.example.com").send().await.unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example.com");
-    let other =
-        gw.http.get(gw.url("/healthz")).header("origin", "https://evil.example").send().await.unwrap();
+    let other = gw.http.get(gw.url("/docs")).header("origin", "https://evil.example").send().await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -665,8 +673,19 @@ async fn status_is_ok_when_every_upstream_is_ready() {
 #[tokio::test]
 async fn the_gateway_is_ready_while_an_upstream_is_down() {
     let gw = spawn_gateway(|_| {}).await;
-    assert_eq!(gw.get("/healthz").await.status(), StatusCode::OK);
-    assert_eq!(gw.get("/readyz").await.status(), StatusCode::OK);
+    assert_eq!(gw.operations_get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(gw.operations_get("/readyz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn operations_endpoints_are_on_their_own_port_and_not_on_the_public_one() {
+    let gw = spawn_gateway(|_| {}).await;
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        problem(gw.get(path).await, StatusCode::NOT_FOUND).await;
+        assert_eq!(gw.operations_get(path).await.status(), StatusCode::OK, "{path}");
+    }
+    problem(gw.operations_get("/api/v1/users/me").await, StatusCode::NOT_FOUND).await;
+    assert_eq!(gw.echoed(), 0);
 }
 
 #[tokio::test]
@@ -674,7 +693,7 @@ async fn metrics_count_requests_and_upstream_calls() {
     let gw = spawn_gateway(|_| {}).await;
     gw.get("/api/v1/users/me").await;
     gw.get("/api/v1/orders").await;
-    let metrics = gw.get("/metrics").await.text().await.unwrap();
+    let metrics = gw.operations_get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains(r#"service="gateway""#), "{metrics}");
     assert!(
         metrics.contains(r#"gateway_upstream_requests_total{upstream="users",status="200"}"#),

@@ -141,6 +141,7 @@ async fn spawn_gateway(replicas: &[String], adjust: impl FnOnce(&mut GatewayConf
     kit::telemetry::init("gateway-replica-tests");
     let mut config = GatewayConfig::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.http.operations_listen = Some("127.0.0.1:0".parse().unwrap());
     config.rate_limit.enabled = false;
     config.upstreams.insert("products".into(), replicas.join(","));
     adjust(&mut config);
