@@ -159,12 +159,17 @@ impl HttpServer {
         };
         let operations = async {
             match operations {
-                Some(listener) => Some(listener.serve(name, close.clone(), abandon.clone()).await),
+                Some(listener) => {
+                    Some(listener.serve(name, draining.clone(), close.clone(), abandon.clone()).await)
+                }
                 None => None,
             }
         };
-        let (public, operations, ()) =
-            tokio::join!(public.serve(name, close.clone(), abandon.clone()), operations, signal);
+        let (public, operations, ()) = tokio::join!(
+            public.serve(name, draining.clone(), close.clone(), abandon.clone()),
+            operations,
+            signal
+        );
         let drained = async {
             public.drained().await;
             if let Some(operations) = operations {
@@ -224,6 +229,7 @@ impl Listener {
     async fn serve(
         self,
         name: &'static str,
+        draining: Draining,
         close: CancellationToken,
         abandon: CancellationToken,
     ) -> OpenConnections {
@@ -256,8 +262,14 @@ impl Listener {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let connection =
-                serve_connection(stream, peer, router.clone(), limits, close.clone(), abandon.clone());
+            let connection = serve_connection(
+                stream,
+                peer,
+                router.clone(),
+                limits,
+                draining.clone(),
+                (close.clone(), abandon.clone()),
+            );
             let gauge = gauge.clone();
             gauge.increment(1.0);
             tokio::spawn(async move {
@@ -274,14 +286,17 @@ impl Listener {
 
 /// Serves one connection (HTTP/1.1, keep-alive) until the client closes it, a timeout of
 /// `limits` passes, or shutdown: on `close` it finishes the request in flight and closes (an
-/// idle one at once), on `abandon` it is dropped.
+/// idle one at once), on `abandon` it is dropped. While `draining`, every response says
+/// `connection: close`, so clients stop reusing connections to a server about to go away and
+/// none is idle in their pools when its listener closes (a request racing that close could
+/// fail where it cannot safely be sent again).
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     limits: ConnectionLimits,
-    close: CancellationToken,
-    abandon: CancellationToken,
+    draining: Draining,
+    (close, abandon): (CancellationToken, CancellationToken),
 ) {
     let clock = Arc::new(ConnectionClock::new(limits));
     let io = TokioIo::new(Watched { inner: stream, clock: Arc::clone(&clock) });
@@ -291,8 +306,12 @@ async fn serve_connection(
             let in_flight = InFlight::start(Arc::clone(&clock));
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             let answer = router.clone().oneshot(request);
+            let draining = draining.clone();
             async move {
-                let response = answer.await?;
+                let mut response = answer.await?;
+                if draining.is_draining() {
+                    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 Ok::<_, std::convert::Infallible>(
                     response.map(|body| Tracked { body, _in_flight: in_flight }),
                 )
