@@ -9,6 +9,8 @@
 #
 # PG_URL_BASE defaults to postgres://postgres@127.0.0.1:5432 (databases bench_users,
 # bench_products, bench_orders are created when missing). Logs go to DATA_DIR/<service>.log.
+# The gateway's operations endpoints (/readyz, /metrics) are on 127.0.0.1:19080.
+# bench/rolling-restart.sh sources this file for prepare_databases and common_env.
 set -euo pipefail
 
 BIN=${MERCATO_BIN:-target/release/mercato}
@@ -46,6 +48,7 @@ service_env() { # service
       echo "MERCATO_SERVICE_CLIENT_ID=orders"
       echo "MERCATO_SERVICE_CLIENT_SECRET=$MERCATO_CLIENT_SECRET_FOR_BENCH" ;;
     gateway)
+      echo "MERCATO_HTTP__OPERATIONS_LISTEN=127.0.0.1:19080"
       echo "MERCATO_UPSTREAMS__USERS=http://127.0.0.1:${PORT[users]}"
       echo "MERCATO_UPSTREAMS__PRODUCTS=http://127.0.0.1:${PORT[products]}"
       echo "MERCATO_UPSTREAMS__ORDERS=http://127.0.0.1:${PORT[orders]}"
@@ -68,19 +71,27 @@ exec_with_env() { # service command...
   exec env "${vars[@]}" "$@"
 }
 
-start() {
-  mkdir -p "$DATA"
-  common_env
-  for db in bench_users bench_products bench_orders; do
+# Creates PREFIX_users, PREFIX_products and PREFIX_orders when missing, migrates them, and
+# seeds the catalog (PRODUCTS_COUNT products, seed 7) when it is empty.
+prepare_databases() { # prefix
+  local prefix=$1 db service
+  for db in "${prefix}_users" "${prefix}_products" "${prefix}_orders"; do
     psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
       || psql "$PG/postgres" -qc "CREATE DATABASE $db"
   done
   for service in users products orders; do
-    with_env "$service" "$BIN" migrate "$service"
+    MERCATO_DATABASE__URL="$PG/${prefix}_$service$PG_OPTIONS" "$BIN" migrate "$service"
   done
-  if [ "$(psql "$PG/bench_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
-    with_env products "$BIN" seed --generate "$PRODUCTS_COUNT" --seed 7 >/dev/null
+  if [ "$(psql "$PG/${prefix}_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
+    MERCATO_DATABASE__URL="$PG/${prefix}_products$PG_OPTIONS" \
+      "$BIN" seed --generate "$PRODUCTS_COUNT" --seed 7 >/dev/null
   fi
+}
+
+start() {
+  mkdir -p "$DATA"
+  common_env
+  prepare_databases bench
   for service in users products orders gateway; do
     exec_with_env "$service" "$BIN" serve "$service" >"$DATA/$service.log" 2>&1 &
     echo $! >"$DATA/$service.pid"
@@ -91,7 +102,7 @@ start() {
     done
   done
   for _ in $(seq 100); do
-    curl -fsS http://127.0.0.1:18080/readyz >/dev/null 2>&1 && break
+    curl -fsS http://127.0.0.1:19080/readyz >/dev/null 2>&1 && break
     sleep 0.1
   done
   echo "shop up: gateway http://127.0.0.1:18080, pids $(pids)"
@@ -109,9 +120,12 @@ stop() {
   done
 }
 
+# Sourced (by rolling-restart.sh): only the functions.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 case ${1:-} in
   start) start ;;
   pids) pids ;;
   stop) stop ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
