@@ -220,6 +220,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("    status   http://{gateway}/api/v1/status");
     println!("    API docs http://{gateway}/docs");
     println!("    health   http://{}/readyz (and /healthz, /metrics)", shop.gateway_operations);
+    println!("    services users {}, products {}, orders {}", shop.users, shop.products, shop.orders);
     println!("    data     {}", args.data_dir.display());
     println!("  Ctrl-C stops it.");
     println!();
