@@ -25,9 +25,11 @@ fn open_file_descriptors() -> usize {
 }
 
 /// The server's own count of open connections on its public listener, from `/metrics` (asked
-/// on the operations listener, which the full public one does not block).
-async fn open_connections(operations: SocketAddr) -> usize {
-    let metrics = reqwest::get(format!("http://{operations}/metrics")).await.unwrap().text().await.unwrap();
+/// on the operations listener, which the full public one does not block). One client, whose
+/// one kept-alive connection is open before the descriptors are first counted.
+async fn open_connections(client: &reqwest::Client, operations: SocketAddr) -> usize {
+    let response = client.get(format!("http://{operations}/metrics")).send().await.unwrap();
+    let metrics = response.text().await.unwrap();
     metrics
         .lines()
         .find(|line| {
@@ -37,9 +39,9 @@ async fn open_connections(operations: SocketAddr) -> usize {
         .map_or(0, |open| open as usize)
 }
 
-async fn eventually_open(operations: SocketAddr, expected: usize) {
+async fn eventually_open(client: &reqwest::Client, operations: SocketAddr, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while open_connections(operations).await != expected {
+    while open_connections(client, operations).await != expected {
         assert!(Instant::now() < deadline, "never {expected} open connections");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -64,7 +66,8 @@ async fn past_the_connection_limit_new_connections_wait_in_the_backlog_without_f
     let (addr, operations) = (server.local_addr(), server.operations_addr());
     let stop = CancellationToken::new();
     tokio::spawn(server.run(stop.clone()));
-    eventually_open(operations, 0).await;
+    let client = reqwest::Client::new();
+    eventually_open(&client, operations, 0).await;
 
     let before = open_file_descriptors();
     // CAP clients that never finish their headers hold every slot.
@@ -74,7 +77,7 @@ async fn past_the_connection_limit_new_connections_wait_in_the_backlog_without_f
         stream.write_all(b"GET /hello HTTP/1.1\r\n").await.unwrap();
         held.push(stream);
     }
-    eventually_open(operations, CAP).await;
+    eventually_open(&client, operations, CAP).await;
 
     // More connect (the kernel completes the handshake into the backlog) but are not accepted.
     let mut waiting = Vec::new();
@@ -86,7 +89,7 @@ async fn past_the_connection_limit_new_connections_wait_in_the_backlog_without_f
     let mut answer = String::new();
     let early = tokio::time::timeout(Duration::from_millis(300), first.read_to_string(&mut answer)).await;
     assert!(early.is_err(), "answered past the limit: {answer}");
-    assert_eq!(open_connections(operations).await, CAP);
+    assert_eq!(open_connections(&client, operations).await, CAP);
     let grown = open_file_descriptors() - before;
     // Each client socket is one descriptor here; the server holds one per accepted connection.
     assert!(grown <= CAP + WAITING + CAP + 2, "{grown} descriptors for {CAP} accepted and {WAITING} waiting");
