@@ -16,18 +16,18 @@
 #
 # MERCATO_BIN (default target/release/mercato) is the binary; it needs root or the postgres
 # user's rights to restart the local cluster (pg_ctlcluster). Uses databases faults_* and
-# ports 19080-19083; writes logs to /tmp/mercato-faults-processes.
+# ports 18180-18183 (and 19180); writes logs to /tmp/mercato-faults-processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export MERCATO_BIN=${MERCATO_BIN:-target/release/mercato}
-export BENCH_DB_PREFIX=faults BENCH_PORT_BASE=19080 BENCH_PRODUCTS=${BENCH_PRODUCTS:-200}
+export BENCH_DB_PREFIX=faults BENCH_PORT_BASE=18180 BENCH_PRODUCTS=${BENCH_PRODUCTS:-200}
 # Settle abandoned checkouts quickly; calls give up fast while a service is away.
 export BENCH_ENV_ORDERS="MERCATO_RECOVERY__INTERVAL_MS=500 MERCATO_RECOVERY__PENDING_TIMEOUT_MS=20000 MERCATO_CLIENT__BREAKER_COOLDOWN_MS=500"
 PG=postgres://postgres@127.0.0.1:5432
 DATA=/tmp/mercato-faults-processes
-GATEWAY=http://127.0.0.1:19080
-declare -A PORT=([users]=19081 [products]=19082 [orders]=19083)
+GATEWAY=http://127.0.0.1:18180
+declare -A PORT=([users]=18181 [products]=18182 [orders]=18183)
 shop() { bench/shop-processes.sh "$@"; }
 say() { printf '[%6.1fs] %s\n' "$((($(date +%s%N) - STARTED) / 1000000))e-3" "$*"; }
 fail() { say "FAIL: $*"; exit 1; }

@@ -16,7 +16,9 @@
 # BENCH_DB_PREFIX (default bench) and BENCH_PORT_BASE (default 18080: the gateway; users,
 # products and orders on the next three ports) let another shop run beside this one;
 # BENCH_ENV_<SERVICE> (e.g. BENCH_ENV_ORDERS="MERCATO_RECOVERY__INTERVAL_MS=500") adds
-# variables to one service.
+# variables to one service. The gateway's operations endpoints (/readyz, /metrics) are on
+# BENCH_PORT_BASE + 1000 (19080). bench/rolling-restart.sh sources this file for
+# prepare_databases and common_env.
 set -euo pipefail
 
 BIN=${MERCATO_BIN:-target/release/mercato}
@@ -28,7 +30,8 @@ PRODUCTS_COUNT=${BENCH_PRODUCTS:-100000}
 # every query pays for encryption). Set PG_OPTIONS= to keep the driver's default.
 PG_OPTIONS=${PG_OPTIONS-?sslmode=disable}
 BASE=${BENCH_PORT_BASE:-18080}
-declare -A PORT=([gateway]=$BASE [users]=$((BASE + 1)) [products]=$((BASE + 2)) [orders]=$((BASE + 3)))
+declare -A PORT=([gateway]=$BASE [users]=$((BASE + 1)) [products]=$((BASE + 2)) [orders]=$((BASE + 3))
+                 [operations]=$((BASE + 1000)))
 
 common_env() {
   export MERCATO_LOG=${MERCATO_LOG:-warn} MERCATO_LOG_FORMAT=json
@@ -56,6 +59,7 @@ service_env() { # service
       echo "MERCATO_SERVICE_CLIENT_ID=orders"
       echo "MERCATO_SERVICE_CLIENT_SECRET=$MERCATO_CLIENT_SECRET_FOR_BENCH" ;;
     gateway)
+      echo "MERCATO_HTTP__OPERATIONS_LISTEN=127.0.0.1:${PORT[operations]}"
       echo "MERCATO_UPSTREAMS__USERS=http://127.0.0.1:${PORT[users]}"
       echo "MERCATO_UPSTREAMS__PRODUCTS=http://127.0.0.1:${PORT[products]}"
       echo "MERCATO_UPSTREAMS__ORDERS=http://127.0.0.1:${PORT[orders]}"
@@ -80,37 +84,47 @@ exec_with_env() { # service command...
   exec env "${vars[@]}" "$@"
 }
 
-start() {
-  mkdir -p "$DATA"
-  common_env
-  for db in "${PREFIX}_users" "${PREFIX}_products" "${PREFIX}_orders"; do
+# Creates PREFIX_users, PREFIX_products and PREFIX_orders when missing, migrates them, and
+# seeds the catalog (PRODUCTS_COUNT products, seed 7) when it is empty.
+prepare_databases() { # prefix
+  local prefix=$1 db service
+  for db in "${prefix}_users" "${prefix}_products" "${prefix}_orders"; do
     psql "$PG/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
       || psql "$PG/postgres" -qc "CREATE DATABASE $db"
   done
   for service in users products orders; do
-    with_env "$service" "$BIN" migrate "$service"
+    MERCATO_DATABASE__URL="$PG/${prefix}_$service$PG_OPTIONS" "$BIN" migrate "$service"
   done
-  if [ "$(psql "$PG/${PREFIX}_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
-    with_env products "$BIN" seed --generate "$PRODUCTS_COUNT" --seed 7 >/dev/null
+  if [ "$(psql "$PG/${prefix}_products" -qtAc 'SELECT count(*) FROM products')" = 0 ]; then
+    MERCATO_DATABASE__URL="$PG/${prefix}_products$PG_OPTIONS" \
+      "$BIN" seed --generate "$PRODUCTS_COUNT" --seed 7 >/dev/null
   fi
+}
+
+start() {
+  mkdir -p "$DATA"
+  common_env
+  prepare_databases "$PREFIX"
   # users first: the others fetch its key set.
   for service in users products orders gateway; do
     start_service "$service"
   done
   for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:${PORT[gateway]}/readyz" >/dev/null 2>&1 && break
+    curl -fsS "http://127.0.0.1:${PORT[operations]}/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
   echo "shop up: gateway http://127.0.0.1:${PORT[gateway]}, pids $(pids)"
 }
 
 start_service() { # service: start it (logs appended), wait until it answers /healthz
-  local service=$1
+  local service=$1 health
   common_env
   exec_with_env "$service" "$BIN" serve "$service" >>"$DATA/$service.log" 2>&1 &
   echo $! >"$DATA/$service.pid"
+  health=${PORT[$service]}
+  [ "$service" = gateway ] && health=${PORT[operations]}
   for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:${PORT[$service]}/healthz" >/dev/null 2>&1 && return 0
+    curl -fsS "http://127.0.0.1:$health/healthz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "$service did not start; see $DATA/$service.log" >&2
@@ -136,11 +150,14 @@ stop() {
   done
 }
 
+# Sourced (by rolling-restart.sh): only the functions.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 case ${1:-} in
   start) PG=${2:-$PG} DATA=${3:-$DATA} start ;;
   pids) pids ;;
   stop) stop ;;
   kill) kill_service "${2:?which service}" "${3:-TERM}" ;;
   start-service) start_service "${2:?which service}" ;;
-  *) sed -n '2,19p' "$0"; exit 2 ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac

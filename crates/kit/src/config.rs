@@ -105,6 +105,19 @@ fn describe(error: figment::Error) -> String {
 pub struct HttpConfig {
     /// Address to bind; port 0 picks a free port (tests).
     pub listen: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served instead, for the kubelet and
+    /// Prometheus; the public listener then answers 404 for them. Unset (empty in the
+    /// environment): they are served on `listen`.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub operations_listen: Option<SocketAddr>,
+    /// From accepting a connection, and from the first byte of each later request, its headers
+    /// must be complete within this; otherwise the connection is closed (slow-header clients).
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub idle_timeout_ms: u64,
+    /// Open connections per listener. At the limit the server stops accepting: new connections
+    /// wait in the kernel's listen backlog (no file descriptor of the process) until one closes.
+    pub max_connections: usize,
     /// A request taking longer than this answers 503.
     pub request_timeout_ms: u64,
     /// Largest request body accepted, in bytes.
@@ -120,6 +133,10 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            operations_listen: None,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 1024,
             request_timeout_ms: 15_000,
             body_limit_bytes: 1024 * 1024,
             shutdown_delay_ms: 0,
@@ -144,7 +161,42 @@ impl HttpConfig {
         if self.body_limit_bytes < 1024 {
             return Err(ConfigError::invalid(format!("{prefix}.body_limit_bytes"), "must be at least 1024"));
         }
+        for (key, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(format!("{prefix}.{key}"), "must be above 0"));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.max_connections"),
+                "must be between 1 and 1000000",
+            ));
+        }
+        if self.operations_listen.is_some_and(|ops| ops.port() != 0 && ops == self.listen) {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.operations_listen"),
+                "must differ from listen (leave it empty to serve them there)",
+            ));
+        }
         Ok(())
+    }
+}
+
+/// An optional value that the environment leaves empty to mean "none"
+/// (`MERCATO_HTTP__OPERATIONS_LISTEN=`).
+fn empty_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    match text.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
     }
 }
 
@@ -282,7 +334,7 @@ mod tests {
         assert!(names.contains(&"MERCATO_UPSTREAMS__*".to_owned()), "an empty map's entries: {names:?}");
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 5 + 3, "{names:?}");
+        assert_eq!(names.len(), 9 + 3, "{names:?}");
     }
 
     #[test]
@@ -292,6 +344,7 @@ mod tests {
             for name in env_variables::<Demo>().map_err(|e| e.to_string())? {
                 let value = match name.as_str() {
                     "MERCATO_HTTP__LISTEN" => "127.0.0.1:9",
+                    "MERCATO_HTTP__OPERATIONS_LISTEN" => "127.0.0.1:10",
                     "MERCATO_DATABASE__URL" => "sqlite://set.db",
                     "MERCATO_DATABASE__MIGRATE_ON_START" => "false",
                     _ => "7000",
@@ -304,6 +357,36 @@ mod tests {
             assert_eq!((demo.http.shutdown_delay_ms, demo.database.max_connections), (7000, 7000));
             Ok(())
         });
+    }
+
+    #[test]
+    fn operations_listen_is_an_address_or_empty_for_none() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DEMOTEST_DATABASE__URL", "sqlite://x.db");
+            jail.set_env("DEMOTEST_HTTP__OPERATIONS_LISTEN", "0.0.0.0:9090");
+            let demo: Demo =
+                load_from(Demo::default(), None, Env::prefixed("DEMOTEST_")).map_err(|e| e.to_string())?;
+            assert_eq!(demo.http.operations_listen, Some("0.0.0.0:9090".parse().unwrap()));
+            jail.set_env("DEMOTEST_HTTP__OPERATIONS_LISTEN", "");
+            let demo: Demo =
+                load_from(Demo::default(), None, Env::prefixed("DEMOTEST_")).map_err(|e| e.to_string())?;
+            assert_eq!(demo.http.operations_listen, None);
+            jail.set_env("DEMOTEST_HTTP__OPERATIONS_LISTEN", "nine thousand");
+            let err = load_from(Demo::default(), None, Env::prefixed("DEMOTEST_")).unwrap_err();
+            assert!(err.to_string().to_lowercase().contains("operations_listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn connection_limits_must_be_usable() {
+        let http = HttpConfig { max_connections: 0, ..HttpConfig::default() };
+        assert!(http.validate("http").unwrap_err().to_string().contains("`http.max_connections`"));
+        let http = HttpConfig { idle_timeout_ms: 0, ..HttpConfig::default() };
+        assert!(http.validate("http").unwrap_err().to_string().contains("`http.idle_timeout_ms`"));
+        let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let http = HttpConfig { listen, operations_listen: Some(listen), ..HttpConfig::default() };
+        assert!(http.validate("http").unwrap_err().to_string().contains("`http.operations_listen`"));
     }
 
     #[test]

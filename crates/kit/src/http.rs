@@ -1,12 +1,14 @@
 //! The HTTP bootstrap every service shares: the operations endpoints (`/healthz`, `/readyz`,
-//! `/metrics`, `/openapi.json`), the middleware stack, binding (port 0 in tests) and graceful
-//! shutdown: on SIGTERM or Ctrl-C readiness turns to "draining", the listener closes after the
-//! configured delay, and in-flight requests finish before [`HttpServer::run`] returns.
+//! `/metrics`, on their own listener when `http.operations_listen` is set), the middleware
+//! stack, binding (port 0 in tests), the connection limits (header-read and idle timeouts, a
+//! cap on open connections) and graceful shutdown: on SIGTERM or Ctrl-C readiness turns to
+//! "draining", the listeners close after the configured delay, and in-flight requests finish
+//! before [`HttpServer::run`] returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -16,8 +18,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, StatusCode, header};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::HttpConfig;
@@ -61,24 +66,43 @@ impl Draining {
     }
 }
 
-/// A bound, not yet running, HTTP server.
+/// A bound, not yet running, HTTP server: the service's listener and, when
+/// `http.operations_listen` is set, a second one for the operations endpoints.
 pub struct HttpServer {
     name: &'static str,
-    listener: TcpListener,
-    router: Router,
+    public: Listener,
+    operations: Option<Listener>,
     draining: Draining,
     shutdown_delay: Duration,
     drain_timeout: Duration,
 }
 
+/// One bound socket and what it serves.
+struct Listener {
+    role: &'static str,
+    socket: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+}
+
 impl HttpServer {
-    /// Binds `http.listen` and assembles the full router of `service`.
+    /// Binds `http.listen` (and `http.operations_listen`, when set) and assembles the full
+    /// router of `service`.
     pub async fn bind(service: Service, http: &HttpConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(http.listen).await?;
         let draining = Draining::default();
+        let operations = match http.operations_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        let ready = service.ready.clone();
         let router =
             service_router(service.name, service.api, service.openapi, service.ready, draining.clone(), http);
-        Ok(Self::from_parts(service.name, listener, router, draining, http))
+        let server = Self::from_parts(service.name, listener, router, draining.clone(), http);
+        Ok(match operations {
+            Some(socket) => server.with_operations(socket, operations_service(service.name, ready, draining)),
+            None => server,
+        })
     }
 
     /// A server for a router assembled elsewhere (the gateway builds its own stack).
@@ -91,50 +115,414 @@ impl HttpServer {
     ) -> Self {
         Self {
             name,
-            listener,
-            router,
+            public: Listener { role: "public", socket: listener, router, limits: ConnectionLimits::of(http) },
+            operations: None,
             draining,
             shutdown_delay: Duration::from_millis(http.shutdown_delay_ms),
             drain_timeout: Duration::from_millis(http.drain_timeout_ms),
         }
     }
 
-    /// The address actually bound (the real port when configured with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    /// Also serves `router` (see [`operations_service`]) on `listener`, with its own connection
+    /// limit, so probes and scrapes are answered even while the public listener is full.
+    pub fn with_operations(mut self, listener: TcpListener, router: Router) -> Self {
+        let limits = self.public.limits;
+        self.operations = Some(Listener { role: "operations", socket: listener, router, limits });
+        self
     }
 
-    /// Serves until `shutdown` is cancelled, then drains and returns.
+    /// The address actually bound (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.public.local_addr()
+    }
+
+    /// Where `/healthz`, `/readyz` and `/metrics` are served: the operations listener, or the
+    /// public one when there is none.
+    pub fn operations_addr(&self) -> SocketAddr {
+        self.operations.as_ref().map_or_else(|| self.local_addr(), Listener::local_addr)
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains and returns: readiness turns 503 at
+    /// once, the listeners close after the shutdown delay, and open connections get the drain
+    /// timeout to finish their requests (idle ones close at once).
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let Self { name, listener, router, draining, shutdown_delay, drain_timeout } = self;
-        let addr = listener.local_addr()?;
-        tracing::info!(service = name, %addr, "listening");
-        let signal = {
-            let shutdown = shutdown.clone();
-            async move {
-                shutdown.cancelled().await;
-                draining.start();
-                tracing::info!(service = name, "shutting down: readiness is now 503");
-                tokio::time::sleep(shutdown_delay).await;
-                tracing::info!(service = name, "listener closed; draining in-flight requests");
-            }
-        };
-        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal);
-        let deadline = async {
+        let Self { name, public, operations, draining, shutdown_delay, drain_timeout } = self;
+        let close = CancellationToken::new();
+        let abandon = CancellationToken::new();
+        let signal = async {
             shutdown.cancelled().await;
-            tokio::time::sleep(shutdown_delay + drain_timeout).await;
+            draining.start();
+            tracing::info!(service = name, "shutting down: readiness is now 503");
+            tokio::time::sleep(shutdown_delay).await;
+            tracing::info!(service = name, "listener closed; draining in-flight requests");
+            close.cancel();
         };
-        tokio::select! {
-            result = serve => {
-                tracing::info!(service = name, "stopped");
-                result
+        let operations = async {
+            match operations {
+                Some(listener) => {
+                    Some(listener.serve(name, draining.clone(), close.clone(), abandon.clone()).await)
+                }
+                None => None,
             }
-            () = deadline => {
-                tracing::warn!(service = name, "drain timeout passed; abandoning in-flight requests");
-                Ok(())
+        };
+        let (public, operations, ()) = tokio::join!(
+            public.serve(name, draining.clone(), close.clone(), abandon.clone()),
+            operations,
+            signal
+        );
+        let drained = async {
+            public.drained().await;
+            if let Some(operations) = operations {
+                operations.drained().await;
+            }
+        };
+        if tokio::time::timeout(drain_timeout, drained).await.is_err() {
+            tracing::warn!(service = name, "drain timeout passed; abandoning in-flight requests");
+            abandon.cancel();
+        } else {
+            tracing::info!(service = name, "stopped");
+        }
+        Ok(())
+    }
+}
+
+/// What a listener's connections may do (see `HttpConfig`).
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: usize,
+}
+
+impl ConnectionLimits {
+    fn of(http: &HttpConfig) -> Self {
+        Self {
+            header_read_timeout: Duration::from_millis(http.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(http.idle_timeout_ms),
+            max_connections: http.max_connections.max(1),
+        }
+    }
+}
+
+/// The connections a listener has open, counted by the permits they hold.
+struct OpenConnections {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl OpenConnections {
+    /// Resolves once every connection has closed.
+    async fn drained(&self) {
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        let _ = self.permits.acquire_many(all).await;
+    }
+}
+
+impl Listener {
+    fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Accepts until `close`, each connection under the limits. At `max_connections` open, it
+    /// stops accepting: new connections wait in the kernel's listen backlog, holding no file
+    /// descriptor of this process, until one closes (past the backlog the kernel refuses them).
+    async fn serve(
+        self,
+        name: &'static str,
+        draining: Draining,
+        close: CancellationToken,
+        abandon: CancellationToken,
+    ) -> OpenConnections {
+        let Self { role, socket, router, limits } = self;
+        match socket.local_addr() {
+            Ok(addr) => tracing::info!(service = name, listener = role, %addr, "listening"),
+            Err(_) => tracing::info!(service = name, listener = role, "listening"),
+        }
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let gauge = metrics::gauge!("http_server_open_connections", "service" => name, "listener" => role);
+        loop {
+            let permit = tokio::select! {
+                () = close.cancelled() => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (stream, peer) = tokio::select! {
+                () = close.cancelled() => break,
+                accepted = socket.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors, or a connection reset before it was taken:
+                        // pause rather than spin.
+                        tracing::warn!(service = name, listener = role, error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = serve_connection(
+                stream,
+                peer,
+                router.clone(),
+                limits,
+                draining.clone(),
+                (close.clone(), abandon.clone()),
+            );
+            let gauge = gauge.clone();
+            gauge.increment(1.0);
+            tokio::spawn(async move {
+                connection.await;
+                gauge.decrement(1.0);
+                drop(permit);
+            });
+        }
+        // Dropping the socket closes it: new connections are refused from here on.
+        drop(socket);
+        OpenConnections { permits, max: limits.max_connections }
+    }
+}
+
+/// Serves one connection (HTTP/1.1, keep-alive) until the client closes it, a timeout of
+/// `limits` passes, or shutdown: on `close` it finishes the request in flight and closes (an
+/// idle one at once), on `abandon` it is dropped. While `draining`, every response says
+/// `connection: close`, so clients stop reusing connections to a server about to go away and
+/// none is idle in their pools when its listener closes (a request racing that close could
+/// fail where it cannot safely be sent again).
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: ConnectionLimits,
+    draining: Draining,
+    (close, abandon): (CancellationToken, CancellationToken),
+) {
+    let clock = Arc::new(ConnectionClock::new(limits));
+    let io = TokioIo::new(Watched { inner: stream, clock: Arc::clone(&clock) });
+    let service = {
+        let clock = Arc::clone(&clock);
+        hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+            let in_flight = InFlight::start(Arc::clone(&clock));
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            let answer = router.clone().oneshot(request);
+            let draining = draining.clone();
+            async move {
+                let mut response = answer.await?;
+                if draining.is_draining() {
+                    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| Tracked { body, _in_flight: in_flight }),
+                )
+            }
+        })
+    };
+    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            served = connection.as_mut() => {
+                if let Err(err) = served {
+                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                }
+                return;
+            }
+            () = clock.expired() => {
+                tracing::debug!(%peer, "closing a connection: no request headers in time, or idle");
+                return;
+            }
+            () = close.cancelled(), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = abandon.cancelled() => return,
+        }
+    }
+}
+
+/// The deadlines of one connection, as Go's `http.Server` has them: from accepting it, the
+/// request headers must arrive within the header-read timeout; while a request is in flight
+/// nothing is timed (the request timeout bounds it); once its response is sent, the next request
+/// must start within the idle timeout, and its headers must then be complete within the
+/// header-read timeout. Past a deadline the connection is closed.
+struct ConnectionClock {
+    state: Mutex<ClockState>,
+    /// Set while idle between requests, so the read path checks the lock only then.
+    awaiting_next: AtomicBool,
+    changed: Notify,
+    limits: ConnectionLimits,
+}
+
+struct ClockState {
+    in_flight: usize,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl ConnectionClock {
+    fn new(limits: ConnectionLimits) -> Self {
+        let deadline = Some(tokio::time::Instant::now() + limits.header_read_timeout);
+        Self {
+            state: Mutex::new(ClockState { in_flight: 0, deadline }),
+            awaiting_next: AtomicBool::new(false),
+            changed: Notify::new(),
+            limits,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes arrived: if the connection was idle, a request is starting.
+    fn bytes_read(&self) {
+        if self.awaiting_next.swap(false, Ordering::Relaxed) {
+            let mut state = self.lock();
+            if state.in_flight == 0 {
+                state.deadline = Some(tokio::time::Instant::now() + self.limits.header_read_timeout);
+                self.changed.notify_one();
             }
         }
+    }
+
+    fn request_started(&self) {
+        let mut state = self.lock();
+        state.in_flight += 1;
+        state.deadline = None;
+        self.awaiting_next.store(false, Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    fn response_finished(&self) {
+        let mut state = self.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if state.in_flight == 0 {
+            state.deadline = Some(tokio::time::Instant::now() + self.limits.idle_timeout);
+            self.awaiting_next.store(true, Ordering::Relaxed);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Resolves when the current deadline passes without being moved.
+    async fn expired(&self) {
+        loop {
+            let changed = self.changed.notified();
+            let deadline = self.lock().deadline;
+            match deadline {
+                None => changed.await,
+                Some(deadline) => {
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep_until(deadline) => {
+                            if self.lock().deadline.is_some_and(|d| d <= tokio::time::Instant::now()) {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A request being served on a connection; dropped when its response has been sent (or the
+/// request was given up), which starts the connection's idle timeout.
+struct InFlight(Arc<ConnectionClock>);
+
+impl InFlight {
+    fn start(clock: Arc<ConnectionClock>) -> Self {
+        clock.request_started();
+        Self(clock)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.response_finished();
+    }
+}
+
+/// A response body that keeps its request [`InFlight`] until the server has sent it all.
+struct Tracked {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The connection's socket, telling its clock when bytes arrive.
+struct Watched {
+    inner: TcpStream,
+    clock: Arc<ConnectionClock>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.clock.bytes_read();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -166,9 +554,9 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// The service's API plus operations endpoints, wrapped in the shared middleware stack
-/// (outermost first): panic → 500 problem, request span + metrics + request id, timeout → 503,
-/// body limit.
+/// The service's API and `/openapi.json`, plus the operations endpoints unless they have their
+/// own listener (`http.operations_listen`), wrapped in the shared middleware stack (outermost
+/// first): panic → 500 problem, request span + metrics + request id, timeout → 503, body limit.
 pub fn service_router(
     name: &'static str,
     api: Router,
@@ -180,14 +568,30 @@ pub fn service_router(
     // Install the recorder before the first request is counted.
     crate::metrics::handle();
     let openapi = Arc::new(openapi);
-    let ops = operations_router(ready, draining)
-        .route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));
+    let document =
+        Router::new().route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }));
+    // With their own listener, the operations endpoints are not on this one (404 here).
+    let api = match http.operations_listen {
+        Some(_) => api.merge(document),
+        None => api.merge(document).merge(operations_router(ready, draining)),
+    };
     let timeout = http.request_timeout();
-    api.merge(ops)
-        .fallback(not_found)
+    api.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(body_limit(http.body_limit_bytes))
         .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            crate::telemetry::trace_request(name, req, next)
+        }))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// What an operations listener serves: [`operations_router`] in the request span and panic
+/// layers, anything else a 404 problem.
+pub fn operations_service(name: &'static str, ready: ReadyCheck, draining: Draining) -> Router {
+    crate::metrics::handle();
+    operations_router(ready, draining)
+        .fallback(not_found)
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             crate::telemetry::trace_request(name, req, next)
         }))
@@ -276,7 +680,6 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tower::ServiceExt;
 
     async fn status_of(router: Router, path: &str) -> StatusCode {
         let request = Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
@@ -309,6 +712,46 @@ mod tests {
             .layer(middleware::from_fn_with_state(Duration::from_millis(20), enforce_timeout));
         assert_eq!(status_of(router.clone(), "/slow").await, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(status_of(router, "/fast").await, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn made_up_methods_and_paths_add_no_metric_series() {
+        const SERVICE: &str = "metrics-bound-test";
+        let router = service_router(
+            SERVICE,
+            Router::new().route("/things/{id}", get(healthz)),
+            Default::default(),
+            ready_check(|| async { Ok(()) }),
+            Draining::default(),
+            &HttpConfig::default(),
+        );
+        let series = || crate::metrics::render().lines().filter(|l| l.contains(SERVICE)).count();
+        let hostile = |i: usize| {
+            let method = http::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+            Request::builder()
+                .method(method)
+                .uri(format!("/nowhere/{i}"))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        for i in 0..3 {
+            router.clone().oneshot(hostile(i)).await.unwrap();
+        }
+        let after_a_few = series();
+        for i in 3..300 {
+            router.clone().oneshot(hostile(i)).await.unwrap();
+            let known =
+                Request::builder().uri(format!("/things/{i}")).body(axum::body::Body::empty()).unwrap();
+            router.clone().oneshot(known).await.unwrap();
+        }
+        let text = crate::metrics::render();
+        assert!(
+            text.contains(&format!(r#"service="{SERVICE}",method="_OTHER",route="unmatched""#)),
+            "{text}"
+        );
+        // The known route added its own series once; the 297 hostile requests added none.
+        let one_route = text.lines().filter(|l| l.contains(SERVICE) && l.contains("/things/{id}")).count();
+        assert_eq!(series(), after_a_few + one_route, "{text}");
     }
 
     #[test]

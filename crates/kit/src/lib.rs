@@ -1,6 +1,7 @@
 //! What every mercato service shares: configuration, telemetry, the HTTP bootstrap with health,
 //! readiness, metrics and graceful shutdown, problem+json errors, request extraction, JWT
-//! verification, pagination, the resilient service-to-service client and rate limiting.
+//! verification, pagination, the resilient service-to-service client (over one or several
+//! replicas) and rate limiting.
 //!
 //! **API boundary**: every service depends on this crate; keep its surface small and documented.
 
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod money;
 pub mod pagination;
 pub mod rate_limit;
+pub mod replicas;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

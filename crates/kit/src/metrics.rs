@@ -1,6 +1,10 @@
 //! Prometheus metrics: one process-wide recorder; request count and latency by service,
 //! method, route template and status.
 //!
+//! Every label takes a bounded set of values, so no client can grow the exposition: a method
+//! outside RFC 9110's (and PATCH) is `_OTHER`, as OpenTelemetry's HTTP semantic conventions say,
+//! and a path no route matches is the one route `unmatched`.
+//!
 //! In the embedded mode every service shares one process, so each service's `/metrics` shows
 //! the whole process; the `service` label tells the series apart.
 
@@ -48,9 +52,13 @@ type SeriesByRoute = HashMap<String, HashMap<String, RequestSeries>>;
 static SERIES: LazyLock<RwLock<HashMap<(&'static str, u16), SeriesByRoute>>> =
     LazyLock::new(|| RwLock::new(HashMap::new()));
 
-/// Counts one served request and its latency.
+/// The route label of a request no route matched.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Counts one served request and its latency. `route` is the matched route template, or
+/// [`UNMATCHED_ROUTE`].
 pub fn record_request(service: &'static str, method: &str, route: &str, status: u16, elapsed: Duration) {
-    let series = registered(service, method, route, status);
+    let series = registered(service, method_label(method), route, status);
     series.count.increment(1);
     series.duration.record(elapsed.as_secs_f64());
 }
@@ -87,6 +95,12 @@ fn registered(service: &'static str, method: &str, route: &str, status: u16) -> 
         .clone()
 }
 
+/// The method as a label: a known method as itself, anything else `_OTHER`.
+pub fn method_label(method: &str) -> &str {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    if KNOWN.contains(&method) { method } else { "_OTHER" }
+}
+
 /// The Prometheus text exposition of every metric recorded so far.
 pub fn render() -> String {
     handle().render()
@@ -108,5 +122,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("http_server_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn unknown_methods_are_one_label_value() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "_OTHER", "methods are case-sensitive");
+        assert_eq!(method_label("FROBNICATE"), "_OTHER");
     }
 }

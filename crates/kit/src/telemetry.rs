@@ -164,7 +164,7 @@ pub async fn trace_request(service: &'static str, request: Request, next: Next) 
     let started = Instant::now();
     let request_id = request_id_from(request.headers());
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let route = matched.as_ref().map_or(crate::metrics::UNMATCHED_ROUTE, MatchedPath::as_str);
     let method = request.method().clone();
     let span = tracing::info_span!(
         "request",

@@ -61,6 +61,12 @@ async fn status_of(addr: SocketAddr, path: &str) -> Result<StatusCode, reqwest::
     fresh_client().get(format!("http://{addr}{path}")).send().await.map(|r| r.status())
 }
 
+/// Whether the server asks to close the connection after answering `path`.
+async fn closes_after(addr: SocketAddr, path: &str) -> bool {
+    let response = fresh_client().get(format!("http://{addr}{path}")).send().await.unwrap();
+    response.headers().get("connection").is_some_and(|v| v == "close")
+}
+
 /// Polls `condition` every few milliseconds until it holds; fails the test after `within`.
 async fn eventually<F, Fut>(within: Duration, what: &str, mut condition: F)
 where
@@ -86,6 +92,7 @@ async fn sigterm_during_a_slow_request_drains_it_and_refuses_new_connections() {
     let running = start(api, shutdown_delay.as_millis() as u64, drain_timeout.as_millis() as u64).await;
     let addr = running.addr;
     assert_eq!(status_of(addr, "/readyz").await.unwrap(), StatusCode::OK);
+    assert!(!closes_after(addr, "/healthz").await, "keep-alive while serving");
 
     let in_flight = tokio::spawn(async move {
         let response = fresh_client().get(format!("http://{addr}/slow")).send().await?;
@@ -108,6 +115,10 @@ async fn sigterm_during_a_slow_request_drains_it_and_refuses_new_connections() {
         "readiness must turn 503 while the listener is still open"
     );
     assert_eq!(status_of(addr, "/healthz").await.unwrap(), StatusCode::OK, "still alive while draining");
+    assert!(
+        closes_after(addr, "/healthz").await,
+        "while draining, no connection is kept for reuse: none is idle in a client's pool when the listener closes"
+    );
 
     // After the delay the listener closes: a new connection is refused.
     eventually(shutdown_delay + Duration::from_secs(2), "the listener closes after the delay", || async {

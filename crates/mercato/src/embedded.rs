@@ -91,6 +91,8 @@ struct Running {
 /// The running shop.
 pub struct Shop {
     pub gateway: SocketAddr,
+    /// The gateway's operations listener: `/healthz`, `/readyz`, `/metrics`.
+    pub gateway_operations: SocketAddr,
     pub users: SocketAddr,
     pub products: SocketAddr,
     pub orders: SocketAddr,
@@ -157,9 +159,14 @@ fn random_secret() -> anyhow::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The gateway's embedded settings, routing to the services at their bound addresses.
+/// The gateway's embedded settings, routing to the services at their bound addresses; its
+/// operations endpoints on a free loopback port of their own (`Shop::gateway_operations`).
 pub fn gateway_defaults(listen: SocketAddr, services: ServiceAddrs) -> GatewayConfig {
-    let mut config = GatewayConfig { http: HttpConfig::with_listen(listen), ..GatewayConfig::default() };
+    let http = HttpConfig {
+        operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..HttpConfig::with_listen(listen)
+    };
+    let mut config = GatewayConfig { http, ..GatewayConfig::default() };
     config.upstreams.insert("users".into(), format!("http://{}", services.users));
     config.upstreams.insert("products".into(), format!("http://{}", services.products));
     config.upstreams.insert("orders".into(), format!("http://{}", services.orders));
@@ -228,9 +235,11 @@ impl Shop {
         let gateway_app =
             gateway::Application::build(gateway.clone()).await.context("starting the gateway")?;
         gateway.http.listen = gateway_app.local_addr();
+        gateway.http.operations_listen = Some(gateway_app.operations_addr());
 
         let mut shop = Self {
             gateway: gateway.http.listen,
+            gateway_operations: gateway_app.operations_addr(),
             users: users.http.listen,
             products: products.http.listen,
             orders: orders.http.listen,

@@ -53,7 +53,8 @@ enum Command {
         check: bool,
     },
     /// Exit 0 if the service in this container answers 2xx on PATH (a HEALTHCHECK for an image
-    /// with no shell or curl). The address is --addr, else MERCATO_HTTP__LISTEN.
+    /// with no shell or curl). The address is --addr, else MERCATO_HTTP__OPERATIONS_LISTEN
+    /// when set, else MERCATO_HTTP__LISTEN.
     Probe {
         #[arg(default_value = "/readyz")]
         path: String,
@@ -218,6 +219,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  mercato is running: http://{gateway}");
     println!("    status   http://{gateway}/api/v1/status");
     println!("    API docs http://{gateway}/docs");
+    println!("    health   http://{}/readyz (and /healthz, /metrics)", shop.gateway_operations);
+    println!("    services users {}, products {}, orders {}", shop.users, shop.products, shop.orders);
     println!("    data     {}", args.data_dir.display());
     println!("  Ctrl-C stops it.");
     println!();

@@ -10,12 +10,26 @@ use anyhow::Context;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The address to probe: `explicit`, else the service's `MERCATO_HTTP__LISTEN`; a wildcard
-/// address (`0.0.0.0`, `[::]`) is reached on loopback.
+/// The address to probe: `explicit`, else where the service serves its operations endpoints:
+/// `MERCATO_HTTP__OPERATIONS_LISTEN` when set and not empty, else `MERCATO_HTTP__LISTEN`; a
+/// wildcard address (`0.0.0.0`, `[::]`) is reached on loopback.
 pub fn target(explicit: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
-    let addr = match explicit {
-        Some(addr) => addr,
-        None => std::env::var("MERCATO_HTTP__LISTEN")
+    let operations = std::env::var("MERCATO_HTTP__OPERATIONS_LISTEN").ok().filter(|v| !v.trim().is_empty());
+    target_from(explicit, operations, std::env::var("MERCATO_HTTP__LISTEN").ok())
+}
+
+fn target_from(
+    explicit: Option<SocketAddr>,
+    operations: Option<String>,
+    listen: Option<String>,
+) -> anyhow::Result<SocketAddr> {
+    let addr = match (explicit, operations) {
+        (Some(addr), _) => addr,
+        (None, Some(operations)) => operations
+            .trim()
+            .parse()
+            .context("MERCATO_HTTP__OPERATIONS_LISTEN is not an address like 0.0.0.0:9090")?,
+        (None, None) => listen
             .context("pass --addr or set MERCATO_HTTP__LISTEN (the service's listen address)")?
             .parse()
             .context("MERCATO_HTTP__LISTEN is not an address like 0.0.0.0:8080")?,
@@ -93,6 +107,14 @@ mod tests {
     fn nothing_listening_is_unhealthy() {
         let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         assert!(probe(addr, "/healthz").is_err());
+    }
+
+    #[test]
+    fn the_operations_listener_is_probed_when_the_service_has_one() {
+        let listen = Some("0.0.0.0:8080".to_owned());
+        let probed = target_from(None, Some("0.0.0.0:9090".to_owned()), listen.clone()).unwrap();
+        assert_eq!(probed, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(target_from(None, None, listen).unwrap(), "127.0.0.1:8080".parse().unwrap());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mercato::bench::{BenchPlan, Load, Scenario, run_bench};
+use mercato::bench::{BenchPlan, DirectTargets, Load, Scenario, run_bench};
 use mercato::embedded::{EmbeddedOptions, Overrides, Shop};
 
 /// The shop as `mercato up` runs it with the demo catalog, with cheap password hashing (the
@@ -76,12 +76,18 @@ async fn a_paced_run_keeps_the_schedule_over_few_connections() {
 /// asserts nothing failed and each endpoint was reached.
 async fn run_in_turn(scenario: Scenario, endpoints: [&str; 2]) -> mercato::bench::Report {
     let (shop, _dir) = start_shop().await;
-    let plan = BenchPlan::new(
-        format!("http://{}", shop.gateway),
-        scenario,
-        Load::Connections(2),
-        Duration::from_secs(1),
-    );
+    let plan = BenchPlan {
+        direct: DirectTargets {
+            operations: Some(format!("http://{}", shop.gateway_operations)),
+            service: Some(format!("http://{}", shop.products)),
+        },
+        ..BenchPlan::new(
+            format!("http://{}", shop.gateway),
+            scenario,
+            Load::Connections(2),
+            Duration::from_secs(1),
+        )
+    };
 
     let report = run_bench(&plan).await.unwrap();
 

@@ -55,11 +55,13 @@ fn env_check_loads_the_environment_and_names_a_bad_key() {
     assert!(stderr(&bad).contains("acces_token_ttl_secs"), "{}", stderr(&bad));
 }
 
-/// Starts `mercato serve gateway` on a free port and answers its address, read from its log.
+/// Starts `mercato serve gateway` on free ports and answers its operations listener's address,
+/// read from its log.
 fn start_gateway() -> (Child, String) {
     let mut child = mercato()
         .args(["serve", "gateway"])
         .env("MERCATO_HTTP__LISTEN", "127.0.0.1:0")
+        .env("MERCATO_HTTP__OPERATIONS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -68,7 +70,7 @@ fn start_gateway() -> (Child, String) {
     let addr = loop {
         let line = lines.next().expect("the gateway logged its address").unwrap();
         let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if entry["message"] == "listening" {
+        if entry["message"] == "listening" && entry["listener"] == "operations" {
             break entry["addr"].as_str().expect("addr").to_owned();
         }
     };

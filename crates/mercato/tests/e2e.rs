@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 struct TestShop {
     base: String,
+    /// The gateway's operations listener.
+    operations: String,
     http: reqwest::Client,
     data_dir: tempfile::TempDir,
     stop: CancellationToken,
@@ -29,9 +31,10 @@ async fn start_shop() -> TestShop {
         .await
         .expect("the shop starts");
     let base = format!("http://{}", shop.gateway);
+    let operations = format!("http://{}", shop.gateway_operations);
     let stop = CancellationToken::new();
     tokio::spawn(shop.run_until(stop.clone()));
-    TestShop { base, http: reqwest::Client::new(), data_dir, stop }
+    TestShop { base, operations, http: reqwest::Client::new(), data_dir, stop }
 }
 
 impl TestShop {
@@ -286,8 +289,11 @@ async fn status_and_docs_show_the_shop() {
         openapi["paths"]["/api/v1/auth/login"]["post"].is_object(),
         "the merged document has the users API"
     );
-    assert_eq!(shop.get("/healthz", None).await.status(), 200);
-    assert_eq!(shop.get("/readyz", None).await.status(), 200);
+    assert_eq!(shop.get("/healthz", None).await.status(), 404, "not on the public port");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let response = shop.http.get(format!("{}{path}", shop.operations)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path} on the operations listener");
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! What browsers get from the edge: CORS and security headers on every response.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, Method, header};
@@ -10,6 +11,7 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::config::CorsConfig;
 use crate::forwarded;
+use crate::state::AppState;
 
 /// Answers preflights and marks responses readable by the configured origins. No credentials:
 /// tokens travel in `Authorization`, so a wildcard origin is safe.
@@ -33,9 +35,13 @@ pub(crate) fn cors_layer(config: &CorsConfig) -> CorsLayer {
 }
 
 /// Middleware: `nosniff`, `DENY` framing and `no-referrer` on every response, and
-/// `Strict-Transport-Security` when the request came over TLS.
-pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
-    let over_tls = forwarded::came_over_tls(request.headers());
+/// `Strict-Transport-Security` when the request came over TLS (as a trusted proxy says).
+pub(crate) async fn security_headers(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let over_tls = state.trusted_proxies.came_over_tls(request.headers(), forwarded::peer_ip(&request));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

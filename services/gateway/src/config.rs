@@ -11,11 +11,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GatewayConfig {
-    /// The public listener (default `127.0.0.1:8080`); `http.body_limit_bytes` is the body limit
-    /// of every route without its own.
+    /// The public listener (default `127.0.0.1:8080`) and the operations one (default
+    /// `127.0.0.1:9090`: `/healthz`, `/readyz` and `/metrics` are never on the public port unless
+    /// `http.operations_listen` is emptied); `http.body_limit_bytes` is the body limit of every
+    /// route without its own.
     pub http: HttpConfig,
-    /// Service name → base URL (scheme, host and port only), e.g. `users = "http://127.0.0.1:8081"`.
+    /// Service name → base URL (scheme, host and port only), e.g. `users = "http://127.0.0.1:8081"`,
+    /// or a comma-separated list of its replicas' (`"http://a:8080,http://b:8080"`).
     pub upstreams: BTreeMap<String, String>,
+    /// How requests are spread over an upstream's replicas and when one is taken out.
+    pub replicas: ReplicasConfig,
     /// Public path prefixes and the upstream serving them; the longest matching prefix wins and
     /// the path is forwarded unchanged.
     pub routes: Vec<RouteConfig>,
@@ -39,9 +44,47 @@ pub struct GatewayConfig {
     pub rate_limit: RateLimitConfig,
     /// Cross-origin requests from browsers.
     pub cors: CorsConfig,
-    /// Take the client address from the first `X-Forwarded-For` entry (only behind a proxy that
-    /// sets it); otherwise the socket's peer address is the client.
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the gateway whose `X-Forwarded-*` headers count: the client is
+    /// the rightmost `X-Forwarded-For` address that is not one of them. None by default: the
+    /// socket's peer is the client.
+    pub trusted_proxies: TrustedProxiesConfig,
+    /// Before `trusted_proxies`: `true` took the leftmost `X-Forwarded-For` entry, which the
+    /// client writes. Still read, as `trusted_proxies.hops = 1`; not listed by `mercato env`.
+    #[serde(skip_serializing)]
+    pub trust_forwarded_for: Option<bool>,
+}
+
+/// Proxies trusted to append to `X-Forwarded-For` (and to set `-Proto` and `-Host`), by count,
+/// by address, or both.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedProxiesConfig {
+    /// How many proxies in front of the gateway each append the address they saw (1 behind one
+    /// ingress controller or load balancer); the nearest this many hops are trusted.
+    pub hops: u32,
+    /// Networks (`10.0.0.0/8`) or addresses of trusted proxies, at any distance.
+    pub cidrs: Vec<String>,
+}
+
+/// Several replicas of one upstream: calls take turns; a replica that refuses a connection, or
+/// fails `eject_after_failures` calls in a row (errors, 502/503/504), sits out `ejection_ms`;
+/// one whose `/readyz` is not 200 (draining) gets no new requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicasConfig {
+    /// How often each replica's `/readyz` is asked, for upstreams with more than one.
+    pub readiness_interval_ms: u64,
+    /// Consecutive failed calls that take a replica out.
+    pub eject_after_failures: u32,
+    /// How long a replica stays out after failing (a refused connection ends it as soon as its
+    /// readiness answers 200 again).
+    pub ejection_ms: u64,
+}
+
+impl Default for ReplicasConfig {
+    fn default() -> Self {
+        Self { readiness_interval_ms: 1_000, eject_after_failures: 5, ejection_ms: 10_000 }
+    }
 }
 
 /// One public prefix and the service behind it.
@@ -115,12 +158,16 @@ const MIB: usize = 1024 * 1024;
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
-            http: HttpConfig::with_listen(([127, 0, 0, 1], 8080).into()),
+            http: HttpConfig {
+                operations_listen: Some(([127, 0, 0, 1], 9090).into()),
+                ..HttpConfig::with_listen(([127, 0, 0, 1], 8080).into())
+            },
             upstreams: BTreeMap::from([
                 ("users".to_owned(), "http://127.0.0.1:8081".to_owned()),
                 ("products".to_owned(), "http://127.0.0.1:8082".to_owned()),
                 ("orders".to_owned(), "http://127.0.0.1:8083".to_owned()),
             ]),
+            replicas: ReplicasConfig::default(),
             routes: vec![
                 RouteConfig::new("/api/v1/auth", "users"),
                 RouteConfig::new("/api/v1/users", "users"),
@@ -140,7 +187,8 @@ impl Default for GatewayConfig {
             client: ClientConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cors: CorsConfig::default(),
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxiesConfig::default(),
+            trust_forwarded_for: None,
         }
     }
 }
@@ -152,9 +200,25 @@ impl GatewayConfig {
     }
 
     fn validate_upstreams(&self) -> Result<(), ConfigError> {
-        for (name, base) in &self.upstreams {
-            check_base_url(base)
-                .map_err(|problem| ConfigError::invalid(format!("upstreams.{name}"), problem))?;
+        for (name, list) in &self.upstreams {
+            let bases = kit::replicas::split_urls(list);
+            if bases.is_empty() {
+                return Err(ConfigError::invalid(format!("upstreams.{name}"), "names no base URL"));
+            }
+            for base in &bases {
+                check_base_url(base)
+                    .map_err(|problem| ConfigError::invalid(format!("upstreams.{name}"), problem))?;
+            }
+        }
+        let replicas = &self.replicas;
+        if replicas.readiness_interval_ms == 0
+            || replicas.ejection_ms == 0
+            || replicas.eject_after_failures == 0
+        {
+            return Err(ConfigError::invalid(
+                "replicas",
+                "readiness_interval_ms, eject_after_failures and ejection_ms must be above 0",
+            ));
         }
         if !self.upstreams.contains_key(&self.auth_upstream) {
             return Err(ConfigError::invalid("auth_upstream", self.not_an_upstream(&self.auth_upstream)));
@@ -208,7 +272,25 @@ impl GatewayConfig {
         if rate.enabled && rate.burst == 0 {
             return Err(ConfigError::invalid("rate_limit.burst", "must be at least 1"));
         }
-        check_origins(&self.cors.allowed_origins).map_err(|p| ConfigError::invalid("cors.allowed_origins", p))
+        check_origins(&self.cors.allowed_origins)
+            .map_err(|p| ConfigError::invalid("cors.allowed_origins", p))?;
+        for (i, cidr) in self.trusted_proxies.cidrs.iter().enumerate() {
+            crate::forwarded::parse_network(cidr)
+                .map_err(|p| ConfigError::invalid(format!("trusted_proxies.cidrs[{i}]"), p))?;
+        }
+        if self.trusted_proxies.hops > 16 {
+            return Err(ConfigError::invalid("trusted_proxies.hops", "must be at most 16"));
+        }
+        Ok(())
+    }
+
+    /// The trusted proxies, with the old `trust_forwarded_for = true` read as one hop.
+    pub(crate) fn effective_trusted_proxies(&self) -> TrustedProxiesConfig {
+        let mut proxies = self.trusted_proxies.clone();
+        if self.trust_forwarded_for == Some(true) && proxies.hops == 0 {
+            proxies.hops = 1;
+        }
+        proxies
     }
 
     fn not_an_upstream(&self, name: &str) -> String {
@@ -289,6 +371,11 @@ mod tests {
         let config = GatewayConfig::default();
         config.validate().unwrap();
         assert_eq!(config.http.listen.port(), 8080);
+        assert_eq!(
+            config.http.operations_listen.map(|ops| ops.port()),
+            Some(9090),
+            "operations off the public port"
+        );
         let owner =
             |prefix: &str| config.routes.iter().find(|r| r.prefix == prefix).map(|r| r.upstream.as_str());
         assert_eq!(owner("/api/v1/users"), Some("users"));
@@ -359,6 +446,23 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_may_list_its_replicas_in_one_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GWTEST_UPSTREAMS__PRODUCTS", "http://products-a:8080, http://products-b:8080");
+            let config = load_with_env("GWTEST_").map_err(|e| e.to_string())?;
+            config.validate().map_err(|e| e.to_string())?;
+            assert_eq!(
+                kit::replicas::split_urls(&config.upstreams["products"]),
+                ["http://products-a:8080", "http://products-b:8080"]
+            );
+            Ok(())
+        });
+        let mut config = GatewayConfig::default();
+        config.upstreams.insert("users".into(), "http://a:1,http://b:2/path".into());
+        assert!(config.validate().unwrap_err().to_string().contains("`upstreams.users`"));
+    }
+
+    #[test]
     fn auth_upstream_must_exist() {
         let config = GatewayConfig { auth_upstream: "accounts".to_owned(), ..GatewayConfig::default() };
         assert!(config.validate().unwrap_err().to_string().contains("`auth_upstream`"));
@@ -380,6 +484,31 @@ mod tests {
         let config = GatewayConfig { upstream_timeout_ms: 20_000, ..GatewayConfig::default() };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("`upstream_timeout_ms`") && err.contains("15000"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_from_the_environment_and_the_old_switch_means_one_hop() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("GWTEST_TRUSTED_PROXIES__CIDRS", r#"["10.0.0.0/8", "192.0.2.7"]"#);
+            let config = load_with_env("GWTEST_").map_err(|e| e.to_string())?;
+            assert_eq!(config.trusted_proxies.cidrs, ["10.0.0.0/8", "192.0.2.7"]);
+            assert_eq!(config.effective_trusted_proxies().hops, 0);
+            jail.set_env("GWTEST_TRUST_FORWARDED_FOR", "true");
+            let config = load_with_env("GWTEST_").map_err(|e| e.to_string())?;
+            assert_eq!(config.effective_trusted_proxies().hops, 1);
+            Ok(())
+        });
+        let names = kit::config::env_variables::<GatewayConfig>().unwrap();
+        assert!(!names.iter().any(|n| n == "MERCATO_TRUST_FORWARDED_FOR"), "{names:?}");
+        assert!(names.iter().any(|n| n == "MERCATO_TRUSTED_PROXIES__HOPS"), "{names:?}");
+    }
+
+    #[test]
+    fn a_trusted_proxy_network_that_is_not_one_names_its_key() {
+        let mut config = GatewayConfig::default();
+        config.trusted_proxies.cidrs = vec!["10.0.0.0/8".into(), "ingress".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("`trusted_proxies.cidrs[1]`"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod auth;
 mod browser;
 mod config;
 mod forwarded;
+mod health;
 mod limits;
 mod proxy;
 mod routes;
@@ -18,4 +19,7 @@ mod routing;
 mod state;
 
 pub use app::Application;
-pub use config::{CorsConfig, GatewayConfig, RateLimitConfig, RouteConfig, UploadRouteConfig};
+pub use config::{
+    CorsConfig, GatewayConfig, RateLimitConfig, ReplicasConfig, RouteConfig, TrustedProxiesConfig,
+    UploadRouteConfig,
+};

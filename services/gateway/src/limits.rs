@@ -8,12 +8,13 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header;
-use http_body_util::{LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kit::ApiError;
 use kit::auth::Claims;
 use kit::rate_limit::RateLimiter;
 
 use crate::config::{GatewayConfig, RateLimitConfig};
+use crate::forwarded::TrustedProxies;
 use crate::state::AppState;
 use crate::{auth, forwarded};
 
@@ -29,14 +30,21 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
     let claims = auth::verified_claims(&state.verifier, request.headers()).await;
     if let Some(limiter) = &state.rate_limiter {
         let user = claims.as_ref().ok().and_then(Option::as_ref);
-        let key = rate_key(user, &request, state.trust_forwarded_for);
+        let key = rate_key(user, &request, &state.trusted_proxies);
         if let Err(wait) = limiter.check(&key) {
             tracing::debug!(client = %key, "rate limited");
             return ApiError::too_many_requests(retry_after_secs(wait)).into_response();
         }
     }
     match claims {
-        Ok(_) => next.run(request).await,
+        Ok(verified) => {
+            let mut request = request;
+            if let Some(claims) = verified {
+                // The gateway's own endpoints may show more to some roles (the status page).
+                request.extensions_mut().insert(claims);
+            }
+            next.run(request).await
+        }
         // Signing in and refreshing are how a client replaces a stale token, so a stale token
         // sent along out of habit must not block them.
         Err(_) if state.token_optional(request.uri().path()) => next.run(request).await,
@@ -45,10 +53,10 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
 }
 
 /// `user:<sub>` for a verified token, otherwise `ip:<client address>`.
-fn rate_key(user: Option<&Claims>, request: &Request, trust_forwarded_for: bool) -> String {
+fn rate_key(user: Option<&Claims>, request: &Request, proxies: &TrustedProxies) -> String {
     match user {
         Some(claims) => format!("user:{}", claims.sub),
-        None => match forwarded::client_ip(request, trust_forwarded_for) {
+        None => match proxies.client_ip(request.headers(), forwarded::peer_ip(request)) {
             Some(ip) => format!("ip:{ip}"),
             None => "ip:unknown".to_owned(),
         },
@@ -113,9 +121,41 @@ pub(crate) fn declares_more_than(request: &Request, limit: usize) -> bool {
 }
 
 /// Caps the request body at `limit` bytes while it streams: past it, the body fails with
-/// [`LengthLimitError`] (see [`exceeded_body_limit`]).
+/// [`LengthLimitError`] (see [`exceeded_body_limit`]). Any other failure to read it (a broken
+/// chunked encoding, the client gone) is marked as the client's (see [`client_body_failed`]).
 pub(crate) fn limit_body(request: Request, limit: usize) -> Request {
-    request.map(|body| Body::new(Limited::new(body, limit)))
+    request.map(|body| Body::new(Limited::new(body.map_err(ClientBodyError), limit)))
+}
+
+/// The client's request body could not be read: the client's fault, whatever the upstream call
+/// that was streaming it reports.
+#[derive(Debug)]
+pub(crate) struct ClientBodyError(axum::Error);
+
+impl std::fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request body could not be read: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// The [`ClientBodyError`] in `err`'s chain, if the client's body is why it failed.
+pub(crate) fn client_body_failed<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a ClientBodyError> {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<ClientBodyError>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// True when `err` (or any error it wraps) is a body cut off by [`limit_body`].
@@ -194,5 +234,16 @@ mod tests {
         let err = axum::body::to_bytes(limited.into_body(), usize::MAX).await.unwrap_err();
         assert!(exceeded_body_limit(&err));
         assert!(!exceeded_body_limit(&std::io::Error::other("reset")));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_to_stream_is_marked_as_the_clients() {
+        let broken = futures_util::stream::iter([Err::<bytes::Bytes, _>(std::io::Error::other("bad chunk"))]);
+        let request = Request::builder().body(Body::from_stream(broken)).unwrap();
+        let limited = limit_body(request, 1024);
+        let err = axum::body::to_bytes(limited.into_body(), usize::MAX).await.unwrap_err();
+        assert!(client_body_failed(&err).is_some(), "{err}");
+        assert!(!exceeded_body_limit(&err));
+        assert!(client_body_failed(&std::io::Error::other("reset")).is_none());
     }
 }

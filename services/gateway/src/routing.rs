@@ -2,57 +2,84 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use http::Uri;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use kit::client::ServiceClient;
 use kit::config::ClientConfig;
+use kit::replicas::{EjectionPolicy, Replicas};
 
 use crate::config::GatewayConfig;
 
-/// A service behind the gateway.
+/// A service behind the gateway, at one or more replicas.
 pub(crate) struct Upstream {
     /// Its name in `upstreams`, used in problems, logs and the status page.
     pub name: String,
-    /// Its base URL as configured.
-    pub base_url: String,
-    scheme: Scheme,
-    authority: Authority,
-    /// For the key-set fetch: the configured timeouts, retries and breaker.
+    /// Its replicas' base URLs and health: which one a request goes to.
+    pub replicas: Replicas,
+    /// Each replica's scheme and authority, as `replicas` lists them.
+    origins: Vec<(Scheme, Authority)>,
+    /// For the key-set fetch: the configured timeouts, retries and breaker, over every replica.
     pub client: ServiceClient,
-    /// For readiness and OpenAPI: one attempt within the probe timeout, with its own breaker.
-    pub probe: ServiceClient,
+    /// For each replica's readiness and OpenAPI document: one attempt within the probe timeout.
+    pub probes: Vec<ServiceClient>,
 }
 
 impl Upstream {
-    fn new(name: &str, base_url: &str, config: &GatewayConfig) -> anyhow::Result<Self> {
-        let uri: Uri = base_url.parse().with_context(|| format!("upstreams.{name} is not a URI"))?;
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
-            anyhow::bail!("upstreams.{name} must be http://host:port, not {base_url:?}");
+    fn new(name: &str, list: &str, config: &GatewayConfig) -> anyhow::Result<Self> {
+        let bases = kit::replicas::split_urls(list);
+        let origins = bases
+            .iter()
+            .map(|base| {
+                let uri: Uri = base.parse().with_context(|| format!("upstreams.{name} is not a URI"))?;
+                match (uri.scheme().cloned(), uri.authority().cloned()) {
+                    (Some(scheme), Some(authority)) => Ok((scheme, authority)),
+                    _ => anyhow::bail!("upstreams.{name} must be http://host:port, not {base:?}"),
+                }
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!origins.is_empty(), "upstreams.{name} names no base URL");
+        let policy = EjectionPolicy {
+            failures: config.replicas.eject_after_failures,
+            ejection: Duration::from_millis(config.replicas.ejection_ms),
         };
         Ok(Self {
             name: name.to_owned(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            scheme,
-            authority,
-            client: ServiceClient::new(name, base_url, config.client.clone()),
-            probe: ServiceClient::new(name, base_url, probe_config(config)),
+            client: ServiceClient::new(name, list, config.client.clone()),
+            probes: bases.iter().map(|base| ServiceClient::new(name, base, probe_config(config))).collect(),
+            replicas: Replicas::new(bases, policy),
+            origins,
         })
     }
 
-    /// The same path and query on this upstream.
-    pub fn uri_for(&self, path_and_query: PathAndQuery) -> Result<Uri, http::Error> {
+    /// The same path and query on replica `replica`.
+    pub fn uri_for(&self, replica: usize, path_and_query: PathAndQuery) -> Result<Uri, http::Error> {
+        let (scheme, authority) = &self.origins[replica];
         Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .scheme(scheme.clone())
+            .authority(authority.clone())
             .path_and_query(path_and_query)
             .build()
     }
+
+    /// The probe of the replica whose turn it is (in service first).
+    pub fn any_probe(&self) -> &ServiceClient {
+        let first = self.replicas.order().first().copied().unwrap_or(0);
+        &self.probes[first]
+    }
 }
 
+/// One attempt and no breaker: a readiness check must see a replica come back at once, not
+/// after a cooldown its own refused checks started.
 fn probe_config(config: &GatewayConfig) -> ClientConfig {
-    ClientConfig { retries: 0, request_timeout_ms: config.probe_timeout_ms, ..config.client.clone() }
+    ClientConfig {
+        retries: 0,
+        request_timeout_ms: config.probe_timeout_ms,
+        breaker_failures: u32::MAX,
+        ..config.client.clone()
+    }
 }
 
 /// Every upstream by name.
@@ -188,7 +215,7 @@ mod tests {
     fn upstream_uri_keeps_path_and_query() {
         let table = table(&[("/api/v1/users", "users")]);
         let route = table.resolve("/api/v1/users/me").unwrap();
-        let uri = route.upstream.uri_for(PathAndQuery::from_static("/api/v1/users/me?x=1&y=%20")).unwrap();
+        let uri = route.upstream.uri_for(0, PathAndQuery::from_static("/api/v1/users/me?x=1&y=%20")).unwrap();
         assert_eq!(uri.to_string(), "http://127.0.0.1:8081/api/v1/users/me?x=1&y=%20");
     }
 }

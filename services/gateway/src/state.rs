@@ -6,6 +6,7 @@ use kit::auth::TokenVerifier;
 use kit::rate_limit::RateLimiter;
 
 use crate::config::GatewayConfig;
+use crate::forwarded::TrustedProxies;
 use crate::limits::{self, BodyLimits};
 use crate::proxy::{self, UpstreamClient};
 use crate::routing::{self, RouteTable, Upstreams};
@@ -19,7 +20,7 @@ pub(crate) struct AppState {
     pub verifier: TokenVerifier,
     pub rate_limiter: Option<RateLimiter>,
     pub body_limits: BodyLimits,
-    pub trust_forwarded_for: bool,
+    pub trusted_proxies: TrustedProxies,
     token_optional_prefixes: Vec<String>,
 }
 
@@ -38,7 +39,7 @@ impl AppState {
             upstream_timeout: config.upstream_timeout(),
             rate_limiter: limits::rate_limiter(&config.rate_limit),
             body_limits: BodyLimits::new(config),
-            trust_forwarded_for: config.trust_forwarded_for,
+            trusted_proxies: TrustedProxies::new(&config.effective_trusted_proxies()),
             token_optional_prefixes: config.token_optional_prefixes.clone(),
         })
     }

@@ -137,6 +137,8 @@ fn new_user() -> String {
 
 struct TestGateway {
     url: String,
+    /// The operations listener: `/healthz`, `/readyz`, `/metrics`.
+    operations: String,
     http: reqwest::Client,
     keys: Keys,
     echoed: Arc<AtomicUsize>,
@@ -159,6 +161,11 @@ impl TestGateway {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
+    /// GET on the operations listener.
+    async fn operations_get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.operations)).send().await.unwrap()
+    }
+
     async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
         self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }
@@ -175,15 +182,17 @@ async fn spawn_gateway(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
     let (upstream, echoed) = start_upstream(keys.jwks()).await;
     let mut config = GatewayConfig::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.http.operations_listen = Some("127.0.0.1:0".parse().unwrap());
     config.upstreams.insert("users".into(), format!("http://{upstream}"));
     config.upstreams.insert("products".into(), format!("http://{upstream}"));
     config.upstreams.insert("orders".into(), format!("http://127.0.0.1:{}", dead_port()));
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());
+    let operations = format!("http://{}", app.operations_addr());
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
-    TestGateway { url, http: reqwest::Client::new(), keys, echoed, upstream, shutdown }
+    TestGateway { url, operations, http: reqwest::Client::new(), keys, echoed, upstream, shutdown }
 }
 
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
@@ -348,6 +357,45 @@ async fn a_body_within_the_limit_passes_even_without_a_length() {
     assert_eq!(seen["body_len"], 4 * 64 * 1024);
 }
 
+/// Sends `request` as raw bytes on a fresh connection and reads the answer until the gateway
+/// closes the connection: (status, head and body as text).
+async fn raw_exchange(addr: &str, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+    });
+    read.await.expect("the gateway answers");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_400_not_the_upstreams_503() {
+    let gw = spawn_gateway(|_| {}).await;
+    let addr = gw.url.trim_start_matches("http://");
+    let request = format!(
+        "POST /api/v1/users/me HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n5\r\n{{\"a\":\r\nzz\r\n1}}\r\n0\r\n\r\n"
+    );
+    let (status, answer) = raw_exchange(addr, request.as_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_lowercase().contains("content-type: application/problem+json"), "{answer}");
+    assert!(!answer.contains("users service"), "the upstream is not blamed: {answer}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rate limits
 
@@ -377,7 +425,7 @@ async fn operations_endpoints_are_not_limited() {
     }
     assert_eq!(gw.get("/api/v1/users/me").await.status(), StatusCode::TOO_MANY_REQUESTS);
     for path in ["/healthz", "/readyz", "/metrics"] {
-        assert_eq!(gw.get(path).await.status(), StatusCode::OK, "{path}");
+        assert_eq!(gw.operations_get(path).await.status(), StatusCode::OK, "{path}");
     }
 }
 
@@ -396,6 +444,34 @@ async fn signed_in_users_have_their_own_bucket() {
         StatusCode::OK,
         "the address's own bucket is untouched"
     );
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_client_cannot_choose_its_rate_limit_key() {
+    // One trusted proxy in front appends the address it saw; what the client wrote before it
+    // (a new made-up address each time) must not give it a fresh bucket.
+    let gw = spawn_gateway(|config| {
+        small_bucket(config);
+        config.trusted_proxies.hops = 1;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let chain = format!("198.51.100.{i}, 203.0.113.7");
+        let response =
+            gw.http.get(gw.url("/api/v1/users/me")).header("x-forwarded-for", chain).send().await.unwrap();
+        statuses.push(response.status());
+    }
+    assert_eq!(statuses[..3], [StatusCode::OK; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let other = gw
+        .http
+        .get(gw.url("/api/v1/users/me"))
+        .header("x-forwarded-for", "198.51.100.1, 203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK, "another client behind the same proxy has its own bucket");
 }
 
 #[tokio::test]
@@ -485,7 +561,7 @@ async fn a_token_is_503_when_the_keys_cannot_be_fetched() {
 #[tokio::test]
 async fn security_headers_are_on_every_response() {
     let gw = spawn_gateway(|_| {}).await;
-    for path in ["/api/v1/users/me", "/api/v1/nothing", "/healthz", "/api/v1/orders"] {
+    for path in ["/api/v1/users/me", "/api/v1/nothing", "/docs", "/api/v1/orders"] {
         let response = gw.get(path).await;
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
@@ -496,10 +572,23 @@ async fn security_headers_are_on_every_response() {
 }
 
 #[tokio::test]
-async fn hsts_is_sent_when_the_client_came_over_tls() {
-    let gw = spawn_gateway(|_| {}).await;
-    let response = gw.http.get(gw.url("/healthz")).header("x-forwarded-proto", "https").send().await.unwrap();
+async fn hsts_is_sent_when_a_trusted_proxy_says_the_client_came_over_tls() {
+    let gw = spawn_gateway(|config| config.trusted_proxies.cidrs = vec!["127.0.0.1".into()]).await;
+    let response =
+        gw.http.get(gw.url("/api/v1/users/me")).header("x-forwarded-proto", "https").send().await.unwrap();
     assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+}
+
+#[tokio::test]
+async fn a_client_claiming_tls_without_a_trusted_proxy_is_not_believed() {
+    let gw = spawn_gateway(|_| {}).await;
+    let response =
+        gw.http.get(gw.url("/api/v1/users/me")).header("x-forwarded-proto", "https").send().await.unwrap();
+    assert!(response.headers().get("strict-transport-security").is_none());
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "http");
 }
 
 #[tokio::test]
@@ -528,10 +617,9 @@ async fn only_configured_origins_are_allowed() {
     let gw =
         spawn_gateway(|config| config.cors.allowed_origins = vec!["https://shop.example.com".into()]).await;
     let allowed =
-        gw.http.get(gw.url("/healthz")).header("origin", "https://shop.example.com").send().await.unwrap();
+        gw.http.get(gw.url("/docs")).header("origin", "https://shop.example.com").send().await.unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example.com");
-    let other =
-        gw.http.get(gw.url("/healthz")).header("origin", "https://evil.example").send().await.unwrap();
+    let other = gw.http.get(gw.url("/docs")).header("origin", "https://evil.example").send().await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -539,17 +627,36 @@ async fn only_configured_origins_are_allowed() {
 // Status, operations and docs
 
 #[tokio::test]
-async fn status_shows_ready_and_down_upstreams() {
+async fn status_shows_ready_and_down_upstreams_without_their_addresses() {
     let gw = spawn_gateway(|_| {}).await;
     let response = gw.get("/api/v1/status").await;
     assert_eq!(response.status(), StatusCode::OK);
     let status: Value = response.json().await.unwrap();
     assert_eq!(status["status"], "degraded");
-    assert_eq!(status["services"]["users"]["ready"], true);
-    assert_eq!(status["services"]["users"]["url"], format!("http://{}", gw.upstream));
-    assert!(status["services"]["users"]["latency_ms"].is_u64());
-    assert_eq!(status["services"]["orders"]["ready"], false);
-    assert!(status["services"]["orders"]["detail"].is_string());
+    assert_eq!(status["services"]["users"], json!({"ready": true}));
+    assert_eq!(status["services"]["orders"], json!({"ready": false}), "no address, latency or detail");
+    let text = status.to_string();
+    assert!(!text.contains("127.0.0.1"), "{text}");
+
+    let customer = gw.keys.sign(&claims(&new_user(), 300));
+    let status: Value = gw.get_with_token("/api/v1/status", &customer).await.json().await.unwrap();
+    assert_eq!(status["services"]["users"], json!({"ready": true}), "a customer sees what anyone sees");
+}
+
+#[tokio::test]
+async fn an_admin_sees_each_replicas_address_latency_and_detail() {
+    let gw = spawn_gateway(|_| {}).await;
+    let mut admin = claims(&new_user(), 300);
+    admin["role"] = json!("admin");
+    let token = gw.keys.sign(&admin);
+    let status: Value = gw.get_with_token("/api/v1/status", &token).await.json().await.unwrap();
+    let users = &status["services"]["users"]["replicas"][0];
+    assert_eq!(users["url"], format!("http://{}", gw.upstream));
+    assert_eq!(users["ready"], true);
+    assert!(users["latency_ms"].is_u64());
+    let orders = &status["services"]["orders"]["replicas"][0];
+    assert_eq!(orders["ready"], false);
+    assert!(orders["detail"].is_string());
 }
 
 #[tokio::test]
@@ -566,8 +673,19 @@ async fn status_is_ok_when_every_upstream_is_ready() {
 #[tokio::test]
 async fn the_gateway_is_ready_while_an_upstream_is_down() {
     let gw = spawn_gateway(|_| {}).await;
-    assert_eq!(gw.get("/healthz").await.status(), StatusCode::OK);
-    assert_eq!(gw.get("/readyz").await.status(), StatusCode::OK);
+    assert_eq!(gw.operations_get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(gw.operations_get("/readyz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn operations_endpoints_are_on_their_own_port_and_not_on_the_public_one() {
+    let gw = spawn_gateway(|_| {}).await;
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        problem(gw.get(path).await, StatusCode::NOT_FOUND).await;
+        assert_eq!(gw.operations_get(path).await.status(), StatusCode::OK, "{path}");
+    }
+    problem(gw.operations_get("/api/v1/users/me").await, StatusCode::NOT_FOUND).await;
+    assert_eq!(gw.echoed(), 0);
 }
 
 #[tokio::test]
@@ -575,7 +693,7 @@ async fn metrics_count_requests_and_upstream_calls() {
     let gw = spawn_gateway(|_| {}).await;
     gw.get("/api/v1/users/me").await;
     gw.get("/api/v1/orders").await;
-    let metrics = gw.get("/metrics").await.text().await.unwrap();
+    let metrics = gw.operations_get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains(r#"service="gateway""#), "{metrics}");
     assert!(
         metrics.contains(r#"gateway_upstream_requests_total{upstream="users",status="200"}"#),

@@ -18,7 +18,7 @@ use anyhow::Context;
 pub use process::{ProcessUsage, pids_named};
 pub use record::Endpoint;
 pub use report::{CeilingComparison, EndpointReport, ProxyHop, Report};
-pub use workload::Scenario;
+pub use workload::{DirectTargets, Scenario};
 
 /// Closed-loop connections when neither --rate nor --connections is given.
 const DEFAULT_CONNECTIONS: usize = 16;
@@ -59,6 +59,14 @@ pub struct BenchArgs {
     /// The gateway's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub target: String,
+    /// The gateway's operations listener (its `http.operations_listen`), whose /healthz the
+    /// ceiling calls, e.g. http://127.0.0.1:9090.
+    #[arg(long)]
+    pub operations: Option<String>,
+    /// The products service's own base URL, which the ceiling and proxy scenarios call
+    /// directly (an admin sees it in /api/v1/status), e.g. http://127.0.0.1:8082.
+    #[arg(long)]
+    pub service: Option<String>,
     /// What to load: browse (random list pages), list (first pages), search, product
     /// (details), checkout (orders), mixed (60% browse, 20% search, 15% product, 5% checkout),
     /// ceiling (the gateway's and a service's /healthz), proxy (the
@@ -132,6 +140,8 @@ impl Load {
 #[derive(Debug, Clone)]
 pub struct BenchPlan {
     pub target: String,
+    /// Addresses the ceiling and proxy scenarios call besides the gateway's public API.
+    pub direct: DirectTargets,
     pub scenario: Scenario,
     pub load: Load,
     pub duration: Duration,
@@ -150,6 +160,7 @@ impl BenchPlan {
     pub fn new(target: impl Into<String>, scenario: Scenario, load: Load, duration: Duration) -> Self {
         Self {
             target: target.into(),
+            direct: DirectTargets::default(),
             scenario,
             load,
             duration,
@@ -187,6 +198,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         pids,
         ceiling_first: args.with_ceiling,
         show_progress: true,
+        direct: DirectTargets { operations: args.operations, service: args.service },
         ..BenchPlan::new(args.target, args.scenario, load, args.duration)
     };
     let report = run_bench(&plan).await?;
@@ -228,8 +240,9 @@ pub async fn run_bench(plan: &BenchPlan) -> anyhow::Result<Report> {
 }
 
 async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Result<Report> {
-    let workload =
-        Arc::new(workload::Workload::prepare(client, &plan.target, plan.scenario, plan.users).await?);
+    let workload = Arc::new(
+        workload::Workload::prepare(client, &plan.target, &plan.direct, plan.scenario, plan.users).await?,
+    );
     let before = plan.pids.iter().map(|pid| process::sample(*pid)).collect::<anyhow::Result<Vec<_>>>()?;
     let progress = Arc::new(drive::Progress::default());
     let label = format!("{:?}", plan.scenario).to_lowercase();

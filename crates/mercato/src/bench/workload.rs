@@ -1,5 +1,5 @@
 //! The scenarios: what is fetched from the shop once at setup (categories, products, words,
-//! buyers' tokens, a service's address) and how each request of a run is drawn from it.
+//! buyers' tokens) and how each request of a run is drawn from it.
 
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, TryStreamExt};
@@ -28,6 +28,16 @@ const MALFORMED_PRODUCT_PATH: &str = "/api/v1/products/not-a-product-id";
 const CEILING_SERVICE: &str = "products";
 /// Buyers registered at once (each registration hashes a password, which is expensive).
 const REGISTRATIONS_AT_ONCE: usize = 4;
+
+/// What some scenarios call besides the gateway's public API: internal addresses, which the
+/// gateway shows only to admins.
+#[derive(Debug, Clone, Default)]
+pub struct DirectTargets {
+    /// The gateway's operations listener (`http.operations_listen`), for the ceiling.
+    pub operations: Option<String>,
+    /// The products service's base URL, for the ceiling and proxy scenarios.
+    pub service: Option<String>,
+}
 
 /// What load to put on the shop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -127,16 +137,6 @@ struct Tokens {
     access_token: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct StatusReport {
-    services: std::collections::BTreeMap<String, ServiceStatus>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ServiceStatus {
-    url: String,
-}
-
 /// Everything a scenario draws its requests from, fetched once before the load starts.
 #[derive(Debug, Clone, Default)]
 pub struct Workload {
@@ -147,6 +147,7 @@ pub struct Workload {
     in_stock_ids: Vec<String>,
     words: Vec<String>,
     buyer_tokens: Vec<String>,
+    gateway_health_url: String,
     service_health_url: String,
     service_url: String,
 }
@@ -157,6 +158,7 @@ impl Workload {
     pub async fn prepare(
         client: &Client,
         target: &str,
+        direct: &DirectTargets,
         scenario: Scenario,
         users: usize,
     ) -> anyhow::Result<Self> {
@@ -181,8 +183,17 @@ impl Workload {
             }
             workload.buyer_tokens = register_buyers(client, &target, users.max(1)).await?;
         }
+        if scenario.uses(Endpoint::GatewayHealth) {
+            let operations = direct.operations.as_deref().with_context(|| {
+                "the ceiling calls the gateway's /healthz on its operations listener: pass --operations URL"
+            })?;
+            workload.gateway_health_url = format!("{}/healthz", operations.trim_end_matches('/'));
+        }
         if scenario.uses(Endpoint::ServiceHealth) || scenario.uses(Endpoint::DirectRefusal) {
-            workload.service_url = service_url(client, &target).await?;
+            let service = direct.service.as_deref().with_context(|| {
+                format!("this scenario calls the {CEILING_SERVICE} service directly: pass --service URL (its base URL)")
+            })?;
+            workload.service_url = service.trim_end_matches('/').to_owned();
             workload.service_health_url = format!("{}/healthz", workload.service_url);
         }
         Ok(workload)
@@ -206,7 +217,7 @@ impl Workload {
             Endpoint::Search => self.search(rng),
             Endpoint::Product => self.product(rng),
             Endpoint::Checkout => self.checkout(rng),
-            Endpoint::GatewayHealth => self.get(Endpoint::GatewayHealth, format!("{}/healthz", self.target)),
+            Endpoint::GatewayHealth => self.get(Endpoint::GatewayHealth, self.gateway_health_url.clone()),
             Endpoint::ServiceHealth => self.get(Endpoint::ServiceHealth, self.service_health_url.clone()),
             Endpoint::ProxiedRefusal => {
                 self.get(Endpoint::ProxiedRefusal, format!("{}{MALFORMED_PRODUCT_PATH}", self.target))
@@ -346,17 +357,6 @@ async fn register_buyers(client: &Client, target: &str, count: usize) -> anyhow:
         .await
 }
 
-/// The products service's own `/healthz`, from the gateway's status report.
-/// The base URL of the service the ceiling calls directly, as the gateway's status lists it.
-async fn service_url(client: &Client, target: &str) -> anyhow::Result<String> {
-    let status: StatusReport = get_json(client, &format!("{target}/api/v1/status")).await?;
-    let service = status
-        .services
-        .get(CEILING_SERVICE)
-        .with_context(|| format!("the gateway's status lists no {CEILING_SERVICE} service"))?;
-    Ok(service.url.trim_end_matches('/').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -400,6 +400,7 @@ mod tests {
             in_stock_ids: vec!["a".into()],
             words: vec!["steel".into(), "lamp".into()],
             buyer_tokens: vec!["t".into()],
+            gateway_health_url: String::new(),
             service_health_url: String::new(),
             service_url: String::new(),
         };

@@ -62,7 +62,7 @@ pub(crate) async fn openapi(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 async fn fetch_document(upstream: &Upstream) -> (&Upstream, Option<Value>) {
-    match upstream.probe.get_json::<Value>("/openapi.json", None).await {
+    match upstream.any_probe().get_json::<Value>("/openapi.json", None).await {
         Ok(document) => (upstream, Some(document)),
         Err(failure) => {
             tracing::warn!(upstream = %upstream.name, error = %failure, "OpenAPI document unavailable; left out");
