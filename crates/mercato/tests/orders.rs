@@ -21,8 +21,9 @@ async fn start() -> TestShop {
             c.client.request_timeout_ms = 2_000;
             c.client.retries = 1;
             c.client.breaker_cooldown_ms = 200;
-            // Tests run recovery passes themselves.
+            // Tests run recovery passes themselves, and retry what failed at once.
             c.recovery.enabled = false;
+            c.recovery.retry_backoff_ms = 0;
         },
         ..Overrides::default()
     };

@@ -40,11 +40,14 @@ pub struct RecoveryConfig {
     /// A pending order older than this is settled: confirmed if its stock is held, else
     /// released and cancelled. Must exceed the longest a checkout can take.
     pub pending_timeout_ms: u64,
+    /// After a failed attempt to settle an order, the worker leaves it alone this long,
+    /// doubling with each further failure up to 15 minutes.
+    pub retry_backoff_ms: u64,
 }
 
 impl Default for RecoveryConfig {
     fn default() -> Self {
-        Self { enabled: true, interval_ms: 5_000, pending_timeout_ms: 30_000 }
+        Self { enabled: true, interval_ms: 5_000, pending_timeout_ms: 30_000, retry_backoff_ms: 5_000 }
     }
 }
 
@@ -55,6 +58,14 @@ impl RecoveryConfig {
 
     pub fn pending_timeout(&self) -> Duration {
         Duration::from_millis(self.pending_timeout_ms)
+    }
+
+    /// What the worker settles, and when it tries an order again.
+    pub fn policy(&self) -> crate::recovery::Policy {
+        crate::recovery::Policy {
+            pending_timeout: self.pending_timeout(),
+            first_backoff: Duration::from_millis(self.retry_backoff_ms),
+        }
     }
 }
 

@@ -71,12 +71,12 @@ impl Application {
 
     /// Settles abandoned checkouts once, now (the worker does this every interval).
     pub async fn settle_once(&self) -> anyhow::Result<recovery::Settled> {
-        recovery::settle_once(&self.state, self.config.recovery.pending_timeout()).await
+        recovery::settle_once(&self.state, self.config.recovery.policy()).await
     }
 
     /// A handle for running recovery passes from outside (tests, chores).
     pub fn recovery_handle(&self) -> RecoveryHandle {
-        RecoveryHandle { state: self.state.clone(), pending_timeout: self.config.recovery.pending_timeout() }
+        RecoveryHandle { state: self.state.clone(), policy: self.config.recovery.policy() }
     }
 
     /// Serves, with the recovery worker, until `shutdown` is cancelled; then drains.
@@ -86,7 +86,7 @@ impl Application {
             tokio::spawn(recovery::run(
                 self.state.clone(),
                 recovery.interval(),
-                recovery.pending_timeout(),
+                recovery.policy(),
                 shutdown.clone(),
             ));
         }
@@ -98,13 +98,17 @@ impl Application {
 #[derive(Clone)]
 pub struct RecoveryHandle {
     state: AppState,
-    pending_timeout: Duration,
+    policy: recovery::Policy,
 }
 
 impl RecoveryHandle {
     /// One pass; with `pending_timeout` overridden (e.g. zero in tests, to settle at once).
     pub async fn settle_once(&self, pending_timeout: Option<Duration>) -> anyhow::Result<recovery::Settled> {
-        recovery::settle_once(&self.state, pending_timeout.unwrap_or(self.pending_timeout)).await
+        let policy = recovery::Policy {
+            pending_timeout: pending_timeout.unwrap_or(self.policy.pending_timeout),
+            ..self.policy
+        };
+        recovery::settle_once(&self.state, policy).await
     }
 }
 

@@ -19,11 +19,19 @@ use crate::store::Order;
 const BATCH: u64 = 100;
 /// A pass stops after this many orders, so one pass never runs unbounded.
 const MAX_PER_PASS: u64 = 2_000;
-/// The wait after a first failed attempt; it doubles with each further failure up to
-/// [`MAX_BACKOFF`], so an order that keeps failing is tried ever less often and never holds
-/// back the orders behind it.
-const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest an order waits between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+/// What the worker settles, and when it tries an order again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// A pending order older than this is settled.
+    pub pending_timeout: Duration,
+    /// The wait after a first failed attempt; it doubles with each further failure up to
+    /// 15 minutes, so an order that keeps failing is tried ever less often and never holds
+    /// back the orders behind it.
+    pub first_backoff: Duration,
+}
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,20 +50,20 @@ impl Settled {
 }
 
 /// How long the worker leaves an order alone after its `attempts`-th failure.
-fn backoff(attempts: u32) -> Duration {
-    FIRST_BACKOFF.saturating_mul(1 << attempts.min(16)).min(MAX_BACKOFF)
+fn backoff(first: Duration, attempts: u32) -> Duration {
+    first.saturating_mul(1 << attempts.min(16)).min(MAX_BACKOFF)
 }
 
 /// One pass over stale pending orders and unreleased cancellations that are due.
-pub async fn settle_once(state: &AppState, pending_timeout: Duration) -> anyhow::Result<Settled> {
+pub async fn settle_once(state: &AppState, policy: Policy) -> anyhow::Result<Settled> {
     let mut settled = Settled::default();
-    let cutoff = Utc::now() - chrono::Duration::from_std(pending_timeout)?;
+    let cutoff = Utc::now() - chrono::Duration::from_std(policy.pending_timeout)?;
     while settled.handled() < MAX_PER_PASS {
         let batch = state.store.stale_pending(cutoff, BATCH).await?;
         let full = batch.len() as u64 == BATCH;
         for order in batch {
             if !settle_pending(state, &order, &mut settled).await? {
-                defer(state, &order, &mut settled).await?;
+                defer(state, &order, policy, &mut settled).await?;
             }
         }
         if !full {
@@ -69,7 +77,7 @@ pub async fn settle_once(state: &AppState, pending_timeout: Duration) -> anyhow:
             release_for(state, &order).await;
             match state.store.get(order.id).await? {
                 Some(o) if o.stock_released => settled.released += 1,
-                _ => defer(state, &order, &mut settled).await?,
+                _ => defer(state, &order, policy, &mut settled).await?,
             }
         }
         if !full {
@@ -121,26 +129,21 @@ async fn settle_pending(state: &AppState, order: &Order, settled: &mut Settled) 
     }
 }
 
-async fn defer(state: &AppState, order: &Order, settled: &mut Settled) -> anyhow::Result<()> {
-    let wait = backoff(order.recovery_attempts);
+async fn defer(state: &AppState, order: &Order, policy: Policy, settled: &mut Settled) -> anyhow::Result<()> {
+    let wait = backoff(policy.first_backoff, order.recovery_attempts);
     state.store.defer_recovery(order.id, Utc::now() + chrono::Duration::from_std(wait)?).await?;
     settled.deferred += 1;
     Ok(())
 }
 
 /// Runs [`settle_once`] every `interval` until `shutdown`.
-pub async fn run(
-    state: AppState,
-    interval: Duration,
-    pending_timeout: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn run(state: AppState, interval: Duration, policy: Policy, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
         }
-        match settle_once(&state, pending_timeout).await {
+        match settle_once(&state, policy).await {
             Ok(s) if s != Settled::default() => tracing::info!(?s, "recovery pass"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery pass failed"),
@@ -154,10 +157,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_the_first_wait_up_to_the_cap() {
-        assert_eq!(backoff(0), FIRST_BACKOFF);
-        assert_eq!(backoff(1), FIRST_BACKOFF * 2);
-        assert_eq!(backoff(3), FIRST_BACKOFF * 8);
-        assert_eq!(backoff(30), MAX_BACKOFF);
-        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+        let first = Duration::from_secs(5);
+        assert_eq!(backoff(first, 0), first);
+        assert_eq!(backoff(first, 1), first * 2);
+        assert_eq!(backoff(first, 3), first * 8);
+        assert_eq!(backoff(first, 30), MAX_BACKOFF);
+        assert_eq!(backoff(first, u32::MAX), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::ZERO, 7), Duration::ZERO);
     }
 }
