@@ -19,6 +19,9 @@ use crate::store::Order;
 const BATCH: u64 = 100;
 /// A pass stops after this many orders, so one pass never runs unbounded.
 const MAX_PER_PASS: u64 = 2_000;
+/// How long a worker holds an order it claimed; longer than settling one order can take (a few
+/// calls, each bounded by the client's timeouts). A worker that dies lets its claims lapse.
+const CLAIM_LEASE: Duration = Duration::from_secs(60);
 /// The longest an order waits between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
@@ -62,6 +65,9 @@ pub async fn settle_once(state: &AppState, policy: Policy) -> anyhow::Result<Set
         let batch = state.store.stale_pending(cutoff, BATCH).await?;
         let full = batch.len() as u64 == BATCH;
         for order in batch {
+            if !claim(state, &order).await? {
+                continue;
+            }
             if !settle_pending(state, &order, &mut settled).await? {
                 defer(state, &order, policy, &mut settled).await?;
             }
@@ -74,6 +80,9 @@ pub async fn settle_once(state: &AppState, policy: Policy) -> anyhow::Result<Set
         let batch = state.store.unreleased_cancellations(BATCH).await?;
         let full = batch.len() as u64 == BATCH;
         for order in batch {
+            if !claim(state, &order).await? {
+                continue;
+            }
             release_for(state, &order).await;
             match state.store.get(order.id).await? {
                 Some(o) if o.stock_released => settled.released += 1,
@@ -127,6 +136,13 @@ async fn settle_pending(state: &AppState, order: &Order, settled: &mut Settled) 
             Ok(false)
         }
     }
+}
+
+/// Takes the order for this worker alone while it settles it: another replica's worker could
+/// otherwise see its stock not held, release it, and cancel, while this one saw it held (the
+/// reservation arriving in between) and confirmed it.
+async fn claim(state: &AppState, order: &Order) -> anyhow::Result<bool> {
+    Ok(state.store.claim_for_recovery(order.id, chrono::Duration::from_std(CLAIM_LEASE)?).await?)
 }
 
 async fn defer(state: &AppState, order: &Order, policy: Policy, settled: &mut Settled) -> anyhow::Result<()> {

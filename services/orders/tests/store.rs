@@ -55,6 +55,7 @@ on_both_backends!(
     stats_count_sales_and_revenue,
     stats_add_up_revenue_beyond_64_bits,
     deferred_orders_wait_for_their_backoff,
+    one_worker_at_a_time_claims_an_order,
 );
 
 async fn orders_keep_their_lines_totals_and_address(backend: Backend) {
@@ -234,4 +235,23 @@ async fn deferred_orders_wait_for_their_backoff(backend: Backend) {
     assert_eq!(store.unreleased_cancellations(10).await.unwrap().len(), 1);
     store.defer_recovery(next.id, Utc::now() + chrono::Duration::hours(1)).await.unwrap();
     assert!(store.unreleased_cancellations(10).await.unwrap().is_empty());
+}
+
+async fn one_worker_at_a_time_claims_an_order(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let order = store.create_pending(new_order(Uuid::now_v7(), None)).await.unwrap();
+    let lease = chrono::Duration::minutes(1);
+    let claims =
+        futures_util::future::join_all((0..8).map(|_| store.claim_for_recovery(order.id, lease))).await;
+    assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "exactly one claim wins");
+    let cutoff = Utc::now() + chrono::Duration::seconds(1);
+    assert!(
+        store.stale_pending(cutoff, 10).await.unwrap().is_empty(),
+        "a claimed order is not due for others"
+    );
+    assert!(!store.claim_for_recovery(order.id, lease).await.unwrap());
+
+    // Once the lease has passed (the claimant died), another worker may claim it.
+    store.defer_recovery(order.id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap();
+    assert!(store.claim_for_recovery(order.id, lease).await.unwrap());
 }

@@ -342,6 +342,19 @@ impl OrderStore {
         self.hydrate(models).await
     }
 
+    /// Claims the order for one recovery worker for `lease`: `false` if another worker (another
+    /// replica) holds it now. While claimed the order is not due for anyone else, so two
+    /// workers never settle one order in different ways.
+    pub async fn claim_for_recovery(&self, id: Uuid, lease: chrono::Duration) -> Result<bool, DbErr> {
+        let result = order::Entity::update_many()
+            .col_expr(order::Column::NextRecoveryAt, Expr::value(now() + lease))
+            .filter(order::Column::Id.eq(id))
+            .filter(due_for_recovery())
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+
     /// Notes a failed recovery attempt: the worker leaves the order alone until `until`.
     pub async fn defer_recovery(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), DbErr> {
         order::Entity::update_many()
