@@ -637,11 +637,21 @@ async fn readyz(State((ready, draining)): State<(ReadyCheck, Draining)>) -> Resp
     if draining.is_draining() {
         return ApiError::unavailable("shutting down").into_response();
     }
-    match ready().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(why) => ApiError::unavailable(format!("not ready: {why}")).into_response(),
+    match tokio::time::timeout(READY_TIMEOUT, ready()).await {
+        Ok(Ok(())) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Err(why)) => ApiError::unavailable(format!("not ready: {why}")).into_response(),
+        Err(_) => ApiError::unavailable(format!(
+            "not ready: the dependencies did not answer within {} ms",
+            READY_TIMEOUT.as_millis()
+        ))
+        .into_response(),
     }
 }
+
+/// `/readyz` answers within this: a dependency slower than that (a database that is down
+/// makes the pool wait its whole acquire timeout) is not ready. Below the kubelet probe's
+/// two-second timeout, so the probe sees the 503 rather than its own timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn metrics_text() -> Response {
     let mut response = crate::metrics::render().into_response();
@@ -702,6 +712,15 @@ mod tests {
         assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
         let router = operations_router(ready_check(|| async { Err("db".to_owned()) }), Draining::default());
         assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_readiness_check_that_hangs_answers_503_within_its_bound() {
+        let router = operations_router(ready_check(std::future::pending), Draining::default());
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(READY_TIMEOUT * 3, status_of(router, "/readyz")).await;
+        assert_eq!(answer.expect("readiness answered"), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(started.elapsed() >= READY_TIMEOUT);
     }
 
     #[tokio::test]
