@@ -10,6 +10,7 @@
 # The fuzzer never deletes the signed-in account (DELETE /api/v1/users/me): the rest of its run
 # would only see 401; tests/api.rs of the users service covers that operation.
 # --quick is CI's bounded budget (a few examples per operation); without it, 100 per operation.
+# FUZZ_INCLUDE (a regular expression of paths, e.g. '^/api/v1/orders') narrows the operations.
 # MERCATO_BIN (default target/debug/mercato) is the shop. Reports (JUnit) go to
 # $FUZZ_OUT (default /tmp/mercato-fuzz).
 set -euo pipefail
@@ -93,6 +94,7 @@ TOML
     if ! "$VENV/bin/schemathesis" --config-file "$OUT/$backend/schemathesis.toml" run "$GW/openapi.json" \
         --header "Authorization: Bearer $token" --checks all --max-examples "$EXAMPLES" \
         --phases examples,coverage,fuzzing --workers 2 --seed 1 --continue-on-failure \
+        ${FUZZ_INCLUDE:+--include-path-regex "$FUZZ_INCLUDE"} \
         --report junit --report-dir "$OUT/$backend/$who" >"$OUT/$backend/$who.log" 2>&1; then
       failed+=("$backend/$who")
       grep -E '^(- |  - |Failures:|  ❌|Test cases:|====)' "$OUT/$backend/$who.log" | tail -n 40
