@@ -257,6 +257,16 @@ async fn bad_input_answers_4xx_problems() {
 }
 
 #[tokio::test]
+async fn a_missing_field_is_named_as_a_field_problem_like_a_bad_value() {
+    let shop = start_shop().await;
+    // The README tour's error example.
+    let missing = shop.post("/api/v1/auth/register", json!({"email": "x"})).await;
+    let problem = assert_problem(missing, 400).await;
+    assert_eq!(problem["errors"][0], json!({"field": "name", "message": "is required"}), "{problem}");
+    assert_eq!(problem["detail"], "name: is required");
+}
+
+#[tokio::test]
 async fn deleted_user_token_stops_working_and_login_fails() {
     let shop = start_shop().await;
     let session = shop.register("ada@example.com", "correct horse").await;
