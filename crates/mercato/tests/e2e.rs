@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 struct TestShop {
     base: String,
+    /// Each service's own address, behind the gateway.
+    services: [(&'static str, SocketAddr); 3],
     http: reqwest::Client,
     data_dir: tempfile::TempDir,
     stop: CancellationToken,
@@ -29,9 +31,10 @@ async fn start_shop() -> TestShop {
         .await
         .expect("the shop starts");
     let base = format!("http://{}", shop.gateway);
+    let services = [("users", shop.users), ("products", shop.products), ("orders", shop.orders)];
     let stop = CancellationToken::new();
     tokio::spawn(shop.run_until(stop.clone()));
-    TestShop { base, http: reqwest::Client::new(), data_dir, stop }
+    TestShop { base, services, http: reqwest::Client::new(), data_dir, stop }
 }
 
 impl TestShop {
@@ -298,6 +301,40 @@ async fn status_and_docs_show_the_shop() {
     );
     assert_eq!(shop.get("/healthz", None).await.status(), 200);
     assert_eq!(shop.get("/readyz", None).await.status(), 200);
+}
+
+/// The schemas of the `/internal/` routes, which only other services call.
+const INTERNAL_SCHEMAS: [&str; 10] = [
+    "LookupRequest",
+    "LookupResponse",
+    "LookupItemView",
+    "ReserveRequest",
+    "ReserveItem",
+    "ReservedItem",
+    "ReservationView",
+    "ReleaseView",
+    "ServiceTokenRequest",
+    "ServiceTokenResponse",
+];
+
+#[tokio::test]
+async fn openapi_documents_publish_no_internal_route_or_schema() {
+    let shop = start_shop().await;
+    let mut documents = vec![("gateway (merged)".to_owned(), format!("{}/openapi.json", shop.base))];
+    documents.extend(
+        shop.services.iter().map(|(name, addr)| ((*name).to_owned(), format!("http://{addr}/openapi.json"))),
+    );
+    for (name, url) in documents {
+        let document: Value = shop.http.get(&url).send().await.unwrap().json().await.unwrap();
+        let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert!(!paths.is_empty(), "{name} publishes its API");
+        assert!(paths.iter().all(|path| !path.starts_with("/internal/")), "{name}: {paths:?}");
+        let schemas = document["components"]["schemas"].as_object().cloned().unwrap_or_default();
+        let leaked: Vec<&str> = INTERNAL_SCHEMAS.into_iter().filter(|s| schemas.contains_key(*s)).collect();
+        assert!(leaked.is_empty(), "{name} publishes internal schemas {leaked:?}");
+        let tags = document["tags"].as_array().cloned().unwrap_or_default();
+        assert!(tags.iter().all(|tag| tag["name"] != "internal"), "{name}: {tags:?}");
+    }
 }
 
 #[tokio::test]
