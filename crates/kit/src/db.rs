@@ -277,7 +277,10 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(message.contains(&format!("{} does not exist", dir.path().join("nowhere").display())), "{message}");
+        assert!(
+            message.contains(&format!("{} does not exist", dir.path().join("nowhere").display())),
+            "{message}"
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@
 //! so what a developer sees on a laptop is what the cluster does.
 
 pub mod bench;
+pub mod chores;
+pub mod console;
 pub mod embedded;
 pub mod env;
 pub mod probe;

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mercato::embedded::{EmbeddedOptions, Shop, sqlite_in, with_env_overrides};
-use mercato::serve::{DatabaseSettings, ServiceName};
+use mercato::chores::{DatabaseService, Databases};
+use mercato::embedded::{EmbeddedOptions, Shop};
+use mercato::serve::ServiceName;
+use mercato::{errln, outln};
 
 /// mimalloc instead of the system allocator: it returns freed memory to the system shortly
 /// after a burst (glibc kept the 19 MiB argon2 buffers of every registration, and a users
@@ -60,15 +62,16 @@ enum Command {
         #[arg(long)]
         addr: Option<SocketAddr>,
     },
-    /// Apply pending database migrations: of a service's database named by
-    /// MERCATO_DATABASE__URL (what a migration Job runs), or of the embedded shop in --data-dir
-    /// (every service unless one is named).
+    /// Apply pending database migrations and say which: of every service of the embedded shop
+    /// in --data-dir (./data by default), or, with a service named, of that service's database
+    /// in MERCATO_DATABASE__URL (what a migration Job runs).
     Migrate {
-        /// The service whose database to migrate (users or products).
+        /// Only this service's database [default: every one]. With MERCATO_DATABASE__URL set and
+        /// no --data-dir, the database of that variable.
         #[arg(value_enum)]
-        service: Option<ServiceName>,
-        /// Migrate the embedded shop's SQLite files in this directory.
-        #[arg(long)]
+        service: Option<DatabaseService>,
+        /// The embedded shop's data directory [default: ./data, unless MERCATO_DATABASE__URL is set]
+        #[arg(long, value_name = "DIR", env = "MERCATO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
     /// Manage admin accounts.
@@ -116,9 +119,10 @@ enum AdminCommand {
         password: String,
         #[arg(long, default_value = "Administrator")]
         name: String,
-        /// The embedded shop's data directory; without it, the users database named by
-        /// MERCATO_DATABASE__URL.
-        #[arg(long)]
+        /// The shop's data directory, which must hold a shop (its users database, or
+        /// MERCATO_USERS__DATABASE__URL naming it as for `mercato up`) [default: ./data, unless
+        /// MERCATO_DATABASE__URL names the users database]
+        #[arg(long, value_name = "DIR", env = "MERCATO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
 }
@@ -128,7 +132,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -137,7 +141,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {}", mercato::console::describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -151,54 +155,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             mercato::serve::serve(service, kit::http::shutdown_on_signal()).await
         }
         Command::Env { service, check: false } => {
-            println!("{}", mercato::env::variables(service)?.join("\n"));
+            outln!("{}", mercato::env::variables(service)?.join("\n"));
             Ok(())
         }
         Command::Env { service, check: true } => {
             mercato::env::check(service)?;
-            println!("{}: settings are valid", service.as_str());
+            outln!("{}: settings are valid", service.as_str());
             Ok(())
         }
         Command::Probe { path, addr } => mercato::probe::probe(mercato::probe::target(addr)?, &path),
         Command::Migrate { service, data_dir } => {
             kit::telemetry::init("mercato");
-            let services = match (service, &data_dir) {
-                (Some(service), _) => vec![service],
-                (None, Some(_)) => ServiceName::WITH_DATABASE.to_vec(),
-                (None, None) => {
-                    anyhow::bail!("name the service to migrate (users or products), or pass --data-dir")
-                }
-            };
-            for service in services {
-                let database = match &data_dir {
-                    Some(dir) => {
-                        std::fs::create_dir_all(dir)?;
-                        let defaults = DatabaseSettings { database: sqlite_in(dir, service.as_str()) };
-                        with_env_overrides(defaults, service.as_str())?.database
-                    }
-                    None => kit::config::load::<DatabaseSettings>()?.database,
-                };
-                mercato::serve::migrate(service, &database).await?;
-                println!("{}: migrations applied", service.as_str());
-            }
-            Ok(())
+            mercato::chores::migrate(service, &Databases::choose(data_dir)).await
         }
         Command::Admin { command: AdminCommand::Create { email, password, name, data_dir } } => {
             kit::telemetry::init("mercato");
-            let database = match data_dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)?;
-                    sqlite_in(&dir, "users")
-                }
-                None => kit::config::load::<DatabaseSettings>()?.database,
-            };
-            let outcome =
-                users::create_admin(&database, Default::default(), &name, &email, &password).await?;
-            match outcome {
-                users::AdminOutcome::Created => println!("created admin {email}"),
-                users::AdminOutcome::Promoted => println!("{email} is now an admin (password replaced)"),
-            }
-            Ok(())
+            mercato::chores::create_admin(&Databases::choose(data_dir), &name, &email, &password).await
         }
         Command::Seed(args) => mercato::seed::seed(args).await,
         Command::Bench(args) => mercato::bench::run(args).await,
@@ -214,12 +186,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let shop = Shop::start(options).await?;
     let gateway = shop.gateway;
-    println!();
-    println!("  mercato is running: http://{gateway}");
-    println!("    status   http://{gateway}/api/v1/status");
-    println!("    API docs http://{gateway}/docs");
-    println!("    data     {}", args.data_dir.display());
-    println!("  Ctrl-C stops it.");
-    println!();
+    outln!();
+    outln!("  mercato is running: http://{gateway}");
+    outln!("    status   http://{gateway}/api/v1/status");
+    outln!("    API docs http://{gateway}/docs");
+    outln!("    data     {}", args.data_dir.display());
+    outln!("  Ctrl-C stops it.");
+    outln!();
     shop.run_until(stop).await
 }

@@ -2,13 +2,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn mercato() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mercato"));
-    command.env("MERCATO_LOG_FORMAT", "json").env_remove("MERCATO_DATABASE__URL");
     command
+        .env("MERCATO_LOG_FORMAT", "json")
+        .env_remove("MERCATO_DATABASE__URL")
+        .env_remove("MERCATO_DATA_DIR")
+        .env_remove("MERCATO_LISTEN");
+    command
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `mercato args…` run in `dir`, as a person in their shop's directory runs it.
+fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    mercato().current_dir(dir).args(args).output().expect("mercato runs")
 }
 
 /// Starts `mercato up` on a free port and answers its gateway URL, read from the banner.
@@ -70,6 +87,7 @@ async fn up_serves_the_shop_and_sigterm_exits_zero() {
 #[test]
 fn admin_create_then_promote_on_the_embedded_database() {
     let data_dir = tempfile::tempdir().unwrap();
+    assert!(mercato().arg("migrate").arg("--data-dir").arg(data_dir.path()).status().unwrap().success());
     let create = mercato()
         .args(["admin", "create", "--email", "root@shop.test", "--password", "root password 1", "--data-dir"])
         .arg(data_dir.path())
@@ -91,6 +109,7 @@ fn admin_create_then_promote_on_the_embedded_database() {
 #[test]
 fn admin_create_refuses_a_short_password() {
     let data_dir = tempfile::tempdir().unwrap();
+    assert!(mercato().arg("migrate").arg("--data-dir").arg(data_dir.path()).status().unwrap().success());
     let output = mercato()
         .args(["admin", "create", "--email", "root@shop.test", "--password", "short", "--data-dir"])
         .arg(data_dir.path())
@@ -234,4 +253,149 @@ async fn one_checkout_is_traced_through_every_service_log() {
         services.insert(entry["span"]["service"].as_str().unwrap().to_owned());
     }
     assert_eq!(services.into_iter().collect::<Vec<_>>(), ["gateway", "orders", "products", "users"]);
+}
+
+#[test]
+fn migrate_alone_migrates_every_database_of_the_default_data_dir_and_says_what_it_applied() {
+    let shop = tempfile::tempdir().unwrap();
+    let first = run_in(shop.path(), &["migrate"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let said = stdout(&first);
+    for service in ["users", "products", "orders"] {
+        assert!(said.contains(&format!("{service} (SQLite ./data/{service}.db): applied m")), "{said}");
+        assert!(shop.path().join(format!("data/{service}.db")).exists());
+    }
+
+    let again = run_in(shop.path(), &["migrate"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again).matches(": already up to date").count(), 3, "{}", stdout(&again));
+    assert!(!stdout(&again).contains("applied"), "nothing was pending: {}", stdout(&again));
+}
+
+#[test]
+fn migrate_offers_the_services_with_a_database_and_never_the_gateway() {
+    let help = mercato().args(["migrate", "--help"]).output().unwrap();
+    assert!(stdout(&help).contains("[possible values: users, products, orders]"), "{}", stdout(&help));
+    let gateway = mercato().args(["migrate", "gateway"]).output().unwrap();
+    assert!(!gateway.status.success());
+    assert!(stderr(&gateway).contains("invalid value 'gateway'"), "{}", stderr(&gateway));
+}
+
+#[tokio::test]
+async fn migrate_of_a_named_service_uses_its_database_url_and_a_bare_migrate_asks_which() {
+    let database = kit::testing::TestDatabase::new(kit::testing::Backend::Postgres, "cli_migrate").await;
+    let elsewhere = tempfile::tempdir().unwrap();
+    let named = mercato()
+        .current_dir(elsewhere.path())
+        .args(["migrate", "orders"])
+        .env("MERCATO_DATABASE__URL", &database.config.url)
+        .output()
+        .unwrap();
+    assert!(named.status.success(), "{}", stderr(&named));
+    assert!(
+        stdout(&named).starts_with("orders (PostgreSQL 127.0.0.1:5432/t_cli_migrate_"),
+        "{}",
+        stdout(&named)
+    );
+    assert!(!elsewhere.path().join("data").exists(), "nothing written to ./data");
+
+    let bare = mercato()
+        .current_dir(elsewhere.path())
+        .arg("migrate")
+        .env("MERCATO_DATABASE__URL", &database.config.url)
+        .output()
+        .unwrap();
+    assert!(!bare.status.success());
+    assert!(
+        stderr(&bare).contains("name the service (mercato migrate users|products|orders)"),
+        "{}",
+        stderr(&bare)
+    );
+}
+
+#[test]
+fn admin_create_and_seed_default_to_the_data_dir_of_up() {
+    let shop = tempfile::tempdir().unwrap();
+    assert!(run_in(shop.path(), &["migrate"]).status.success());
+
+    let admin = run_in(
+        shop.path(),
+        &["admin", "create", "--email", "root@shop.test", "--password", "root password 1"],
+    );
+    assert!(admin.status.success(), "{}", stderr(&admin));
+    assert!(
+        stdout(&admin)
+            .contains("created admin root@shop.test in the users database (SQLite ./data/users.db)")
+    );
+
+    let seed = run_in(shop.path(), &["seed", "--generate", "5"]);
+    assert!(seed.status.success(), "{}", stderr(&seed));
+    assert!(stdout(&seed).contains("into SQLite ./data/products.db"), "{}", stdout(&seed));
+}
+
+#[test]
+fn admin_create_refuses_a_data_dir_that_holds_no_shop() {
+    let somewhere = tempfile::tempdir().unwrap();
+    let typo = run_in(
+        somewhere.path(),
+        &[
+            "admin",
+            "create",
+            "--email",
+            "root@shop.test",
+            "--password",
+            "root password 1",
+            "--data-dir",
+            "dat",
+        ],
+    );
+    assert!(!typo.status.success());
+    assert!(stderr(&typo).contains("no shop in dat: the directory does not exist"), "{}", stderr(&typo));
+    assert!(!somewhere.path().join("dat").exists(), "no new, empty shop");
+
+    std::fs::create_dir(somewhere.path().join("empty")).unwrap();
+    let empty = run_in(
+        somewhere.path(),
+        &[
+            "admin",
+            "create",
+            "--email",
+            "root@shop.test",
+            "--password",
+            "root password 1",
+            "--data-dir",
+            "empty",
+        ],
+    );
+    assert!(!empty.status.success());
+    assert!(stderr(&empty).contains("it has no users database, empty/users.db"), "{}", stderr(&empty));
+    assert!(!somewhere.path().join("empty/users.db").exists());
+}
+
+#[tokio::test]
+async fn admin_create_honours_the_users_database_of_an_embedded_shop_on_postgres() {
+    let database = kit::testing::TestDatabase::new(kit::testing::Backend::Postgres, "cli_admin").await;
+    let shop = tempfile::tempdir().unwrap();
+    let create = |password: &str| {
+        mercato()
+            .current_dir(shop.path())
+            .args(["admin", "create", "--email", "root@shop.test", "--password", password])
+            .env("MERCATO_USERS__DATABASE__URL", &database.config.url)
+            .output()
+            .unwrap()
+    };
+    let created = create("root password 1");
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(
+        stdout(&created).contains("in the users database (PostgreSQL 127.0.0.1:5432/t_cli_admin_"),
+        "{}",
+        stdout(&created)
+    );
+    assert!(!shop.path().join("data/users.db").exists(), "no SQLite file beside the PostgreSQL shop");
+    let promoted = create("root password 2");
+    assert!(
+        stdout(&promoted).contains("root@shop.test is now an admin"),
+        "the same database: {}",
+        stdout(&promoted)
+    );
 }
