@@ -15,6 +15,7 @@ use orders::OrdersConfig;
 use products::ProductsConfig;
 use std::collections::HashMap;
 
+use crate::lock::DataDirLock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use users::UsersConfig;
@@ -98,6 +99,8 @@ pub struct Shop {
     running: HashMap<Member, Running>,
     shutdown: CancellationToken,
     recovery: Option<orders::RecoveryHandle>,
+    /// Held while the shop runs: one shop per data directory.
+    _lock: DataDirLock,
 }
 
 /// The settings each service gets in the embedded mode before environment overrides.
@@ -184,12 +187,30 @@ pub fn with_env_overrides<T: Settings>(defaults: T, service: &str) -> anyhow::Re
     kit::config::load_from(defaults, None, kit::config::env_source(&prefix)).map_err(anyhow::Error::from)
 }
 
+/// Fails, naming the address, when the gateway could not listen on it: checked before the
+/// data directory is created, keyed, migrated or seeded, so a port in use leaves nothing behind.
+fn ensure_listenable(addr: SocketAddr) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_free) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(anyhow::anyhow!(
+            "cannot listen on {addr} (--listen): it is in use, perhaps by another shop; stop that, or pass \
+             another address, e.g. --listen {}",
+            SocketAddr::new(addr.ip(), addr.port().saturating_add(1))
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot listen on {addr} (--listen): {e}")),
+    }
+}
+
 impl Shop {
-    /// Starts every service, then the gateway; answers once all listen.
+    /// Starts every service, then the gateway; answers once all listen. The gateway's address
+    /// is checked first, then the data directory is created and locked (one shop per
+    /// directory), before anything is written into it.
     pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Self> {
+        ensure_listenable(options.listen)?;
         let dir = &options.data_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let lock = DataDirLock::acquire(dir)?;
         let over = options.overrides;
         let orders_secret = random_secret()?;
 
@@ -225,8 +246,9 @@ impl Shop {
         };
         let mut gateway = with_env_overrides(gateway_defaults(options.listen, services), "gateway")?;
         (over.gateway)(&mut gateway);
-        let gateway_app =
-            gateway::Application::build(gateway.clone()).await.context("starting the gateway")?;
+        let gateway_app = gateway::Application::build(gateway.clone())
+            .await
+            .with_context(|| format!("starting the gateway on {} (--listen)", options.listen))?;
         gateway.http.listen = gateway_app.local_addr();
 
         let mut shop = Self {
@@ -238,6 +260,7 @@ impl Shop {
             running: HashMap::new(),
             shutdown: CancellationToken::new(),
             recovery,
+            _lock: lock,
         };
         shop.spawn(
             Member::Users,
@@ -297,6 +320,29 @@ impl Shop {
             }
         }
         Ok(())
+    }
+
+    /// Where the shop keeps what it keeps, for the start-up banner: each service's database
+    /// (the file or the server, never a password), the token signing key and the product
+    /// images, which stay in the data directory when the databases are on PostgreSQL.
+    pub fn storage(&self) -> Vec<(&'static str, String)> {
+        let s = &self.settings;
+        let keys = match (&s.users.auth.signing_key, &s.users.auth.signing_key_file) {
+            (Some(_), _) => "from MERCATO_USERS__AUTH__SIGNING_KEY".to_owned(),
+            (None, Some(file)) => file.display().to_string(),
+            (None, None) => "none".to_owned(),
+        };
+        let images = match s.products.images.backend {
+            products::config::ImageBackend::Local => s.products.images.local_dir.display().to_string(),
+            products::config::ImageBackend::S3 => format!("S3 bucket {}", s.products.images.s3.bucket),
+        };
+        vec![
+            ("users", kit::db::describe(&s.users.database.url)),
+            ("products", kit::db::describe(&s.products.database.url)),
+            ("orders", kit::db::describe(&s.orders.database.url)),
+            ("keys", keys),
+            ("images", images),
+        ]
     }
 
     /// The orders service's recovery worker, to run a pass now.

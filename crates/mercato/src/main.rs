@@ -45,22 +45,34 @@ enum Command {
         #[arg(value_enum)]
         service: ServiceName,
     },
-    /// Print every MERCATO_… variable a service reads, one per line (what its ConfigMap,
-    /// Secret and compose entry must set); with --check, load and validate the settings from
-    /// this environment instead, as `serve` would, without starting anything.
+    /// Print every variable a service reads, with its default or what is required; with
+    /// --names, just the MERCATO_… names a deployment sets (what its ConfigMap, Secret and
+    /// compose entry must cover); with --check, validate this environment's settings as
+    /// `serve` would, without starting anything.
     Env {
         #[arg(value_enum)]
         service: ServiceName,
-        #[arg(long)]
+        /// Load and validate the settings from this environment, as `serve` does before it
+        /// binds (the signing key too); warn about MERCATO_… variables nothing reads.
+        #[arg(long, conflicts_with = "names")]
         check: bool,
-    },
-    /// Exit 0 if the service in this container answers 2xx on PATH (a HEALTHCHECK for an image
-    /// with no shell or curl). The address is --addr, else MERCATO_HTTP__LISTEN.
-    Probe {
-        #[arg(default_value = "/readyz")]
-        path: String,
+        /// One name a line, nothing else (for scripts: deploy/validate.sh).
         #[arg(long)]
-        addr: Option<SocketAddr>,
+        names: bool,
+    },
+    /// Exit 0 if GET answers 2xx (a HEALTHCHECK for an image with no shell or curl).
+    ///
+    /// Beside a shop on its default address, `mercato probe` checks its /readyz; in a container,
+    /// the service's own MERCATO_HTTP__LISTEN.
+    Probe {
+        /// The path to GET, or a whole URL such as http://localhost:8080/readyz.
+        #[arg(default_value = "/readyz", value_name = "PATH|URL")]
+        target: String,
+        /// The address to GET the path from, e.g. 127.0.0.1:8081 or localhost:8081 [default:
+        /// MERCATO_HTTP__LISTEN when set (a container's own service), else 127.0.0.1:8080, the
+        /// shop's gateway]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
     },
     /// Apply pending database migrations and say which: of every service of the embedded shop
     /// in --data-dir (./data by default), or, with a service named, of that service's database
@@ -94,11 +106,12 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct UpArgs {
-    /// Directory for SQLite files and generated keys.
-    #[arg(long, default_value = "./data", env = "MERCATO_DATA_DIR")]
+    /// Directory for SQLite files, generated keys and product images (one shop at a time).
+    #[arg(long, default_value = mercato::chores::DEFAULT_DATA_DIR, env = "MERCATO_DATA_DIR")]
     data_dir: PathBuf,
-    /// Address of the gateway, the shop's one public entry point.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "MERCATO_LISTEN")]
+    /// Address of the gateway, the shop's one public entry point (127.0.0.1:8080,
+    /// localhost:8080, 0.0.0.0:8080).
+    #[arg(long, default_value = mercato::address::SHOP_DEFAULT, env = "MERCATO_LISTEN", value_parser = mercato::address::parse)]
     listen: SocketAddr,
     /// Do not load the demo catalog (about 1,000 generated products) into an empty shop.
     #[arg(long)]
@@ -152,18 +165,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up(args).await,
         Command::Serve { service } => {
             kit::telemetry::init(service.as_str());
+            let command = format!("mercato serve {}", service.as_str());
+            warn_about_unknown_variables(&mercato::env::known_to_serve(service)?, &command);
             mercato::serve::serve(service, kit::http::shutdown_on_signal()).await
         }
-        Command::Env { service, check: false } => {
+        Command::Env { service, check: false, names: true } => {
             outln!("{}", mercato::env::variables(service)?.join("\n"));
             Ok(())
         }
-        Command::Env { service, check: true } => {
+        Command::Env { service, check: false, names: false } => {
+            outln!("{}", mercato::env::describe(service)?.trim_end());
+            Ok(())
+        }
+        Command::Env { service, check: true, .. } => {
+            let command = format!("mercato serve {}", service.as_str());
+            for warning in
+                mercato::env::unknown_variable_warnings(&mercato::env::known_to_serve(service)?, &command)
+            {
+                errln!("warning: {warning}");
+            }
             mercato::env::check(service)?;
             outln!("{}: settings are valid", service.as_str());
             Ok(())
         }
-        Command::Probe { path, addr } => mercato::probe::probe(mercato::probe::target(addr)?, &path),
+        Command::Probe { target, addr } => {
+            let listen = std::env::var("MERCATO_HTTP__LISTEN").ok();
+            let (addr, path) = mercato::probe::target(&target, addr.as_deref(), listen.as_deref())?;
+            mercato::probe::probe(addr, &path)
+        }
         Command::Migrate { service, data_dir } => {
             kit::telemetry::init("mercato");
             mercato::chores::migrate(service, &Databases::choose(data_dir)).await
@@ -177,20 +206,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Logs a warning for each `MERCATO_…` variable of this environment that `command` does not
+/// read: a typo would otherwise leave its setting at the default without a word.
+fn warn_about_unknown_variables(known: &[String], command: &str) {
+    for warning in mercato::env::unknown_variable_warnings(known, command) {
+        tracing::warn!("{warning}");
+    }
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     kit::telemetry::init("mercato");
+    warn_about_unknown_variables(&mercato::env::known_to_up()?, "mercato up");
     let stop = kit::http::shutdown_on_signal();
-    let options = EmbeddedOptions {
-        seed_demo: !args.no_seed,
-        ..EmbeddedOptions::new(args.data_dir.clone(), args.listen)
-    };
+    let options =
+        EmbeddedOptions { seed_demo: !args.no_seed, ..EmbeddedOptions::new(args.data_dir, args.listen) };
     let shop = Shop::start(options).await?;
     let gateway = shop.gateway;
     outln!();
     outln!("  mercato is running: http://{gateway}");
     outln!("    status   http://{gateway}/api/v1/status");
     outln!("    API docs http://{gateway}/docs");
-    outln!("    data     {}", args.data_dir.display());
+    for (part, place) in shop.storage() {
+        outln!("    {part:<8} {place}");
+    }
     outln!("  Ctrl-C stops it.");
     outln!();
     shop.run_until(stop).await

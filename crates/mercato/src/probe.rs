@@ -1,6 +1,7 @@
 //! A health probe for an image with no shell and no curl (`mercato probe /readyz`): Docker's
-//! HEALTHCHECK and compose's `condition: service_healthy` run it inside the service's container.
-//! Kubernetes probes the pod over HTTP itself and does not need it.
+//! HEALTHCHECK and compose's `condition: service_healthy` run it inside the service's container,
+//! and beside a shop on its default address it needs no argument at all. Kubernetes probes the
+//! pod over HTTP itself and does not need it.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -10,22 +11,46 @@ use anyhow::Context;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The address to probe: `explicit`, else the service's `MERCATO_HTTP__LISTEN`; a wildcard
-/// address (`0.0.0.0`, `[::]`) is reached on loopback.
-pub fn target(explicit: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
-    let addr = match explicit {
-        Some(addr) => addr,
-        None => std::env::var("MERCATO_HTTP__LISTEN")
-            .context("pass --addr or set MERCATO_HTTP__LISTEN (the service's listen address)")?
-            .parse()
-            .context("MERCATO_HTTP__LISTEN is not an address like 0.0.0.0:8080")?,
+/// Where `mercato probe` looks when neither a URL, --addr nor `MERCATO_HTTP__LISTEN` says: the
+/// shop's default address, `mercato up`'s gateway. Should the operations endpoints move to a
+/// port of their own, this is the line to change.
+pub const DEFAULT_TARGET: &str = crate::address::SHOP_DEFAULT;
+
+/// The address and path to probe. `target` is a path (`/readyz`) or a whole URL
+/// (`http://localhost:8080/readyz`); a path goes to `addr` (`--addr`), else to the service's
+/// `listen` address (`MERCATO_HTTP__LISTEN`, what a container sets), else to
+/// [`DEFAULT_TARGET`]. A wildcard address (`0.0.0.0`, `[::]`) is reached on loopback.
+pub fn target(
+    target: &str,
+    addr: Option<&str>,
+    listen: Option<&str>,
+) -> anyhow::Result<(SocketAddr, String)> {
+    let (addr, path) = if let Some(rest) = target.strip_prefix("http://") {
+        anyhow::ensure!(addr.is_none(), "give the address once: in the URL or with --addr, not both");
+        let (authority, path) = rest.find('/').map_or((rest, "/"), |slash| rest.split_at(slash));
+        let authority =
+            if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+        (crate::address::parse(&authority).map_err(anyhow::Error::msg)?, path.to_owned())
+    } else {
+        anyhow::ensure!(
+            target.starts_with('/'),
+            "{target:?} is neither a path starting with / nor an http:// URL (the probe speaks plain HTTP)"
+        );
+        let addr = match (addr, listen) {
+            (Some(addr), _) => crate::address::parse(addr).map_err(anyhow::Error::msg).context("--addr")?,
+            (None, Some(listen)) => crate::address::parse(listen)
+                .map_err(anyhow::Error::msg)
+                .context("MERCATO_HTTP__LISTEN (the service's listen address)")?,
+            (None, None) => crate::address::parse(DEFAULT_TARGET).map_err(anyhow::Error::msg)?,
+        };
+        (addr, target.to_owned())
     };
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    Ok(SocketAddr::new(ip, addr.port()))
+    Ok((SocketAddr::new(ip, addr.port()), path))
 }
 
 /// `GET path` on `addr` within two seconds; `Ok` only for a 2xx answer.
@@ -97,9 +122,31 @@ mod tests {
 
     #[test]
     fn a_wildcard_listen_address_is_probed_on_loopback() {
-        let probed = target(Some("0.0.0.0:8080".parse().unwrap())).unwrap();
+        let (probed, _) = target("/readyz", Some("0.0.0.0:8080"), None).unwrap();
         assert_eq!(probed, "127.0.0.1:8080".parse().unwrap());
-        let probed = target(Some("[::]:8080".parse().unwrap())).unwrap();
+        let (probed, _) = target("/readyz", None, Some("[::]:8080")).unwrap();
         assert_eq!(probed, "[::1]:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn with_no_address_given_the_shops_default_is_probed() {
+        let (probed, path) = target("/readyz", None, None).unwrap();
+        assert_eq!((probed, path.as_str()), ("127.0.0.1:8080".parse().unwrap(), "/readyz"));
+    }
+
+    #[test]
+    fn an_explicit_address_wins_over_the_services_listen_address() {
+        let (probed, _) = target("/healthz", Some("localhost:9001"), Some("0.0.0.0:8080")).unwrap();
+        assert_eq!(probed, "127.0.0.1:9001".parse().unwrap());
+    }
+
+    #[test]
+    fn a_url_gives_the_address_and_the_path() {
+        let (probed, path) = target("http://localhost:8081/api/v1/status?x=1", None, None).unwrap();
+        assert_eq!((probed, path.as_str()), ("127.0.0.1:8081".parse().unwrap(), "/api/v1/status?x=1"));
+        let (_, path) = target("http://127.0.0.1:8081", None, None).unwrap();
+        assert_eq!(path, "/");
+        assert!(target("http://127.0.0.1:8081/readyz", Some("127.0.0.1:1"), None).is_err());
+        assert!(target("https://shop.example/readyz", None, None).is_err());
     }
 }

@@ -157,7 +157,9 @@ fn a_reader_that_goes_away_does_not_crash_the_import() {
     let csv = data_dir.path().join("catalog.csv");
     let mut rows = String::from("sku,name,description,category,price\n");
     for n in 0..30 {
-        rows.push_str(&format!("LMP-{n:03},Lamp {n},A lamp.,Office,49.99\nBAD-{n:03},,No name.,Office,1.00\n"));
+        rows.push_str(&format!(
+            "LMP-{n:03},Lamp {n},A lamp.,Office,49.99\nBAD-{n:03},,No name.,Office,1.00\n"
+        ));
     }
     std::fs::write(&csv, rows).unwrap();
     // As `mercato seed … 2>&1 | head -n 0`: both pipes are closed before anything is written.
