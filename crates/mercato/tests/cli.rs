@@ -763,3 +763,25 @@ fn env_check_validates_the_signing_key_and_secrets_as_serve_does() {
     );
     assert!(!stderr(&short).contains("required"), "{}", stderr(&short));
 }
+
+#[test]
+fn bench_against_the_rate_limit_says_so_and_how_to_lift_it_and_fails() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (shop, url, _) = start_up_with(
+        mercato()
+            .args(["up", "--no-seed", "--listen", "127.0.0.1:0"])
+            .env("MERCATO_GATEWAY__RATE_LIMIT__PER_SECOND", "1")
+            .env("MERCATO_GATEWAY__RATE_LIMIT__BURST", "1"),
+        data_dir.path(),
+    );
+    let bench = mercato()
+        .args(["bench", "--target", &url, "--scenario", "proxy", "--rate", "40", "--duration", "1s"])
+        .output()
+        .unwrap();
+    stop(shop);
+    assert!(!bench.status.success(), "most requests were the limiter's: {}", stdout(&bench));
+    let said = stderr(&bench);
+    assert!(said.contains("hit the gateway's rate limit (429)"), "{said}");
+    assert!(said.contains("MERCATO_GATEWAY__RATE_LIMIT__ENABLED=false"), "{said}");
+    assert!(stdout(&bench).contains("429×"), "the table still shows them: {}", stdout(&bench));
+}
