@@ -171,11 +171,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_explicit_data_dir_wins_over_the_default() {
-        assert_eq!(Databases::choose(Some("/srv/shop".into())), Databases::DataDir("/srv/shop".into()));
-    }
-
-    #[test]
     fn admin_create_refuses_a_data_dir_without_a_shop() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("dat");
