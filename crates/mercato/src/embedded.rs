@@ -15,10 +15,11 @@ use orders::OrdersConfig;
 use products::ProductsConfig;
 use std::collections::HashMap;
 
-use crate::lock::DataDirLock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use users::UsersConfig;
+
+use crate::lock::DataDirLock;
 
 /// What `mercato up` was asked for.
 #[derive(Debug, Clone)]
