@@ -2,7 +2,7 @@
 
   compose      deploy/compose.yaml parses strictly as a Compose file once interpolated with
                deploy/.env.example, and its references hold (dependencies, volumes, one port).
-  env          every MERCATO_… variable a service reads (`mercato env <service>`) is set for its
+  env          every MERCATO_… variable a service reads (`mercato env <service> --names`) is set for its
                containers in every rendered overlay and in compose, nothing else is set, and
                the values load (`mercato env <service> --check`): nothing silently defaults.
   checkov      summarises checkov's JSON report: no failed check, every skip with its reason.
@@ -59,6 +59,33 @@ def secret_stand_in(name: str) -> str:
     if name.endswith("DATABASE__URL"):
         return "postgres://check:check@database.invalid:5432/check"
     return "stand-in-for-a-secret-value"
+
+
+_SIGNING_KEY: list[Path] = []
+
+
+def stand_in_signing_key() -> Path:
+    """A throw-away Ed25519 key file: `--check` parses the signing key as `serve` does, and the
+    real one is a Secret (mounted as a file, or inline from deploy/.env)."""
+    if not _SIGNING_KEY:
+        import atexit
+        import tempfile
+
+        handle, name = tempfile.mkstemp(suffix=".pem")
+        os.close(handle)
+        atexit.register(os.unlink, name)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", name], check=True, capture_output=True)
+        _SIGNING_KEY.append(Path(name))
+    return _SIGNING_KEY[0]
+
+
+def with_stand_in_keys(env: dict[str, str]) -> dict[str, str]:
+    env = dict(env)
+    if "MERCATO_AUTH__SIGNING_KEY" in env:
+        env["MERCATO_AUTH__SIGNING_KEY"] = stand_in_signing_key().read_text()
+    elif "MERCATO_AUTH__SIGNING_KEY_FILE" in env and not Path(env["MERCATO_AUTH__SIGNING_KEY_FILE"]).exists():
+        env["MERCATO_AUTH__SIGNING_KEY_FILE"] = str(stand_in_signing_key())
+    return env
 
 
 class Failure(Exception):
@@ -176,7 +203,7 @@ def served_services(binary: str) -> list[str]:
 
 
 def variables_read(binary: str, service: str) -> list[str]:
-    result = mercato(binary, "env", service)
+    result = mercato(binary, "env", service, "--names")
     if result.returncode != 0:
         raise Failure(f"mercato env {service}: {result.stderr.strip()}")
     return result.stdout.split()
@@ -267,7 +294,7 @@ def check_environment(binary: str, where: str, service: str, env: dict[str, str]
     )
     if unknown:
         problems.append("set but never read (a typo?): " + ", ".join(unknown))
-    result = mercato(binary, "env", service, "--check", env=env)
+    result = mercato(binary, "env", service, "--check", env=with_stand_in_keys(env))
     if result.returncode != 0:
         problems.append("values do not load: " + result.stderr.strip())
     if problems:

@@ -55,9 +55,10 @@ for backend in "${BACKENDS[@]}"; do
       env_vars+=("MERCATO_${service^^}__DATABASE__URL=$PG/fuzz_$service?sslmode=disable")
     done
   fi
-  env "${env_vars[@]}" "$BIN" up --data-dir "$data" --listen "127.0.0.1:$PORT" >"$OUT/$backend/shop.log" 2>&1 &
+  env "${env_vars[@]}" "$BIN" up --data-dir "$data" --listen "127.0.0.1:$PORT" --operations-listen 127.0.0.1:0 \
+    >"$OUT/$backend/shop.log" 2>&1 &
   shop_pid=$!
-  for _ in $(seq 600); do curl -fsS -o /dev/null "$GW/readyz" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q 'mercato is running' "$OUT/$backend/shop.log" && break; sleep 0.1; done
   env "${env_vars[@]}" "$BIN" admin create --email admin@fuzz.test --password 'fuzzing admin 1' --data-dir "$data" >/dev/null
 
   admin=$(call POST /api/v1/auth/login '' '{"email":"admin@fuzz.test","password":"fuzzing admin 1"}' | json '["access_token"]')

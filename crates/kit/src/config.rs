@@ -68,31 +68,107 @@ pub fn load_from<T: Settings>(defaults: T, file: Option<&Path>, env: Env) -> Res
 }
 
 /// The `MERCATO_…` variables that set `T`'s keys, derived from its serialized defaults, sorted
-/// (what `mercato env <service>` prints). Nested tables join with `__`
+/// (what `mercato env <service> --names` prints). Nested tables join with `__`
 /// (`database.url` → `MERCATO_DATABASE__URL`); a map's default entries are tables too
 /// (`upstreams.users` → `MERCATO_UPSTREAMS__USERS`), and an empty table is a map whose entries
 /// are all the deployment's, named with `*` (`MERCATO_SERVICE_CLIENTS__*`); a list or an option
 /// that is `None` by default is one variable (`MERCATO_ROUTES`, `MERCATO_AUTH__SIGNING_KEY`).
 pub fn env_variables<T: Settings>() -> Result<Vec<String>, ConfigError> {
-    let defaults = serde_json::to_value(T::default()).map_err(|e| ConfigError::Load(e.to_string()))?;
-    let mut names = Vec::new();
-    collect_env_variables(ENV_PREFIX.trim_end_matches('_'), &defaults, &mut names);
-    Ok(names)
+    Ok(env_defaults::<T>()?.into_iter().map(|variable| variable.name).collect())
 }
 
-fn collect_env_variables(name: &str, value: &serde_json::Value, names: &mut Vec<String>) {
+/// One variable of [`env_defaults`]: its name, and its default as the environment would
+/// spell it (`None` when it is unset by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVariable {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+/// As [`env_variables`], with each default written as the environment would set it: a string
+/// as it is, a number or a boolean as text, a list or table inline (`["*"]`,
+/// `[{prefix = "/api/v1/auth", upstream = "users"}]`).
+pub fn env_defaults<T: Settings>() -> Result<Vec<EnvVariable>, ConfigError> {
+    let defaults = serde_json::to_value(T::default()).map_err(|e| ConfigError::Load(e.to_string()))?;
+    let mut variables = Vec::new();
+    collect_env_variables(ENV_PREFIX.trim_end_matches('_'), &defaults, &mut variables);
+    Ok(variables)
+}
+
+fn collect_env_variables(name: &str, value: &serde_json::Value, variables: &mut Vec<EnvVariable>) {
+    use serde_json::Value;
     match value {
-        serde_json::Value::Object(table) => {
+        Value::Object(table) => {
             let separator = if name.len() + 1 == ENV_PREFIX.len() { "_" } else { "__" };
             if table.is_empty() {
-                names.push(format!("{name}{separator}*"));
+                variables.push(EnvVariable { name: format!("{name}{separator}*"), default: None });
             }
             for (key, value) in table {
-                collect_env_variables(&format!("{name}{separator}{}", key.to_uppercase()), value, names);
+                collect_env_variables(&format!("{name}{separator}{}", key.to_uppercase()), value, variables);
             }
         }
-        _ => names.push(name.to_owned()),
+        Value::Null => variables.push(EnvVariable { name: name.to_owned(), default: None }),
+        Value::String(text) => {
+            variables.push(EnvVariable { name: name.to_owned(), default: Some(text.clone()) })
+        }
+        other => variables.push(EnvVariable { name: name.to_owned(), default: Some(inline_value(other)) }),
     }
+}
+
+/// A value in figment's inline syntax for environment variables (TOML-like).
+fn inline_value(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => format!("[{}]", items.iter().map(inline_value).collect::<Vec<_>>().join(", ")),
+        Value::Object(table) => {
+            let entries =
+                table.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k} = {}", inline_value(v)));
+            format!("{{{}}}", entries.collect::<Vec<_>>().join(", "))
+        }
+        Value::Null => String::new(),
+        scalar => scalar.to_string(),
+    }
+}
+
+/// A `MERCATO_…` variable of the environment that nothing reads, and the known name it most
+/// likely is a typo of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable {
+    pub name: String,
+    pub closest: Option<String>,
+}
+
+/// The names among `present` that start with `MERCATO_` (in any case, as figment matches them)
+/// but are not `known`, sorted, each with the closest known name when it is a few edits away.
+/// A known name ending in `*` stands for every name it starts (`MERCATO_SERVICE_CLIENTS__*`).
+/// A mistyped variable is otherwise silently ignored, and its setting keeps its default.
+pub fn unknown_variables(
+    known: &[String],
+    present: impl IntoIterator<Item = String>,
+) -> Vec<UnknownVariable> {
+    let is_known = |name: &str| {
+        known.iter().any(|k| match k.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == k,
+        })
+    };
+    let mut unknown: Vec<UnknownVariable> = present
+        .into_iter()
+        .map(|name| name.to_ascii_uppercase())
+        .filter(|name| name.starts_with(ENV_PREFIX) && !is_known(name))
+        .map(|name| {
+            let closest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(&name, k.trim_end_matches('*')), k))
+                .min()
+                .filter(|(distance, _)| distance * 4 <= name.len())
+                .map(|(_, k)| k.clone());
+            UnknownVariable { name, closest }
+        })
+        .collect();
+    unknown.sort_by(|a, b| a.name.cmp(&b.name));
+    unknown.dedup();
+    unknown
 }
 
 fn describe(error: figment::Error) -> String {
@@ -335,6 +411,64 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 9 + 3, "{names:?}");
+    }
+
+    #[test]
+    fn env_defaults_are_written_as_the_environment_sets_them() {
+        #[derive(Debug, Serialize, Deserialize)]
+        #[serde(default)]
+        struct Typed {
+            database: DatabaseConfig,
+            origins: Vec<String>,
+            routes: Vec<std::collections::BTreeMap<String, String>>,
+            key: Option<String>,
+        }
+        impl Default for Typed {
+            fn default() -> Self {
+                Self {
+                    database: DatabaseConfig::default(),
+                    origins: vec!["*".into()],
+                    routes: vec![[("prefix".into(), "/api".into())].into()],
+                    key: None,
+                }
+            }
+        }
+        impl Settings for Typed {}
+        let defaults = env_defaults::<Typed>().unwrap();
+        let default_of = |name: &str| defaults.iter().find(|v| v.name == name).unwrap().default.clone();
+        assert_eq!(default_of("MERCATO_DATABASE__MAX_CONNECTIONS").as_deref(), Some("16"));
+        assert_eq!(default_of("MERCATO_DATABASE__MIGRATE_ON_START").as_deref(), Some("true"));
+        assert_eq!(default_of("MERCATO_DATABASE__URL").as_deref(), Some(""));
+        assert_eq!(default_of("MERCATO_ORIGINS").as_deref(), Some(r#"["*"]"#));
+        assert_eq!(default_of("MERCATO_ROUTES").as_deref(), Some(r#"[{prefix = "/api"}]"#));
+        assert_eq!(default_of("MERCATO_KEY"), None);
+    }
+
+    #[test]
+    fn a_mistyped_variable_is_unknown_and_the_closest_known_name_suggested() {
+        let known =
+            ["MERCATO_USERS__DATABASE__URL", "MERCATO_LOG", "MERCATO_SERVICE_CLIENTS__*"].map(String::from);
+        let present = [
+            "MERCATO_USER__DATABASE__URL",
+            "MERCATO_LOG",
+            "mercato_log_fromat",
+            "MERCATO_SERVICE_CLIENTS__ORDERS",
+            "PATH",
+            "MERCATO_SOMETHING_ELSE_ENTIRELY",
+        ]
+        .map(String::from);
+        let unknown = unknown_variables(&known, present);
+        assert_eq!(
+            unknown,
+            [
+                UnknownVariable { name: "MERCATO_LOG_FROMAT".into(), closest: None },
+                UnknownVariable { name: "MERCATO_SOMETHING_ELSE_ENTIRELY".into(), closest: None },
+                UnknownVariable {
+                    name: "MERCATO_USER__DATABASE__URL".into(),
+                    closest: Some("MERCATO_USERS__DATABASE__URL".into())
+                },
+            ]
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Request extractors whose every rejection is a problem+json naming what is wrong:
 //! [`Json`] (rejects unknown fields when the type says `deny_unknown_fields`, names the bad
-//! field), [`Query`] and [`Path`].
+//! or missing field), [`Query`] and [`Path`].
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, FieldError};
 
 /// A JSON body. Requests need `Content-Type: application/json`; the body must fit the route's
-/// limit (413 otherwise); a syntax error or a wrong or unknown field answers 400 naming it.
+/// limit (413 otherwise); a syntax error, or a wrong, missing or unknown field, answers 400
+/// naming it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -52,11 +53,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::bad_request(format!("the body is not valid JSON: {inner}"));
         }
-        let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::validation(vec![FieldError::new(field, strip_position(&inner.to_string()))])
+        ApiError::validation(vec![field_error(&path, &strip_position(&inner.to_string()))])
     })?;
     de.end().map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// The field error for serde's `message` at `path` (`.` is the whole body). A missing field
+/// is named only in serde's message (the path stops at the object that lacks it), so it gets
+/// its own path and "is required", as a bad value gets its path; an unknown field's path
+/// already ends with its name.
+fn field_error(path: &str, message: &str) -> FieldError {
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`'));
+    match (missing, path) {
+        (Some((name, _)), ".") => FieldError::new(name, "is required"),
+        (Some((name, _)), object) => FieldError::new(format!("{object}.{name}"), "is required"),
+        (None, ".") => FieldError::new("body", message),
+        (None, field) => FieldError::new(field, message),
+    }
 }
 
 /// serde_json appends " at line 1 column 42"; the field path already says where.
@@ -172,7 +186,36 @@ mod tests {
     fn unknown_field_is_named() {
         let err = parse_json::<Register>(br#"{"email":"a@b.c","age":3,"admin":true}"#).unwrap_err();
         assert_eq!(err.status(), 400);
+        assert_eq!(err.field_errors()[0].field, "admin");
         assert!(err.detail().contains("unknown field `admin`"), "{}", err.detail());
+    }
+
+    #[test]
+    fn a_missing_field_is_named_like_a_bad_value() {
+        let err = parse_json::<Register>(br#"{"age":3}"#).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.field_errors(), [FieldError::new("email", "is required")]);
+        assert_eq!(err.detail(), "email: is required");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<Line>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        product_id: String,
+        quantity: u32,
+    }
+
+    #[test]
+    fn a_missing_nested_field_is_named_by_its_path() {
+        let err = parse_json::<Order>(br#"{"items":[{"product_id":"p","quantity":1},{"product_id":"q"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.field_errors(), [FieldError::new("items[1].quantity", "is required")]);
     }
 
     #[test]

@@ -23,7 +23,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// The header carrying the request id, set by the gateway when absent and passed on every hop.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,hyper=warn,tower=warn";
+/// The log filter when neither `MERCATO_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,hyper=warn,tower=warn";
 
 tokio::task_local! {
     static CURRENT_REQUEST_ID: String;

@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use users::UsersConfig;
 
+use crate::lock::DataDirLock;
+
 /// What `mercato up` was asked for.
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
@@ -26,6 +28,8 @@ pub struct EmbeddedOptions {
     pub data_dir: PathBuf,
     /// The gateway's address; the services take free loopback ports.
     pub listen: SocketAddr,
+    /// Where the gateway serves `/healthz`, `/readyz` and `/metrics` (port 0: a free one).
+    pub gateway_operations: SocketAddr,
     /// Load a demo catalog into an empty products database on start.
     pub seed_demo: bool,
     /// Last-word changes to each service's settings (after the environment), for tests.
@@ -48,8 +52,16 @@ impl Default for Overrides {
 }
 
 impl EmbeddedOptions {
+    /// A shop in `data_dir` listening on `listen`, its gateway's operations endpoints on a free
+    /// loopback port.
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
-        Self { data_dir: data_dir.into(), listen, seed_demo: false, overrides: Overrides::default() }
+        Self {
+            data_dir: data_dir.into(),
+            listen,
+            gateway_operations: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed_demo: false,
+            overrides: Overrides::default(),
+        }
     }
 }
 
@@ -100,6 +112,8 @@ pub struct Shop {
     running: HashMap<Member, Running>,
     shutdown: CancellationToken,
     recovery: Option<orders::RecoveryHandle>,
+    /// Held while the shop runs: one shop per data directory.
+    _lock: DataDirLock,
 }
 
 /// The settings each service gets in the embedded mode before environment overrides.
@@ -160,12 +174,9 @@ fn random_secret() -> anyhow::Result<String> {
 }
 
 /// The gateway's embedded settings, routing to the services at their bound addresses; its
-/// operations endpoints on a free loopback port of their own (`Shop::gateway_operations`).
-pub fn gateway_defaults(listen: SocketAddr, services: ServiceAddrs) -> GatewayConfig {
-    let http = HttpConfig {
-        operations_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-        ..HttpConfig::with_listen(listen)
-    };
+/// operations endpoints on a listener of their own, `operations` (`Shop::gateway_operations`).
+pub fn gateway_defaults(listen: SocketAddr, operations: SocketAddr, services: ServiceAddrs) -> GatewayConfig {
+    let http = HttpConfig { operations_listen: Some(operations), ..HttpConfig::with_listen(listen) };
     let mut config = GatewayConfig { http, ..GatewayConfig::default() };
     config.upstreams.insert("users".into(), format!("http://{}", services.users));
     config.upstreams.insert("products".into(), format!("http://{}", services.products));
@@ -191,12 +202,30 @@ pub fn with_env_overrides<T: Settings>(defaults: T, service: &str) -> anyhow::Re
     kit::config::load_from(defaults, None, kit::config::env_source(&prefix)).map_err(anyhow::Error::from)
 }
 
+/// Fails, naming the address, when the gateway could not listen on it: checked before the
+/// data directory is created, keyed, migrated or seeded, so a port in use leaves nothing behind.
+fn ensure_listenable(addr: SocketAddr) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_free) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(anyhow::anyhow!(
+            "cannot listen on {addr} (--listen): it is in use, perhaps by another shop; stop that, or pass \
+             another address, e.g. --listen {}",
+            SocketAddr::new(addr.ip(), addr.port().saturating_add(1))
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot listen on {addr} (--listen): {e}")),
+    }
+}
+
 impl Shop {
-    /// Starts every service, then the gateway; answers once all listen.
+    /// Starts every service, then the gateway; answers once all listen. The gateway's address
+    /// is checked first, then the data directory is created and locked (one shop per
+    /// directory), before anything is written into it.
     pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Self> {
+        ensure_listenable(options.listen)?;
         let dir = &options.data_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let lock = DataDirLock::acquire(dir)?;
         let over = options.overrides;
         let orders_secret = random_secret()?;
 
@@ -230,10 +259,14 @@ impl Shop {
             products: products.http.listen,
             orders: orders.http.listen,
         };
-        let mut gateway = with_env_overrides(gateway_defaults(options.listen, services), "gateway")?;
+        let mut gateway = with_env_overrides(
+            gateway_defaults(options.listen, options.gateway_operations, services),
+            "gateway",
+        )?;
         (over.gateway)(&mut gateway);
-        let gateway_app =
-            gateway::Application::build(gateway.clone()).await.context("starting the gateway")?;
+        let gateway_app = gateway::Application::build(gateway.clone())
+            .await
+            .with_context(|| format!("starting the gateway on {} (--listen)", options.listen))?;
         gateway.http.listen = gateway_app.local_addr();
         gateway.http.operations_listen = Some(gateway_app.operations_addr());
 
@@ -247,6 +280,7 @@ impl Shop {
             running: HashMap::new(),
             shutdown: CancellationToken::new(),
             recovery,
+            _lock: lock,
         };
         shop.spawn(
             Member::Users,
@@ -306,6 +340,29 @@ impl Shop {
             }
         }
         Ok(())
+    }
+
+    /// Where the shop keeps what it keeps, for the start-up banner: each service's database
+    /// (the file or the server, never a password), the token signing key and the product
+    /// images, which stay in the data directory when the databases are on PostgreSQL.
+    pub fn storage(&self) -> Vec<(&'static str, String)> {
+        let s = &self.settings;
+        let keys = match (&s.users.auth.signing_key, &s.users.auth.signing_key_file) {
+            (Some(_), _) => "from MERCATO_USERS__AUTH__SIGNING_KEY".to_owned(),
+            (None, Some(file)) => file.display().to_string(),
+            (None, None) => "none".to_owned(),
+        };
+        let images = match s.products.images.backend {
+            products::config::ImageBackend::Local => s.products.images.local_dir.display().to_string(),
+            products::config::ImageBackend::S3 => format!("S3 bucket {}", s.products.images.s3.bucket),
+        };
+        vec![
+            ("users", kit::db::describe(&s.users.database.url)),
+            ("products", kit::db::describe(&s.products.database.url)),
+            ("orders", kit::db::describe(&s.orders.database.url)),
+            ("keys", keys),
+            ("images", images),
+        ]
     }
 
     /// The orders service's recovery worker, to run a pass now.

@@ -4,9 +4,13 @@
 //! **Architecture invariant**: services still talk to each other over HTTP on loopback here,
 //! so what a developer sees on a laptop is what the cluster does.
 
+pub mod address;
 pub mod bench;
+pub mod chores;
+pub mod console;
 pub mod embedded;
 pub mod env;
+pub mod lock;
 pub mod probe;
 pub mod seed;
 pub mod serve;

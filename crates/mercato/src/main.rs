@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mercato::embedded::{EmbeddedOptions, Shop, sqlite_in, with_env_overrides};
-use mercato::serve::{DatabaseSettings, ServiceName};
+use mercato::chores::{DatabaseService, Databases};
+use mercato::embedded::{EmbeddedOptions, Shop};
+use mercato::serve::ServiceName;
+use mercato::{errln, outln};
 
 /// mimalloc instead of the system allocator: it returns freed memory to the system shortly
 /// after a burst (glibc kept the 19 MiB argon2 buffers of every registration, and a users
@@ -43,33 +45,46 @@ enum Command {
         #[arg(value_enum)]
         service: ServiceName,
     },
-    /// Print every MERCATO_… variable a service reads, one per line (what its ConfigMap,
-    /// Secret and compose entry must set); with --check, load and validate the settings from
-    /// this environment instead, as `serve` would, without starting anything.
+    /// Print every variable a service reads, with its default or what is required; with
+    /// --names, just the MERCATO_… names a deployment sets (what its ConfigMap, Secret and
+    /// compose entry must cover); with --check, validate this environment's settings as
+    /// `serve` would, without starting anything.
     Env {
         #[arg(value_enum)]
         service: ServiceName,
-        #[arg(long)]
+        /// Load and validate the settings from this environment, as `serve` does before it
+        /// binds (the signing key too); warn about MERCATO_… variables nothing reads.
+        #[arg(long, conflicts_with = "names")]
         check: bool,
+        /// One name a line, nothing else (for scripts: deploy/validate.sh).
+        #[arg(long)]
+        names: bool,
     },
-    /// Exit 0 if the service in this container answers 2xx on PATH (a HEALTHCHECK for an image
-    /// with no shell or curl). The address is --addr, else MERCATO_HTTP__OPERATIONS_LISTEN
-    /// when set, else MERCATO_HTTP__LISTEN.
+    /// Exit 0 if GET answers 2xx (a HEALTHCHECK for an image with no shell or curl).
+    ///
+    /// Beside a shop on its default addresses, `mercato probe` checks its /readyz (on
+    /// 127.0.0.1:9090, where `mercato up` serves it); in a container, the service's
+    /// MERCATO_HTTP__OPERATIONS_LISTEN when set, else its MERCATO_HTTP__LISTEN.
     Probe {
-        #[arg(default_value = "/readyz")]
-        path: String,
-        #[arg(long)]
-        addr: Option<SocketAddr>,
+        /// The path to GET, or a whole URL such as http://localhost:8080/readyz.
+        #[arg(default_value = "/readyz", value_name = "PATH|URL")]
+        target: String,
+        /// The address to GET the path from, e.g. 127.0.0.1:8081 or localhost:8081 [default:
+        /// MERCATO_HTTP__OPERATIONS_LISTEN, else MERCATO_HTTP__LISTEN when set (a container's own
+        /// service), else 127.0.0.1:9090, the shop's operations listener]
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<String>,
     },
-    /// Apply pending database migrations: of a service's database named by
-    /// MERCATO_DATABASE__URL (what a migration Job runs), or of the embedded shop in --data-dir
-    /// (every service unless one is named).
+    /// Apply pending database migrations and say which: of every service of the embedded shop
+    /// in --data-dir (./data by default), or, with a service named, of that service's database
+    /// in MERCATO_DATABASE__URL (what a migration Job runs).
     Migrate {
-        /// The service whose database to migrate (users or products).
+        /// Only this service's database [default: every one]. With MERCATO_DATABASE__URL set and
+        /// no --data-dir, the database of that variable.
         #[arg(value_enum)]
-        service: Option<ServiceName>,
-        /// Migrate the embedded shop's SQLite files in this directory.
-        #[arg(long)]
+        service: Option<DatabaseService>,
+        /// The embedded shop's data directory [default: ./data, unless MERCATO_DATABASE__URL is set]
+        #[arg(long, value_name = "DIR", env = "MERCATO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
     /// Manage admin accounts.
@@ -92,12 +107,17 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct UpArgs {
-    /// Directory for SQLite files and generated keys.
-    #[arg(long, default_value = "./data", env = "MERCATO_DATA_DIR")]
+    /// Directory for SQLite files, generated keys and product images (one shop at a time).
+    #[arg(long, default_value = mercato::chores::DEFAULT_DATA_DIR, env = "MERCATO_DATA_DIR")]
     data_dir: PathBuf,
-    /// Address of the gateway, the shop's one public entry point.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "MERCATO_LISTEN")]
+    /// Address of the gateway, the shop's one public entry point (127.0.0.1:8080,
+    /// localhost:8080, 0.0.0.0:8080).
+    #[arg(long, default_value = mercato::address::SHOP_DEFAULT, env = "MERCATO_LISTEN", value_parser = mercato::address::parse)]
     listen: SocketAddr,
+    /// Where the gateway serves /healthz, /readyz and /metrics, off the public port [default:
+    /// 127.0.0.1:9090, or a free port when --listen's port is 0]
+    #[arg(long, value_name = "HOST:PORT", env = "MERCATO_OPERATIONS_LISTEN", value_parser = mercato::address::parse)]
+    operations_listen: Option<SocketAddr>,
     /// Do not load the demo catalog (about 1,000 generated products) into an empty shop.
     #[arg(long)]
     no_seed: bool,
@@ -117,9 +137,10 @@ enum AdminCommand {
         password: String,
         #[arg(long, default_value = "Administrator")]
         name: String,
-        /// The embedded shop's data directory; without it, the users database named by
-        /// MERCATO_DATABASE__URL.
-        #[arg(long)]
+        /// The shop's data directory, which must hold a shop (its users database, or
+        /// MERCATO_USERS__DATABASE__URL naming it as for `mercato up`) [default: ./data, unless
+        /// MERCATO_DATABASE__URL names the users database]
+        #[arg(long, value_name = "DIR", env = "MERCATO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
 }
@@ -129,7 +150,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -138,7 +159,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {}", mercato::console::describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -149,80 +170,82 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up(args).await,
         Command::Serve { service } => {
             kit::telemetry::init(service.as_str());
+            let command = format!("mercato serve {}", service.as_str());
+            warn_about_unknown_variables(&mercato::env::known_to_serve(service)?, &command);
             mercato::serve::serve(service, kit::http::shutdown_on_signal()).await
         }
-        Command::Env { service, check: false } => {
-            println!("{}", mercato::env::variables(service)?.join("\n"));
+        Command::Env { service, check: false, names: true } => {
+            outln!("{}", mercato::env::variables(service)?.join("\n"));
             Ok(())
         }
-        Command::Env { service, check: true } => {
+        Command::Env { service, check: false, names: false } => {
+            outln!("{}", mercato::env::describe(service)?.trim_end());
+            Ok(())
+        }
+        Command::Env { service, check: true, .. } => {
+            let command = format!("mercato serve {}", service.as_str());
+            for warning in
+                mercato::env::unknown_variable_warnings(&mercato::env::known_to_serve(service)?, &command)
+            {
+                errln!("warning: {warning}");
+            }
             mercato::env::check(service)?;
-            println!("{}: settings are valid", service.as_str());
+            outln!("{}: settings are valid", service.as_str());
             Ok(())
         }
-        Command::Probe { path, addr } => mercato::probe::probe(mercato::probe::target(addr)?, &path),
+        Command::Probe { target, addr } => {
+            let service = mercato::probe::ServiceAddrs::from_env();
+            let (addr, path) = mercato::probe::target(&target, addr.as_deref(), &service)?;
+            mercato::probe::probe(addr, &path)
+        }
         Command::Migrate { service, data_dir } => {
             kit::telemetry::init("mercato");
-            let services = match (service, &data_dir) {
-                (Some(service), _) => vec![service],
-                (None, Some(_)) => ServiceName::WITH_DATABASE.to_vec(),
-                (None, None) => {
-                    anyhow::bail!("name the service to migrate (users or products), or pass --data-dir")
-                }
-            };
-            for service in services {
-                let database = match &data_dir {
-                    Some(dir) => {
-                        std::fs::create_dir_all(dir)?;
-                        let defaults = DatabaseSettings { database: sqlite_in(dir, service.as_str()) };
-                        with_env_overrides(defaults, service.as_str())?.database
-                    }
-                    None => kit::config::load::<DatabaseSettings>()?.database,
-                };
-                mercato::serve::migrate(service, &database).await?;
-                println!("{}: migrations applied", service.as_str());
-            }
-            Ok(())
+            mercato::chores::migrate(service, &Databases::choose(data_dir)).await
         }
         Command::Admin { command: AdminCommand::Create { email, password, name, data_dir } } => {
             kit::telemetry::init("mercato");
-            let database = match data_dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(&dir)?;
-                    sqlite_in(&dir, "users")
-                }
-                None => kit::config::load::<DatabaseSettings>()?.database,
-            };
-            let outcome =
-                users::create_admin(&database, Default::default(), &name, &email, &password).await?;
-            match outcome {
-                users::AdminOutcome::Created => println!("created admin {email}"),
-                users::AdminOutcome::Promoted => println!("{email} is now an admin (password replaced)"),
-            }
-            Ok(())
+            mercato::chores::create_admin(&Databases::choose(data_dir), &name, &email, &password).await
         }
         Command::Seed(args) => mercato::seed::seed(args).await,
         Command::Bench(args) => mercato::bench::run(args).await,
     }
 }
 
+/// Logs a warning for each `MERCATO_…` variable of this environment that `command` does not
+/// read: a typo would otherwise leave its setting at the default without a word.
+fn warn_about_unknown_variables(known: &[String], command: &str) {
+    for warning in mercato::env::unknown_variable_warnings(known, command) {
+        tracing::warn!("{warning}");
+    }
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     kit::telemetry::init("mercato");
+    warn_about_unknown_variables(&mercato::env::known_to_up()?, "mercato up");
     let stop = kit::http::shutdown_on_signal();
+    // Tests start shops on port 0 side by side: their operations take a free port too.
+    let operations = match args.operations_listen {
+        Some(addr) => addr,
+        None if args.listen.port() == 0 => std::net::SocketAddr::new(args.listen.ip(), 0),
+        None => mercato::address::parse(mercato::address::OPERATIONS_DEFAULT).map_err(anyhow::Error::msg)?,
+    };
     let options = EmbeddedOptions {
         seed_demo: !args.no_seed,
-        ..EmbeddedOptions::new(args.data_dir.clone(), args.listen)
+        gateway_operations: operations,
+        ..EmbeddedOptions::new(args.data_dir, args.listen)
     };
     let shop = Shop::start(options).await?;
     let gateway = shop.gateway;
-    println!();
-    println!("  mercato is running: http://{gateway}");
-    println!("    status   http://{gateway}/api/v1/status");
-    println!("    API docs http://{gateway}/docs");
-    println!("    health   http://{}/readyz (and /healthz, /metrics)", shop.gateway_operations);
-    println!("    services users {}, products {}, orders {}", shop.users, shop.products, shop.orders);
-    println!("    data     {}", args.data_dir.display());
-    println!("  Ctrl-C stops it.");
-    println!();
+    outln!();
+    outln!("  mercato is running: http://{gateway}");
+    outln!("    status   http://{gateway}/api/v1/status");
+    outln!("    API docs http://{gateway}/docs");
+    outln!("    health   http://{}/readyz (and /healthz, /metrics)", shop.gateway_operations);
+    outln!("    services users {}, products {}, orders {}", shop.users, shop.products, shop.orders);
+    for (part, place) in shop.storage() {
+        outln!("    {part:<8} {place}");
+    }
+    outln!("  Ctrl-C stops it.");
+    outln!();
     shop.run_until(stop).await
 }

@@ -1,6 +1,7 @@
 //! A health probe for an image with no shell and no curl (`mercato probe /readyz`): Docker's
-//! HEALTHCHECK and compose's `condition: service_healthy` run it inside the service's container.
-//! Kubernetes probes the pod over HTTP itself and does not need it.
+//! HEALTHCHECK and compose's `condition: service_healthy` run it inside the service's container,
+//! and beside a shop on its default addresses it needs no argument at all. Kubernetes probes the
+//! pod over HTTP itself and does not need it.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -10,36 +11,69 @@ use anyhow::Context;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The address to probe: `explicit`, else where the service serves its operations endpoints:
-/// `MERCATO_HTTP__OPERATIONS_LISTEN` when set and not empty, else `MERCATO_HTTP__LISTEN`; a
-/// wildcard address (`0.0.0.0`, `[::]`) is reached on loopback.
-pub fn target(explicit: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
-    let operations = std::env::var("MERCATO_HTTP__OPERATIONS_LISTEN").ok().filter(|v| !v.trim().is_empty());
-    target_from(explicit, operations, std::env::var("MERCATO_HTTP__LISTEN").ok())
+/// Where `mercato probe` looks when neither a URL, --addr nor the environment says: where
+/// `mercato up` serves its gateway's operations endpoints by default.
+pub const DEFAULT_TARGET: &str = crate::address::OPERATIONS_DEFAULT;
+
+/// A service's addresses as its container's environment gives them.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceAddrs {
+    /// `MERCATO_HTTP__OPERATIONS_LISTEN`, when set and not empty: where the operations
+    /// endpoints are served instead of the main port.
+    pub operations: Option<String>,
+    /// `MERCATO_HTTP__LISTEN`: the service's main port.
+    pub listen: Option<String>,
 }
 
-fn target_from(
-    explicit: Option<SocketAddr>,
-    operations: Option<String>,
-    listen: Option<String>,
-) -> anyhow::Result<SocketAddr> {
-    let addr = match (explicit, operations) {
-        (Some(addr), _) => addr,
-        (None, Some(operations)) => operations
-            .trim()
-            .parse()
-            .context("MERCATO_HTTP__OPERATIONS_LISTEN is not an address like 0.0.0.0:9090")?,
-        (None, None) => listen
-            .context("pass --addr or set MERCATO_HTTP__LISTEN (the service's listen address)")?
-            .parse()
-            .context("MERCATO_HTTP__LISTEN is not an address like 0.0.0.0:8080")?,
+impl ServiceAddrs {
+    pub fn from_env() -> Self {
+        let set = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+        Self { operations: set("MERCATO_HTTP__OPERATIONS_LISTEN"), listen: set("MERCATO_HTTP__LISTEN") }
+    }
+}
+
+/// The address and path to probe. `target` is a path (`/readyz`) or a whole URL
+/// (`http://localhost:8080/readyz`); a path goes to `addr` (`--addr`), else to the service's
+/// operations listener (`MERCATO_HTTP__OPERATIONS_LISTEN`), else to its main port
+/// (`MERCATO_HTTP__LISTEN`, what a container sets), else to [`DEFAULT_TARGET`]. A wildcard
+/// address (`0.0.0.0`, `[::]`) is reached on loopback.
+pub fn target(
+    target: &str,
+    addr: Option<&str>,
+    service: &ServiceAddrs,
+) -> anyhow::Result<(SocketAddr, String)> {
+    let (addr, path) = if let Some(rest) = target.strip_prefix("http://") {
+        anyhow::ensure!(addr.is_none(), "give the address once: in the URL or with --addr, not both");
+        let (authority, path) = rest.find('/').map_or((rest, "/"), |slash| rest.split_at(slash));
+        let authority =
+            if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+        (crate::address::parse(&authority).map_err(anyhow::Error::msg)?, path.to_owned())
+    } else {
+        anyhow::ensure!(
+            target.starts_with('/'),
+            "{target:?} is neither a path starting with / nor an http:// URL (the probe speaks plain HTTP)"
+        );
+        let parse = |value: &str, source: &'static str| {
+            crate::address::parse(value).map_err(anyhow::Error::msg).context(source)
+        };
+        let addr = match (addr, &service.operations, &service.listen) {
+            (Some(addr), _, _) => parse(addr, "--addr")?,
+            (None, Some(operations), _) => {
+                parse(operations, "MERCATO_HTTP__OPERATIONS_LISTEN (the service's operations listener)")?
+            }
+            (None, None, Some(listen)) => {
+                parse(listen, "MERCATO_HTTP__LISTEN (the service's listen address)")?
+            }
+            (None, None, None) => parse(DEFAULT_TARGET, "the default address")?,
+        };
+        (addr, target.to_owned())
     };
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    Ok(SocketAddr::new(ip, addr.port()))
+    Ok((SocketAddr::new(ip, addr.port()), path))
 }
 
 /// `GET path` on `addr` within two seconds; `Ok` only for a 2xx answer.
@@ -110,18 +144,46 @@ mod tests {
     }
 
     #[test]
-    fn the_operations_listener_is_probed_when_the_service_has_one() {
-        let listen = Some("0.0.0.0:8080".to_owned());
-        let probed = target_from(None, Some("0.0.0.0:9090".to_owned()), listen.clone()).unwrap();
-        assert_eq!(probed, "127.0.0.1:9090".parse().unwrap());
-        assert_eq!(target_from(None, None, listen).unwrap(), "127.0.0.1:8080".parse().unwrap());
+    fn a_wildcard_listen_address_is_probed_on_loopback() {
+        let (probed, _) = target("/readyz", Some("0.0.0.0:8080"), &ServiceAddrs::default()).unwrap();
+        assert_eq!(probed, "127.0.0.1:8080".parse().unwrap());
+        let listen = ServiceAddrs { listen: Some("[::]:8080".into()), ..ServiceAddrs::default() };
+        let (probed, _) = target("/readyz", None, &listen).unwrap();
+        assert_eq!(probed, "[::1]:8080".parse().unwrap());
     }
 
     #[test]
-    fn a_wildcard_listen_address_is_probed_on_loopback() {
-        let probed = target(Some("0.0.0.0:8080".parse().unwrap())).unwrap();
-        assert_eq!(probed, "127.0.0.1:8080".parse().unwrap());
-        let probed = target(Some("[::]:8080".parse().unwrap())).unwrap();
-        assert_eq!(probed, "[::1]:8080".parse().unwrap());
+    fn with_no_address_given_the_shops_default_operations_listener_is_probed() {
+        let (probed, path) = target("/readyz", None, &ServiceAddrs::default()).unwrap();
+        assert_eq!((probed, path.as_str()), ("127.0.0.1:9090".parse().unwrap(), "/readyz"));
+    }
+
+    #[test]
+    fn the_operations_listener_is_probed_when_the_service_has_one() {
+        let both =
+            ServiceAddrs { operations: Some("0.0.0.0:9090".into()), listen: Some("0.0.0.0:8080".into()) };
+        assert_eq!(target("/readyz", None, &both).unwrap().0, "127.0.0.1:9090".parse().unwrap());
+        let listen_only = ServiceAddrs { operations: None, ..both };
+        assert_eq!(target("/readyz", None, &listen_only).unwrap().0, "127.0.0.1:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn an_explicit_address_wins_over_the_services_listen_address() {
+        let listen = ServiceAddrs { listen: Some("0.0.0.0:8080".into()), ..ServiceAddrs::default() };
+        let (probed, _) = target("/healthz", Some("localhost:9001"), &listen).unwrap();
+        assert_eq!(probed, "127.0.0.1:9001".parse().unwrap());
+    }
+
+    #[test]
+    fn a_url_gives_the_address_and_the_path() {
+        let (probed, path) =
+            target("http://localhost:8081/api/v1/status?x=1", None, &ServiceAddrs::default()).unwrap();
+        assert_eq!((probed, path.as_str()), ("127.0.0.1:8081".parse().unwrap(), "/api/v1/status?x=1"));
+        let (_, path) = target("http://127.0.0.1:8081", None, &ServiceAddrs::default()).unwrap();
+        assert_eq!(path, "/");
+        assert!(
+            target("http://127.0.0.1:8081/readyz", Some("127.0.0.1:1"), &ServiceAddrs::default()).is_err()
+        );
+        assert!(target("https://shop.example/readyz", None, &ServiceAddrs::default()).is_err());
     }
 }

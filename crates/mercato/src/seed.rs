@@ -1,7 +1,7 @@
 //! `mercato seed`: fills a products database with generated demo products or a catalog file,
 //! showing progress, the rejected records and a summary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,7 +12,9 @@ use products::seed::{self, Format, Progress, SeedSummary};
 use products::store::{CatalogStore, SqlCatalog};
 use serde::{Deserialize, Serialize};
 
+use crate::chores::Databases;
 use crate::embedded::{sqlite_in, with_env_overrides};
+use crate::{errln, outln};
 
 /// Examples shown by `mercato seed --help`.
 pub const EXAMPLES: &str = "\
@@ -32,8 +34,12 @@ Formats:
   bestbuy    Algolia's Best Buy sample (SKU from the image file name, stock from popularity)
 
 Importing again updates products by SKU; it never duplicates them. A bad record is printed
-as `record N: field: problem` and skipped. The exit code is non-zero only when nothing could
-be imported or the database failed.";
+as `record N: field: problem` and skipped (the first 20; then only their count). The exit
+code is non-zero only when nothing could be imported or the database failed.";
+
+/// Rejected records printed one by one; the rest are counted, so a file in the wrong format
+/// does not bury the summary under thousands of identical lines.
+const REJECTIONS_SHOWN: usize = 20;
 
 /// What `mercato seed` loads, and where.
 #[derive(Debug, Args)]
@@ -54,10 +60,11 @@ pub struct SeedArgs {
     /// The file's format [default: detected from its first record]
     #[arg(long, value_enum, value_name = "F", conflicts_with = "generate")]
     pub format: Option<FileFormat>,
-    /// Load into the embedded shop's products database in this directory (DIR/products.db),
-    /// created and migrated as needed. Without it: the database named by
-    /// MERCATO_DATABASE__URL, migrated unless MERCATO_DATABASE__MIGRATE_ON_START=false.
-    #[arg(long, value_name = "DIR")]
+    /// Load into the embedded shop's products database in this directory (DIR/products.db,
+    /// or MERCATO_PRODUCTS__DATABASE__URL as for `mercato up`), created and migrated as needed
+    /// [default: ./data; with MERCATO_DATABASE__URL set, that database instead, migrated unless
+    /// MERCATO_DATABASE__MIGRATE_ON_START=false]
+    #[arg(long, value_name = "DIR", env = "MERCATO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -109,11 +116,18 @@ impl Settings for SeedSettings {
 
 /// Runs `mercato seed`.
 pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
-    let settings = settings(args.data_dir.as_deref())?;
-    let store = SqlCatalog::connect(&settings.database).await.context("cannot open the products database")?;
-    if args.data_dir.is_some() || settings.database.migrate_on_start {
+    let databases = Databases::choose(args.data_dir);
+    let settings = settings(&databases)?;
+    let migrate = matches!(databases, Databases::DataDir(_)) || settings.database.migrate_on_start;
+    // Connect now, migrating or not: kit::db waits lazily only for a service that does not
+    // migrate, and seeding needs the database at once.
+    let database = DatabaseConfig { migrate_on_start: true, ..settings.database.clone() };
+    let store =
+        SqlCatalog::new(kit::db::connect(&database).await.context("cannot open the products database")?);
+    if migrate {
         store.migrate().await.context("cannot migrate the products database")?;
     }
+    let place = kit::db::describe(&database.url);
     let (summary, origin) = match (args.generate, args.file) {
         (Some(count), _) => {
             let seed = args.seed.unwrap_or(seed::DEMO_SEED);
@@ -137,8 +151,8 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     if summary.imported() > 0 {
         store.refresh_statistics().await.context("imported, but cannot refresh the planner's statistics")?;
     }
-    println!("{origin}");
-    println!("{}", summary_line(&summary));
+    outln!("{origin} into {place}");
+    outln!("{}", summary_line(&summary));
     if summary.read == 0 {
         anyhow::bail!("nothing to import: no records were read");
     }
@@ -148,33 +162,40 @@ pub async fn seed(args: SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settings(data_dir: Option<&Path>) -> anyhow::Result<SeedSettings> {
-    match data_dir {
-        Some(dir) => {
+fn settings(databases: &Databases) -> anyhow::Result<SeedSettings> {
+    match databases {
+        Databases::DataDir(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
             let defaults = SeedSettings { database: sqlite_in(dir, "products"), ..SeedSettings::default() };
             with_env_overrides(defaults, "products")
         }
-        None => Ok(kit::config::load::<SeedSettings>()?),
+        Databases::Service => Ok(kit::config::load::<SeedSettings>()?),
     }
 }
 
-/// Runs the import with `bar` showing progress and each rejected record printed to stderr.
+/// Runs the import with `bar` showing progress and the first rejected records printed to
+/// stderr, then how many more were rejected.
 async fn load(
     store: &dyn CatalogStore,
     records: impl Iterator<Item = Result<products::domain::NewProduct, seed::RecordError>>,
     bar: ProgressBar,
 ) -> anyhow::Result<SeedSummary> {
+    let mut shown = 0;
     let on_progress = |progress: &Progress<'_>| {
         bar.set_position(progress.read);
-        for rejected in progress.newly_rejected {
-            bar.suspend(|| eprintln!("{rejected}"));
+        for rejected in progress.newly_rejected.iter().take(REJECTIONS_SHOWN - shown) {
+            bar.suspend(|| errln!("{rejected}"));
+            shown += 1;
         }
     };
     let summary = seed::run(store, records, seed::BATCH_SIZE, on_progress).await;
     bar.finish_and_clear();
-    Ok(summary?)
+    let summary = summary?;
+    if let Some(unshown) = summary.rejected.len().checked_sub(REJECTIONS_SHOWN).filter(|n| *n > 0) {
+        errln!("… and {unshown} more rejected records, not shown (is --format right for this file?)");
+    }
+    Ok(summary)
 }
 
 /// A bar with ETA when the total is known, else a spinner with the count; drawn on stderr

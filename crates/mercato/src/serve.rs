@@ -16,10 +16,6 @@ pub enum ServiceName {
 }
 
 impl ServiceName {
-    /// The services that own a database.
-    pub const WITH_DATABASE: [ServiceName; 3] =
-        [ServiceName::Users, ServiceName::Products, ServiceName::Orders];
-
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceName::Gateway => "gateway",
@@ -53,16 +49,6 @@ pub async fn serve(service: ServiceName, shutdown: CancellationToken) -> anyhow:
             orders::Application::build(config).await?.run(shutdown).await?;
             Ok(())
         }
-    }
-}
-
-/// Applies the pending migrations of `service`'s database.
-pub async fn migrate(service: ServiceName, database: &DatabaseConfig) -> anyhow::Result<()> {
-    match service {
-        ServiceName::Users => users::migrate(database).await,
-        ServiceName::Products => products::migrate(database).await,
-        ServiceName::Orders => orders::migrate(database).await,
-        ServiceName::Gateway => anyhow::bail!("the gateway has no database"),
     }
 }
 

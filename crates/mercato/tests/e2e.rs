@@ -13,6 +13,8 @@ struct TestShop {
     base: String,
     /// The gateway's operations listener.
     operations: String,
+    /// Each service's own address, behind the gateway.
+    services: [(&'static str, SocketAddr); 3],
     http: reqwest::Client,
     data_dir: tempfile::TempDir,
     stop: CancellationToken,
@@ -32,9 +34,10 @@ async fn start_shop() -> TestShop {
         .expect("the shop starts");
     let base = format!("http://{}", shop.gateway);
     let operations = format!("http://{}", shop.gateway_operations);
+    let services = [("users", shop.users), ("products", shop.products), ("orders", shop.orders)];
     let stop = CancellationToken::new();
     tokio::spawn(shop.run_until(stop.clone()));
-    TestShop { base, operations, http: reqwest::Client::new(), data_dir, stop }
+    TestShop { base, operations, services, http: reqwest::Client::new(), data_dir, stop }
 }
 
 impl TestShop {
@@ -260,6 +263,16 @@ async fn bad_input_answers_4xx_problems() {
 }
 
 #[tokio::test]
+async fn a_missing_field_is_named_as_a_field_problem_like_a_bad_value() {
+    let shop = start_shop().await;
+    // The README tour's error example.
+    let missing = shop.post("/api/v1/auth/register", json!({"email": "x"})).await;
+    let problem = assert_problem(missing, 400).await;
+    assert_eq!(problem["errors"][0], json!({"field": "name", "message": "is required"}), "{problem}");
+    assert_eq!(problem["detail"], "name: is required");
+}
+
+#[tokio::test]
 async fn deleted_user_token_stops_working_and_login_fails() {
     let shop = start_shop().await;
     let session = shop.register("ada@example.com", "correct horse").await;
@@ -293,6 +306,40 @@ async fn status_and_docs_show_the_shop() {
     for path in ["/healthz", "/readyz", "/metrics"] {
         let response = shop.http.get(format!("{}{path}", shop.operations)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path} on the operations listener");
+    }
+}
+
+/// The schemas of the `/internal/` routes, which only other services call.
+const INTERNAL_SCHEMAS: [&str; 10] = [
+    "LookupRequest",
+    "LookupResponse",
+    "LookupItemView",
+    "ReserveRequest",
+    "ReserveItem",
+    "ReservedItem",
+    "ReservationView",
+    "ReleaseView",
+    "ServiceTokenRequest",
+    "ServiceTokenResponse",
+];
+
+#[tokio::test]
+async fn openapi_documents_publish_no_internal_route_or_schema() {
+    let shop = start_shop().await;
+    let mut documents = vec![("gateway (merged)".to_owned(), format!("{}/openapi.json", shop.base))];
+    documents.extend(
+        shop.services.iter().map(|(name, addr)| ((*name).to_owned(), format!("http://{addr}/openapi.json"))),
+    );
+    for (name, url) in documents {
+        let document: Value = shop.http.get(&url).send().await.unwrap().json().await.unwrap();
+        let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
+        assert!(!paths.is_empty(), "{name} publishes its API");
+        assert!(paths.iter().all(|path| !path.starts_with("/internal/")), "{name}: {paths:?}");
+        let schemas = document["components"]["schemas"].as_object().cloned().unwrap_or_default();
+        let leaked: Vec<&str> = INTERNAL_SCHEMAS.into_iter().filter(|s| schemas.contains_key(*s)).collect();
+        assert!(leaked.is_empty(), "{name} publishes internal schemas {leaked:?}");
+        let tags = document["tags"].as_array().cloned().unwrap_or_default();
+        assert!(tags.iter().all(|tag| tag["name"] != "internal"), "{name}: {tags:?}");
     }
 }
 

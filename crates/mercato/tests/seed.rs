@@ -3,13 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 const DUMMYJSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/dummyjson-products.json");
+const BESTBUY: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/algolia-bestbuy-ecommerce.json");
 
 fn seed(args: &[&str], data_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mercato"))
         .env_remove("MERCATO_DATABASE__URL")
+        .env_remove("MERCATO_DATA_DIR")
         .arg("seed")
         .args(args)
         .arg("--data-dir")
@@ -97,6 +100,12 @@ fn nothing_importable_is_an_error() {
         "{}",
         text(&missing.stderr)
     );
+    assert_eq!(
+        text(&missing.stderr).matches("os error 2").count(),
+        1,
+        "the OS error once: {}",
+        text(&missing.stderr)
+    );
 
     let empty = data_dir.path().join("empty.json");
     std::fs::write(&empty, "[]").unwrap();
@@ -121,4 +130,53 @@ fn help_explains_the_sources_and_formats() {
     ] {
         assert!(help.contains(expected), "{expected} in {help}");
     }
+}
+
+#[test]
+fn a_file_in_another_format_shows_the_first_rejections_then_their_count() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let output = seed(&["--file", BESTBUY, "--format", "dummyjson"], data_dir.path());
+    assert!(!output.status.success(), "nothing could be imported");
+    let stderr = text(&output.stderr);
+    let shown = stderr.lines().filter(|l| l.starts_with("record ")).count();
+    assert_eq!(shown, 20, "{stderr}");
+    let rejected: usize = summary(&output)
+        .rsplit(", ")
+        .next()
+        .and_then(|part| part.trim_end_matches(" rejected)").parse().ok())
+        .unwrap_or_else(|| panic!("the summary counts the rejections: {}", summary(&output)));
+    assert!(
+        stderr.contains(&format!("… and {} more rejected records, not shown", rejected - 20)),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_does_not_crash_the_import() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let csv = data_dir.path().join("catalog.csv");
+    let mut rows = String::from("sku,name,description,category,price\n");
+    for n in 0..30 {
+        rows.push_str(&format!(
+            "LMP-{n:03},Lamp {n},A lamp.,Office,49.99\nBAD-{n:03},,No name.,Office,1.00\n"
+        ));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    // As `mercato seed … 2>&1 | head -n 0`: both pipes are closed before anything is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .env_remove("MERCATO_DATABASE__URL")
+        .args(["seed", "--file"])
+        .arg(&csv)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the import succeeds whoever reads its output: {status}");
+    let again = seed(&["--file", csv.to_str().unwrap()], data_dir.path());
+    assert_eq!(summary(&again), "imported 30 products (0 new, 30 updated, 30 rejected)");
 }

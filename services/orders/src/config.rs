@@ -101,10 +101,19 @@ impl Settings for OrdersConfig {
                 return Err(ConfigError::invalid(key, "must be an http(s) URL"));
             }
         }
-        if self.service_client_secret.len() < 16 {
+        if self.service_client_secret.is_empty() {
             return Err(ConfigError::invalid(
                 "service_client_secret",
                 "is required: the secret of this service's client at the users service (16+ characters)",
+            ));
+        }
+        if self.service_client_secret.len() < 16 {
+            return Err(ConfigError::invalid(
+                "service_client_secret",
+                format!(
+                    "must be a secret of at least 16 characters (it has {})",
+                    self.service_client_secret.chars().count()
+                ),
             ));
         }
         // A checkout cannot outlive its request (http.request_timeout_ms cuts it off), so a pending

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::{errln, outln};
+
 pub use process::{ProcessUsage, pids_named};
 pub use record::Endpoint;
 pub use report::{CeilingComparison, EndpointReport, ProxyHop, Report};
@@ -44,7 +46,10 @@ Examples:
   # latency at a fixed arrival rate (open loop, corrected for coordinated omission):
   mercato bench --scenario product --rate 1000 --duration 30s --json product.json
   # the same schedule over at most 16 connections (as wrk2 measures):
-  mercato bench --scenario checkout --rate 500 --connections 16 --duration 30s";
+  mercato bench --scenario checkout --rate 500 --connections 16 --duration 30s
+
+Answers 429 come from the gateway's rate limit (100 req/s per client by default), not from the
+shop: they are counted apart, and a run where 1% or more of the requests got one fails.";
 
 /// Options of `mercato bench`.
 ///
@@ -203,12 +208,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let report = run_bench(&plan).await?;
     if let Some(ceiling) = &report.ceiling_run {
-        println!("{}", ceiling.render());
+        outln!("{}", ceiling.render());
     }
-    print!("{}", report.render());
+    outln!("{}", report.render().trim_end());
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(warning) = report.rate_limit_warning() {
+        anyhow::ensure!(!report.mostly_rate_limited(), "{warning}");
+        errln!("warning: {warning}");
     }
     Ok(())
 }

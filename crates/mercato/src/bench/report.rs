@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::process::ProcessUsage;
 use super::record::{EndpointStats, Recorder};
 
+/// The share of requests answered 429 above which a run fails: its figures are the limiter's.
+pub const NOTABLE_RATE_LIMITED: f64 = 0.01;
+
 /// One endpoint's row.
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointReport {
@@ -132,6 +135,33 @@ impl Report {
     /// Failed requests over all endpoints.
     pub fn error_count(&self) -> u64 {
         self.total.errors.values().sum()
+    }
+
+    /// Requests the gateway refused with 429: its rate limit, not the shop, answered them.
+    pub fn rate_limited(&self) -> u64 {
+        self.total.errors.get("429").copied().unwrap_or(0)
+    }
+
+    /// Whether so many requests hit the rate limit that the figures describe the limiter
+    /// rather than the shop: the run then fails (see [`Report::rate_limit_warning`]).
+    pub fn mostly_rate_limited(&self) -> bool {
+        self.total.requests > 0
+            && self.rate_limited() as f64 >= NOTABLE_RATE_LIMITED * self.total.requests as f64
+    }
+
+    /// What to say when requests hit the rate limit: how many, and how to lift it.
+    pub fn rate_limit_warning(&self) -> Option<String> {
+        let limited = self.rate_limited();
+        (limited > 0).then(|| {
+            format!(
+                "{limited} of {} requests ({:.1}%) hit the gateway's rate limit (429): they measure the \
+                 limiter, not the shop. Start the shop with MERCATO_GATEWAY__RATE_LIMIT__ENABLED=false for a \
+                 load test, or raise MERCATO_GATEWAY__RATE_LIMIT__PER_SECOND and __BURST (a gateway run alone: \
+                 MERCATO_RATE_LIMIT__…)",
+                self.total.requests,
+                limited as f64 * 100.0 / self.total.requests.max(1) as f64
+            )
+        })
     }
 
     /// Records the shop's processes, and its CPU cost per request.
@@ -304,6 +334,29 @@ mod tests {
         let product = lines.iter().find(|l| l.starts_with("product")).unwrap();
         assert_eq!(product.split_whitespace().nth(5), Some("100.0"), "{product}");
         assert!(lines.iter().any(|l| l.starts_with("all")));
+    }
+
+    #[test]
+    fn requests_refused_by_the_rate_limit_are_told_apart_with_how_to_lift_it() {
+        let mut runs = sample_recorder();
+        let clean = Report::build(Scenario::Mixed, String::new(), 10.0, &runs).unwrap();
+        assert_eq!((clean.rate_limited(), clean.rate_limit_warning()), (0, None));
+        for _ in 0..250 {
+            runs.record(Endpoint::Browse, &Outcome::Status(429), Duration::from_millis(1));
+        }
+        let limited = Report::build(Scenario::Mixed, String::new(), 10.0, &runs).unwrap();
+        assert_eq!(limited.rate_limited(), 250);
+        assert!(limited.mostly_rate_limited());
+        let warning = limited.rate_limit_warning().unwrap();
+        assert!(
+            warning.starts_with("250 of 1253 requests (20.0%) hit the gateway's rate limit (429)"),
+            "{warning}"
+        );
+        assert!(warning.contains("MERCATO_GATEWAY__RATE_LIMIT__ENABLED=false"), "{warning}");
+        let mut few = sample_recorder();
+        few.record(Endpoint::Browse, &Outcome::Status(429), Duration::from_millis(1));
+        let one = Report::build(Scenario::Mixed, String::new(), 10.0, &few).unwrap();
+        assert!(one.rate_limit_warning().is_some() && !one.mostly_rate_limited());
     }
 
     #[test]

@@ -46,25 +46,31 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 #[openapi(
     info(title = "mercato products", description = "Catalog, categories, search, images, stock and reservations."),
     modifiers(&BearerAuth),
-    tags((name = "products"), (name = "categories"), (name = "images"), (name = "admin"), (name = "internal"))
+    tags((name = "products"), (name = "categories"), (name = "images"), (name = "admin"))
 )]
 struct ApiDoc;
 
-/// Every route of the service, with its OpenAPI document.
+/// Every route of the service, with its public OpenAPI document. The `/internal/` routes
+/// (lookup and reservations, called by orders) are served but left out of the document: the
+/// gateway never routes them.
 pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (internal, _internal_doc) = OpenApiRouter::new()
+        .routes(routes!(internal::lookup))
+        .routes(routes!(internal::reserve))
+        .routes(routes!(internal::get_reservation))
+        .routes(routes!(internal::release))
+        .with_state(state.clone())
+        .split_for_parts();
+    let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(products::list_products, products::create_product))
         .routes(routes!(products::low_stock))
         .routes(routes!(products::product_by_sku))
         .routes(routes!(products::get_product, products::update_product, products::delete_product))
         .routes(routes!(categories::list_categories))
         .merge(images::routes())
-        .routes(routes!(internal::lookup))
-        .routes(routes!(internal::reserve))
-        .routes(routes!(internal::get_reservation))
-        .routes(routes!(internal::release))
         .with_state(state)
-        .split_for_parts()
+        .split_for_parts();
+    (public.merge(internal), openapi)
 }
 
 /// A product as the API shows it.

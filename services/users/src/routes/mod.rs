@@ -92,13 +92,19 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 #[openapi(
     info(title = "mercato users", description = "Accounts, credentials, tokens, addresses and roles."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "addresses"), (name = "admin"), (name = "internal"))
+    tags((name = "auth"), (name = "users"), (name = "addresses"), (name = "admin"))
 )]
 struct ApiDoc;
 
-/// Every route of the service, with its OpenAPI document.
+/// Every route of the service, with its public OpenAPI document. The `/internal/` routes are
+/// served but left out of the document: only other services call them, and the gateway never
+/// routes them.
 pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (internal, _internal_doc) = OpenApiRouter::new()
+        .routes(routes!(internal::service_token))
+        .with_state(state.clone())
+        .split_for_parts();
+    let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -109,9 +115,9 @@ pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(addresses::get_address, addresses::update_address, addresses::delete_address))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::get_user, admin::update_user, admin::delete_user))
-        .routes(routes!(internal::service_token))
         .with_state(state)
-        .split_for_parts()
+        .split_for_parts();
+    (public.merge(internal), openapi)
 }
 
 /// A user as the API shows it; never the password hash.
