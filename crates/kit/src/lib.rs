@@ -18,6 +18,7 @@ pub mod money;
 pub mod pagination;
 pub mod rate_limit;
 pub mod replicas;
+pub mod signing;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

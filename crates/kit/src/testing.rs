@@ -78,3 +78,108 @@ impl TestDatabase {
         }
     }
 }
+
+/// Runs a test body on SQLite and on PostgreSQL: for each `name`, an `async fn name(backend:
+/// Backend)` in the same file gets `sqlite::name` and `postgres::name` tests.
+///
+/// ```ignore
+/// kit::on_both_backends!(orders_keep_their_lines, stats_add_up);
+/// async fn orders_keep_their_lines(backend: kit::testing::Backend) { /* … */ }
+/// ```
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// What the users service is to another service's tests: a signing key that mints access and
+/// service tokens, and a server on 127.0.0.1 that publishes its key set at
+/// [`crate::auth::JWKS_PATH`] and hands out service tokens at `POST /internal/v1/auth/token` to
+/// any client. Point the service's `users_url` at [`TestAuth::url`]; no users crate needed.
+pub struct TestAuth {
+    issuer: std::sync::Arc<crate::signing::TokenIssuer>,
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestAuth {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestAuth {
+    /// A fresh key and its server on a free loopback port.
+    pub async fn start() -> Self {
+        use axum::routing::{get, post};
+        let (key, _) = crate::signing::SigningKey::generate().expect("an Ed25519 key");
+        let ttl = std::time::Duration::from_secs(900);
+        let issuer = std::sync::Arc::new(crate::signing::TokenIssuer::new(key, ttl, ttl));
+        let jwks = issuer.jwks();
+        let minting = std::sync::Arc::clone(&issuer);
+        let router = axum::Router::new()
+            .route(crate::auth::JWKS_PATH, get(move || async move { axum::Json(jwks) }))
+            .route(
+                "/internal/v1/auth/token",
+                post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    let client = body["client_id"].as_str().unwrap_or("test-client").to_owned();
+                    let token = minting.service_token(&client).expect("a service token");
+                    axum::Json(serde_json::json!({
+                        "access_token": token.token, "token_type": "Bearer", "expires_in": token.expires_in,
+                    }))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { issuer, url, server }
+    }
+
+    /// The base URL to give a service as its users service.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// An access token for `user` with `role`.
+    pub fn token(&self, user: uuid::Uuid, role: crate::auth::Role) -> String {
+        self.issuer.access_token(user, role).expect("an access token").token
+    }
+
+    /// A customer's access token.
+    pub fn customer(&self, user: uuid::Uuid) -> String {
+        self.token(user, crate::auth::Role::Customer)
+    }
+
+    /// An admin's access token.
+    pub fn admin(&self, user: uuid::Uuid) -> String {
+        self.token(user, crate::auth::Role::Admin)
+    }
+
+    /// Another service's token.
+    pub fn service(&self, client_id: &str) -> String {
+        self.issuer.service_token(client_id).expect("a service token").token
+    }
+
+    /// The key set that verifies the minted tokens.
+    pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        self.issuer.jwks()
+    }
+}

@@ -3,18 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use kit::config::HttpConfig;
-use kit::testing::{Backend, TestDatabase};
+use kit::testing::{Backend, TestAuth, TestDatabase};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-const SERVICE_SECRET: &str = "orders-secret-for-tests-0123456789";
 
 struct TestApp {
     base: String,
     http: reqwest::Client,
     admin: String,
     shutdown: CancellationToken,
-    _dbs: (TestDatabase, TestDatabase),
+    _auth: TestAuth,
+    _db: TestDatabase,
 }
 
 impl Drop for TestApp {
@@ -27,56 +26,26 @@ fn loopback() -> HttpConfig {
     HttpConfig::with_listen("127.0.0.1:0".parse().expect("address"))
 }
 
-/// A users service (for tokens) and the orders service; products is never called by lists.
+/// The orders service with tokens from `TestAuth`; products is never called by lists.
 async fn spawn_app(backend: Backend) -> TestApp {
     kit::telemetry::init("orders-test");
     let shutdown = CancellationToken::new();
-    let users_db = TestDatabase::new(Backend::Sqlite, "orders_users").await;
-    let mut users_config = users::UsersConfig {
-        http: loopback(),
-        database: users_db.config.clone(),
-        passwords: users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 },
-        ..users::UsersConfig::default()
-    };
-    users_config.auth.signing_key_file = Some(users_db.dir.path().join("signing.pem"));
-    users_config.auth.generate_signing_key = true;
-    users_config.service_clients.insert("orders".into(), SERVICE_SECRET.into());
-    let users_app = users::Application::build(users_config.clone()).await.expect("users starts");
-    let users_base = format!("http://{}", users_app.local_addr());
-    tokio::spawn(users_app.run(shutdown.clone()));
-    users::create_admin(
-        &users_config.database,
-        users_config.passwords,
-        "Admin",
-        "root@shop.test",
-        "admin password 1",
-    )
-    .await
-    .expect("admin");
+    let auth = TestAuth::start().await;
+    let admin = auth.admin(uuid::Uuid::now_v7());
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{users_base}/api/v1/auth/login"))
-        .json(&json!({"email": "root@shop.test", "password": "admin password 1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = login["access_token"].as_str().unwrap().to_owned();
 
     let db = TestDatabase::new(backend, "orders_pages").await;
     let config = orders::OrdersConfig {
         http: loopback(),
         database: db.config.clone(),
-        users_url: users_base,
-        service_client_secret: SERVICE_SECRET.into(),
+        users_url: auth.url().to_owned(),
+        service_client_secret: "orders-secret-for-tests-0123456789".into(),
         ..orders::OrdersConfig::default()
     };
     let app = orders::Application::build(config).await.expect("orders starts");
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run(shutdown.clone()));
-    TestApp { base, http, admin, shutdown, _dbs: (users_db, db) }
+    TestApp { base, http, admin, shutdown, _auth: auth, _db: db }
 }
 
 impl TestApp {

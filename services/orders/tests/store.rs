@@ -39,14 +39,7 @@ fn new_order(user: Uuid, key: Option<&str>) -> NewOrder {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+kit::on_both_backends!(
     orders_keep_their_lines_totals_and_address,
     one_idempotency_key_one_order_per_user,
     only_one_of_concurrent_transitions_wins,

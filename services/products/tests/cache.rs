@@ -46,14 +46,7 @@ async fn names(store: &dyn CatalogStore) -> Vec<String> {
     store.list(&query, paging).await.unwrap().items.into_iter().map(|p| p.name).collect()
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+kit::on_both_backends!(
     writes_through_the_cache_show_at_once,
     reservations_and_releases_show_on_the_detail_at_once,
     writes_behind_the_cache_show_within_the_time_to_live,

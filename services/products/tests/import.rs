@@ -182,14 +182,7 @@ async fn the_demo_catalog_seeds_a_new_shop(backend: Backend) {
     assert_eq!(store.categories().await.unwrap().len(), 12);
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+kit::on_both_backends!(
     dummyjson_imports_with_cents_and_skus,
     reimporting_updates_and_never_duplicates,
     bestbuy_imports,

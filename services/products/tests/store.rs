@@ -50,14 +50,7 @@ async fn names(store: &SqlCatalog, q: &ListQuery) -> Vec<String> {
     page.items.into_iter().map(|p| p.name).collect()
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+kit::on_both_backends!(
     create_generates_a_sku_and_refuses_a_duplicate,
     soft_deleted_products_vanish_and_free_their_sku,
     patch_changes_only_given_fields,

@@ -42,14 +42,7 @@ fn address(line1: &str, is_default: bool) -> NewAddress {
     NewAddress { address, is_default }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $( #[tokio::test] async fn $name() { super::$name(kit::testing::Backend::Sqlite).await } )* }
-        mod postgres { $( #[tokio::test] async fn $name() { super::$name(kit::testing::Backend::Postgres).await } )* }
-    };
-}
-
-on_both_backends!(
+kit::on_both_backends!(
     the_last_admin_can_be_neither_demoted_nor_deleted,
     two_admins_removing_each_other_at_once_leave_one,
     email_is_unique_among_live_users_ignoring_case,

@@ -1,24 +1,22 @@
 //! Starts the real products service on 127.0.0.1:0 with a fresh database and image directory,
-//! next to a real users service that issues the tokens it checks.
+//! next to `kit::testing::TestAuth`, which issues the tokens it checks as the users service would.
 #![allow(dead_code)]
 
 use kit::config::HttpConfig;
-use kit::testing::{Backend, TestDatabase};
+use kit::testing::{Backend, TestAuth, TestDatabase};
 use products::ProductsConfig;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub const SERVICE_SECRET: &str = "orders-secret-for-tests-0123456789";
-
 pub struct TestApp {
     pub base: String,
-    pub users_base: String,
+    pub auth: TestAuth,
     pub http: reqwest::Client,
     pub config: ProductsConfig,
     pub admin: String,
     pub service: String,
     shutdown: CancellationToken,
-    _dbs: (TestDatabase, TestDatabase),
+    _db: TestDatabase,
 }
 
 impl Drop for TestApp {
@@ -35,60 +33,22 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     kit::telemetry::init("products-test");
     let shutdown = CancellationToken::new();
     let http = reqwest::Client::new();
-
-    let users_db = TestDatabase::new(Backend::Sqlite, "products_users").await;
-    let mut users_config = users::UsersConfig {
-        http: loopback(),
-        database: users_db.config.clone(),
-        passwords: users::domain::PasswordHasher { memory_kib: 256, iterations: 1, parallelism: 1 },
-        ..users::UsersConfig::default()
-    };
-    users_config.auth.signing_key_file = Some(users_db.dir.path().join("signing.pem"));
-    users_config.auth.generate_signing_key = true;
-    users_config.service_clients.insert("orders".into(), SERVICE_SECRET.into());
-    let users_app = users::Application::build(users_config.clone()).await.expect("users starts");
-    let users_base = format!("http://{}", users_app.local_addr());
-    tokio::spawn(users_app.run(shutdown.clone()));
-
-    users::create_admin(
-        &users_config.database,
-        users_config.passwords,
-        "Admin",
-        "admin@shop.test",
-        "admin password 1",
-    )
-    .await
-    .expect("admin");
-    let admin = token(
-        &http,
-        &format!("{users_base}/api/v1/auth/login"),
-        json!({"email": "admin@shop.test", "password": "admin password 1"}),
-    )
-    .await;
-    let service = token(
-        &http,
-        &format!("{users_base}/internal/v1/auth/token"),
-        json!({"client_id": "orders", "client_secret": SERVICE_SECRET}),
-    )
-    .await;
+    let auth = TestAuth::start().await;
+    let admin = auth.admin(uuid::Uuid::now_v7());
+    let service = auth.service("orders");
 
     let db = TestDatabase::new(backend, "products_api").await;
     let mut config = ProductsConfig {
         http: loopback(),
         database: db.config.clone(),
-        users_url: users_base.clone(),
+        users_url: auth.url().to_owned(),
         ..ProductsConfig::default()
     };
     config.images.local_dir = db.dir.path().join("images");
     let app = products::Application::build(config.clone()).await.expect("products starts");
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run(shutdown.clone()));
-    TestApp { base, users_base, http, config, admin, service, shutdown, _dbs: (users_db, db) }
-}
-
-async fn token(http: &reqwest::Client, url: &str, body: Value) -> String {
-    let response: Value = http.post(url).json(&body).send().await.expect("sent").json().await.expect("json");
-    response["access_token"].as_str().expect("a token").to_owned()
+    TestApp { base, auth, http, config, admin, service, shutdown, _db: db }
 }
 
 impl TestApp {
@@ -96,13 +56,9 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn customer_token(&self, email: &str) -> String {
-        token(
-            &self.http,
-            &format!("{}/api/v1/auth/register", self.users_base),
-            json!({"name": "Shopper", "email": email, "password": "correct horse"}),
-        )
-        .await
+    /// A signed-in customer's token (each call a new customer).
+    pub async fn customer_token(&self, _email: &str) -> String {
+        self.auth.customer(uuid::Uuid::now_v7())
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
