@@ -72,6 +72,33 @@ async fn a_paced_run_keeps_the_schedule_over_few_connections() {
     shop.shutdown_token().cancel();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_reported_every_window_counts_each_window_and_the_memory_at_its_end() {
+    let (shop, _dir) = start_shop().await;
+    let plan = BenchPlan {
+        report_every: Some(Duration::from_millis(500)),
+        pids: vec![std::process::id()],
+        ..BenchPlan::new(
+            format!("http://{}", shop.gateway),
+            Scenario::Product,
+            Load::Paced { rate: 40.0, connections: 2 },
+            Duration::from_millis(1500),
+        )
+    };
+
+    let report = run_bench(&plan).await.unwrap();
+
+    assert_eq!(report.intervals.len(), 3, "{}", report.render());
+    for window in &report.intervals {
+        assert_eq!(window.requests, 20, "a window's share of the schedule\n{}", report.render());
+        assert_eq!(window.errors, 0);
+        assert_eq!(window.processes.len(), 1);
+        assert!(window.processes[0].rss_mib > 0.0);
+    }
+    assert_eq!(report.total.requests, 60, "the totals hold every window\n{}", report.render());
+    shop.shutdown_token().cancel();
+}
+
 /// A one-second run of a scenario that measures its endpoints in turn, with 2 connections;
 /// asserts nothing failed and each endpoint was reached.
 async fn run_in_turn(scenario: Scenario, endpoints: [&str; 2]) -> mercato::bench::Report {

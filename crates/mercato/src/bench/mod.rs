@@ -107,6 +107,10 @@ pub struct BenchArgs {
     /// Seed of the request draws, so runs can be repeated.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also report each consecutive window of this length (requests, errors, p50, p99, and each
+    /// watched process's memory at its end): what a soak watches drift. Setup happens once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub report_every: Option<Duration>,
 }
 
 /// Open or closed loop.
@@ -158,6 +162,8 @@ pub struct BenchPlan {
     pub ceiling_first: bool,
     /// Show the live progress line (on a terminal).
     pub show_progress: bool,
+    /// Cut the run into windows of this length and report each.
+    pub report_every: Option<Duration>,
 }
 
 impl BenchPlan {
@@ -174,6 +180,7 @@ impl BenchPlan {
             pids: Vec::new(),
             ceiling_first: false,
             show_progress: false,
+            report_every: None,
         }
     }
 }
@@ -203,6 +210,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         pids,
         ceiling_first: args.with_ceiling,
         show_progress: true,
+        report_every: args.report_every,
         direct: DirectTargets { operations: args.operations, service: args.service },
         ..BenchPlan::new(args.target, args.scenario, load, args.duration)
     };
@@ -274,21 +282,40 @@ async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Res
         vec![workload]
     };
     let phase_duration = plan.duration.div_f64(phases.len() as f64);
+    // A run cut into windows runs its one phase window by window, on the same workload.
+    let windows = match plan.report_every {
+        Some(every) if phases.len() == 1 && !every.is_zero() => split(phase_duration, every),
+        _ => vec![phase_duration],
+    };
     let mut recorder = record::Recorder::default();
+    let mut intervals = Vec::new();
     for phase in phases {
-        let measured = match plan.load {
-            Load::Rate(rate) => {
-                drive::open_loop(client, phase, rate, None, phase_duration, plan.seed, progress.clone()).await
+        for (index, window) in windows.iter().enumerate() {
+            let seed = plan.seed.wrapping_add(index as u64);
+            let measured = match plan.load {
+                Load::Rate(rate) => {
+                    drive::open_loop(client, phase.clone(), rate, None, *window, seed, progress.clone()).await
+                }
+                Load::Paced { rate, connections } => {
+                    let cap = Some(connections);
+                    drive::open_loop(client, phase.clone(), rate, cap, *window, seed, progress.clone()).await
+                }
+                Load::Connections(n) => {
+                    drive::closed_loop(client, phase.clone(), n, *window, seed, progress.clone()).await?
+                }
+            };
+            if windows.len() > 1 {
+                let memory =
+                    plan.pids.iter().map(|pid| process::sample(*pid)).collect::<anyhow::Result<Vec<_>>>()?;
+                intervals.push(report::IntervalReport::of(
+                    index + 1,
+                    window.as_secs_f64(),
+                    &measured,
+                    &memory,
+                )?);
             }
-            Load::Paced { rate, connections } => {
-                let cap = Some(connections);
-                drive::open_loop(client, phase, rate, cap, phase_duration, plan.seed, progress.clone()).await
-            }
-            Load::Connections(n) => {
-                drive::closed_loop(client, phase, n, phase_duration, plan.seed, progress.clone()).await?
-            }
-        };
-        recorder.merge(measured)?;
+            recorder.merge(measured)?;
+        }
     }
     if let Some(ticker) = ticker {
         ticker.abort();
@@ -297,7 +324,19 @@ async fn run_scenario(client: &reqwest::Client, plan: &BenchPlan) -> anyhow::Res
     let after = sample_at_end.await??;
     let usage = before.into_iter().zip(after).map(|(b, a)| ProcessUsage::between(b, a)).collect();
     let report = Report::build(plan.scenario, plan.load.describe(), phase_duration.as_secs_f64(), &recorder)?;
-    Ok(report.over(plan.duration.as_secs_f64()).with_processes(usage))
+    Ok(report.over(plan.duration.as_secs_f64()).with_processes(usage).with_intervals(intervals))
+}
+
+/// `total` as consecutive windows of `every` (the last one shorter if need be).
+fn split(total: Duration, every: Duration) -> Vec<Duration> {
+    let mut windows = Vec::new();
+    let mut left = total;
+    while !left.is_zero() {
+        let window = left.min(every);
+        windows.push(window);
+        left -= window;
+    }
+    windows
 }
 
 /// One pooled client for the whole run, with a connection per concurrent request kept open.
@@ -328,6 +367,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_splits_into_windows_of_the_given_length_the_last_one_shorter() {
+        let s = Duration::from_secs;
+        assert_eq!(split(s(60), s(20)), [s(20), s(20), s(20)]);
+        assert_eq!(split(s(50), s(20)), [s(20), s(20), s(10)]);
+        assert_eq!(split(s(5), s(20)), [s(5)]);
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

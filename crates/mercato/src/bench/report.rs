@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::process::ProcessUsage;
+use super::process::{ProcessSample, ProcessUsage};
 use super::record::{EndpointStats, Recorder};
 
 /// The share of requests answered 429 above which a run fails: its figures are the limiter's.
@@ -47,6 +47,56 @@ impl EndpointReport {
             p999_ms: at(0.999),
             max_ms: stats.latency.max() as f64 / 1000.0,
         }
+    }
+}
+
+/// One window of a run cut by `--report-every`: what a soak watches drift over time.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalReport {
+    /// 1 for the first window.
+    pub index: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    /// Failed requests (409 out of stock is an answer, not a failure).
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Each watched process's memory at the window's end.
+    pub processes: Vec<MemoryAt>,
+}
+
+/// A process's memory at one moment.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemoryAt {
+    pub pid: u32,
+    pub rss_mib: f64,
+    /// `RssAnon`: the process's private memory.
+    pub anon_mib: f64,
+}
+
+impl IntervalReport {
+    /// The window `index` (from 1) of `seconds`, from its measurements and the processes'
+    /// memory sampled at its end.
+    pub fn of(
+        index: usize,
+        seconds: f64,
+        window: &Recorder,
+        memory: &[ProcessSample],
+    ) -> Result<Self, hdrhistogram::AdditionError> {
+        let all = EndpointReport::of("window", &window.combined()?, seconds);
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        Ok(Self {
+            index,
+            seconds,
+            requests: all.requests,
+            errors: all.errors.values().sum(),
+            p50_ms: all.p50_ms,
+            p99_ms: all.p99_ms,
+            processes: memory
+                .iter()
+                .map(|m| MemoryAt { pid: m.pid, rss_mib: mib(m.rss_kib), anon_mib: mib(m.anon_kib) })
+                .collect(),
+        })
     }
 }
 
@@ -102,6 +152,9 @@ pub struct Report {
     /// The ceiling run itself, when one was measured first.
     pub ceiling_run: Option<Box<Report>>,
     pub processes: Vec<ProcessUsage>,
+    /// The run window by window, with `--report-every`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<IntervalReport>,
     /// Shop CPU milliseconds per request, summed over the processes watched.
     pub cpu_ms_per_request: Option<f64>,
 }
@@ -128,6 +181,7 @@ impl Report {
             proxy_hop,
             ceiling_run: None,
             processes: Vec::new(),
+            intervals: Vec::new(),
             cpu_ms_per_request: None,
         })
     }
@@ -251,7 +305,34 @@ impl Report {
         if let Some(cpu) = self.cpu_ms_per_request {
             let _ = writeln!(out, "CPU per request: {cpu:.3} ms");
         }
+        if !self.intervals.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:>6} {:>9} {:>7} {:>8} {:>8}  RSS MiB at the window's end",
+                "window", "requests", "errors", "p50 ms", "p99 ms"
+            );
+            for window in &self.intervals {
+                let memory: Vec<String> =
+                    window.processes.iter().map(|m| format!("{}: {:.1}", m.pid, m.rss_mib)).collect();
+                let _ = writeln!(
+                    out,
+                    "{:>6} {:>9} {:>7} {:>8.2} {:>8.2}  {}",
+                    window.index,
+                    window.requests,
+                    window.errors,
+                    window.p50_ms,
+                    window.p99_ms,
+                    memory.join(", ")
+                );
+            }
+        }
         out
+    }
+
+    /// The same report with its windows.
+    pub fn with_intervals(mut self, intervals: Vec<IntervalReport>) -> Self {
+        self.intervals = intervals;
+        self
     }
 }
 
