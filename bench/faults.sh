@@ -40,6 +40,7 @@ if $QUICK; then PHASE=4; else PHASE=10; fi
 # Long enough to cover the three faults (PostgreSQL's takes ~25 s) and a stretch after them.
 LOAD_SECONDS=$((PHASE * 3 + 45))
 STARTED=$(date +%s%N)
+# shellcheck disable=SC2034,SC2012 # read by the default commands below, through eval
 cluster=$(ls /etc/postgresql 2>/dev/null | head -n 1)
 pg_stop() { eval "${PG_STOP_COMMAND:-pg_ctlcluster --skip-systemctl-redirect \"\$cluster\" main stop -m fast}"; }
 pg_start() { eval "${PG_START_COMMAND:-pg_ctlcluster --skip-systemctl-redirect \"\$cluster\" main start}"; }
