@@ -15,7 +15,9 @@
 #   bench/faults.sh [--quick]      # --quick: a shorter load, for CI
 #
 # MERCATO_BIN (default target/release/mercato) is the binary; it needs root or the postgres
-# user's rights to restart the local cluster (pg_ctlcluster). Uses databases faults_* and
+# user's rights to restart the local cluster (pg_ctlcluster), or PG_STOP_COMMAND and
+# PG_START_COMMAND saying how to stop and start PostgreSQL otherwise (a CI runner's service
+# container: docker stop/start). Uses databases faults_* and
 # ports 18180-18183 (and 19180); writes logs to /tmp/mercato-faults-processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +40,14 @@ if $QUICK; then PHASE=4; else PHASE=10; fi
 # Long enough to cover the three faults (PostgreSQL's takes ~25 s) and a stretch after them.
 LOAD_SECONDS=$((PHASE * 3 + 45))
 STARTED=$(date +%s%N)
+# shellcheck disable=SC2034,SC2012 # read by the default commands below, through eval
+cluster=$(ls /etc/postgresql 2>/dev/null | head -n 1)
+pg_stop() { eval "${PG_STOP_COMMAND:-pg_ctlcluster --skip-systemctl-redirect \"\$cluster\" main stop -m fast}"; }
+pg_start() { eval "${PG_START_COMMAND:-pg_ctlcluster --skip-systemctl-redirect \"\$cluster\" main start}"; }
 
 cleanup() {
   shop stop >/dev/null 2>&1 || true
-  pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+  pg_isready -q -h 127.0.0.1 || pg_start
 }
 trap cleanup EXIT
 
@@ -73,9 +79,8 @@ shop start-service products
 say "products restarted"
 sleep "$PHASE"
 
-cluster=$(ls /etc/postgresql | head -n 1)
 say "stopping PostgreSQL"
-pg_ctlcluster --skip-systemctl-redirect "$cluster" main stop -m fast
+pg_stop
 for service in users products orders; do
   code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:${PORT[$service]}/readyz")
   [ "$code" = 503 ] || fail "$service's /readyz answered $code while PostgreSQL was down (expected 503)"
@@ -84,7 +89,7 @@ code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "$GATEWAY/api/v1/products?li
 [ "$code" = 503 ] || fail "the catalog answered $code while PostgreSQL was down (expected 503)"
 say "every service unready and the API 503 while PostgreSQL is down"
 sleep 2
-pg_ctlcluster --skip-systemctl-redirect "$cluster" main start
+pg_start
 pg_back=$(date -u +%FT%T.%NZ)
 say "PostgreSQL started"
 for service in users products orders; do

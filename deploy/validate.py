@@ -6,6 +6,14 @@
                containers in every rendered overlay and in compose, nothing else is set, and
                the values load (`mercato env <service> --check`): nothing silently defaults.
   checkov      summarises checkov's JSON report: no failed check, every skip with its reason.
+  crds         validates the rendered objects of custom kinds (External Secrets, Prometheus
+               Operator) strictly against the CRD schemas vendored in deploy/schemas/, and writes
+               the rest to a file for kubernetes-validate, which knows only Kubernetes' own kinds.
+  rules        extracts a PrometheusRule's groups into a plain rules file (for promtool).
+  dashboard    checks a Grafana dashboard's shape and writes each panel query as a recording rule,
+               so promtool parses every query.
+  collector    checks that an OpenTelemetry Collector config's pipelines name only components it
+               defines.
 """
 
 from __future__ import annotations
@@ -32,12 +40,15 @@ EXCEPTIONS = [
     {
         "service": "products",
         "any_of": ["MERCATO_IMAGES__S3__ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"],
-        "why": "the S3 client reads AWS_ACCESS_KEY_ID, as every AWS tool does; the MERCATO_ key only overrides it",
+        "why": "the S3 client reads AWS_ACCESS_KEY_ID, as every AWS tool does; the MERCATO_ key only overrides it; "
+        "with a web identity (IRSA: the AWS overlay) there is no static key at all",
+        "unless": lambda env: "AWS_WEB_IDENTITY_TOKEN_FILE" in env,
     },
     {
         "service": "products",
         "any_of": ["MERCATO_IMAGES__S3__SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"],
         "why": "as above, for the secret key",
+        "unless": lambda env: "AWS_WEB_IDENTITY_TOKEN_FILE" in env,
     },
     {
         "service": "products",
@@ -51,8 +62,15 @@ EXCEPTIONS = [
 # other service must be deployed by every overlay and by compose.
 NOT_YET_DEPLOYED: dict[str, str] = {}
 
-# Variables outside MERCATO_… that a service's container may set.
-FOREIGN = {"products": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+# Variables outside MERCATO_… that a service's container may set: the OTLP exporter's endpoint
+# (read by every process), and the AWS credential chain's for products' S3 client.
+TELEMETRY = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
+FOREIGN = {
+    "gateway": TELEMETRY,
+    "users": TELEMETRY,
+    "products": TELEMETRY | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"},
+    "orders": TELEMETRY,
+}
 
 # Stand-ins for values kept in Secrets, so `--check` can load the rest.
 def secret_stand_in(name: str) -> str:
@@ -178,6 +196,17 @@ def check_compose(path: Path, env_file: Path) -> dict:
         for env_file_name in service.get("env_file") or []:
             if not (path.parent / env_file_name).exists():
                 raise Failure(f"compose: {name} reads {env_file_name}, which does not exist")
+    secrets = compose.get("secrets") or {}
+    env_values = read_env_file(env_file)
+    for name, secret in secrets.items():
+        variable = secret.get("environment")
+        if variable and variable not in env_values:
+            raise Failure(f"compose: secret {name} comes from ${variable}, which .env.example does not set")
+    for name, service in services.items():
+        for secret in service.get("secrets") or []:
+            source = secret if isinstance(secret, str) else secret.get("source")
+            if source not in secrets:
+                raise Failure(f"compose: {name} uses secret {source}, not declared under secrets:")
     published = sorted(name for name, s in services.items() if s.get("ports"))
     if published != ["gateway"]:
         raise Failure(f"compose: only the gateway may publish ports, not {published}")
@@ -218,6 +247,13 @@ def kubernetes_environments(rendered: Path) -> dict[str, dict[str, str]]:
     """service → the environment its serving container gets (secrets as stand-ins)."""
     docs = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
     config_maps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
+    # EKS's pod identity webhook gives the pods of a ServiceAccount with an IAM role (IRSA) the
+    # web identity variables; the manifests do not name them, the cluster adds them.
+    irsa = {
+        d["metadata"]["name"]
+        for d in docs
+        if d["kind"] == "ServiceAccount" and "eks.amazonaws.com/role-arn" in (d["metadata"].get("annotations") or {})
+    }
     environments: dict[str, dict[str, str]] = {}
     for doc in docs:
         if doc["kind"] != "Deployment":
@@ -227,6 +263,9 @@ def kubernetes_environments(rendered: Path) -> dict[str, dict[str, str]]:
             if service is None:
                 continue
             env: dict[str, str] = {}
+            if doc["spec"]["template"]["spec"].get("serviceAccountName") in irsa:
+                env["AWS_ROLE_ARN"] = "arn:aws:iam::111122223333:role/stand-in"
+                env["AWS_WEB_IDENTITY_TOKEN_FILE"] = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"
             for source in container.get("envFrom") or []:
                 if "configMapRef" in source:
                     name = source["configMapRef"]["name"]
@@ -358,6 +397,97 @@ def check_checkov(report_files: list[Path]) -> None:
         raise Failure("checkov: failed checks (or skips without a reason)")
 
 
+# ---------------------------------------------------------------- custom kinds
+
+
+def strict(schema):
+    """The schema with unknown properties refused wherever it lists the known ones (the CRD
+    schemas leave additionalProperties open), as kubernetes-validate --strict does."""
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if schema.get("type") == "object" and "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+def check_crds(schemas: Path, rendered: list[Path], core_out: Path) -> None:
+    import jsonschema
+
+    core_out.mkdir(parents=True, exist_ok=True)
+    for path in rendered:
+        core, checked = [], 0
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc:
+                continue
+            group, _, version = doc["apiVersion"].rpartition("/")
+            if not group or "." not in group or group.endswith(".k8s.io"):
+                core.append(doc)
+                continue
+            schema_file = schemas / group / f"{doc['kind'].lower()}_{version}.json"
+            if not schema_file.exists():
+                raise Failure(f"{path.name}: no schema for {doc['apiVersion']} {doc['kind']} (vendor it into {schemas})")
+            schema = strict(json.loads(schema_file.read_text()))
+            errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+            if errors:
+                where = f"{path.name}: {doc['kind']} {doc['metadata']['name']}"
+                raise Failure(where + ": " + "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]))
+            checked += 1
+        (core_out / path.name).write_text(yaml.safe_dump_all(core, sort_keys=False))
+        print(f"{path.stem}: {checked} objects of custom kinds valid against the vendored CRD schemas")
+
+
+# ---------------------------------------------------------------- monitoring
+
+
+def extract_rules(rule: Path, out: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(rule.read_text()) if d and d.get("kind") == "PrometheusRule"]
+    if len(docs) != 1:
+        raise Failure(f"{rule}: expected one PrometheusRule, found {len(docs)}")
+    out.write_text(yaml.safe_dump({"groups": docs[0]["spec"]["groups"]}, sort_keys=False))
+
+
+def check_dashboard(dashboard: Path, out: Path) -> None:
+    data = json.loads(dashboard.read_text())
+    for key in ("uid", "title", "panels"):
+        if key not in data:
+            raise Failure(f"{dashboard}: no {key}")
+    rules, ids = [], set()
+    for panel in data["panels"]:
+        if panel["id"] in ids:
+            raise Failure(f"{dashboard}: panel id {panel['id']} twice")
+        ids.add(panel["id"])
+        if not panel.get("targets"):
+            raise Failure(f"{dashboard}: panel {panel['title']!r} has no query")
+        for target in panel["targets"]:
+            # Grafana's own interval variables are not PromQL; any fixed range parses the same.
+            expr = re.sub(r"\$__(rate_)?interval", "5m", target["expr"])
+            rules.append({"record": f"dashboard:panel_{panel['id']}_{target['refId']}", "expr": expr})
+    out.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, sort_keys=False))
+    print(f"dashboard: {len(data['panels'])} panels, {len(rules)} queries (promtool parses them next)")
+
+
+def check_collector(config: Path) -> None:
+    data = yaml.safe_load(config.read_text())
+    service = data.get("service") or {}
+    for extension in service.get("extensions") or []:
+        if extension not in (data.get("extensions") or {}):
+            raise Failure(f"{config}: service uses extension {extension}, which is not defined")
+    pipelines = service.get("pipelines") or {}
+    if not pipelines:
+        raise Failure(f"{config}: no pipeline")
+    for name, pipeline in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline.get(kind) or []:
+                if component not in (data.get(kind) or {}):
+                    raise Failure(f"{config}: pipeline {name} uses {kind[:-1]} {component}, which is not defined")
+        if not pipeline.get("receivers") or not pipeline.get("exporters"):
+            raise Failure(f"{config}: pipeline {name} needs a receiver and an exporter")
+    print(f"collector: {len(pipelines)} pipeline(s), every component defined")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -371,12 +501,32 @@ def main() -> int:
     e.add_argument("rendered", type=Path, nargs="+")
     k = sub.add_parser("checkov")
     k.add_argument("reports", type=Path, nargs="+")
+    r = sub.add_parser("crds")
+    r.add_argument("--schemas", type=Path, required=True)
+    r.add_argument("--core-out", type=Path, required=True)
+    r.add_argument("rendered", type=Path, nargs="+")
+    x = sub.add_parser("rules")
+    x.add_argument("rule", type=Path)
+    x.add_argument("--out", type=Path, required=True)
+    d = sub.add_parser("dashboard")
+    d.add_argument("dashboard", type=Path)
+    d.add_argument("--out", type=Path, required=True)
+    o = sub.add_parser("collector")
+    o.add_argument("config", type=Path)
     args = parser.parse_args()
     try:
         if args.command == "compose":
             check_compose(args.compose, args.env_file)
         elif args.command == "env":
             check_env(args.mercato, args.rendered, args.compose, args.env_file)
+        elif args.command == "crds":
+            check_crds(args.schemas, args.rendered, args.core_out)
+        elif args.command == "rules":
+            extract_rules(args.rule, args.out)
+        elif args.command == "dashboard":
+            check_dashboard(args.dashboard, args.out)
+        elif args.command == "collector":
+            check_collector(args.config)
         else:
             check_checkov(args.reports)
     except Failure as e:

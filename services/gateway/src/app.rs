@@ -95,6 +95,7 @@ fn router(state: Arc<AppState>, config: &GatewayConfig, operations: Option<Route
         .route("/api/v1/status", get(status::status))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::page))
+        .route("/docs/{asset}", get(docs::asset))
         .route("/api/{*path}", any(proxy::forward))
         .fallback(routes::not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), limits::admit))

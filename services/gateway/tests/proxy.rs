@@ -718,12 +718,25 @@ async fn openapi_merges_the_upstreams_and_skips_those_down() {
 }
 
 #[tokio::test]
-async fn docs_page_renders_the_merged_document_with_scalar() {
+async fn docs_page_and_its_assets_come_from_the_gateway_under_a_same_origin_policy() {
     let gw = spawn_gateway(|_| {}).await;
     let response = gw.get("/docs").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.starts_with("default-src 'none'; script-src 'self'"), "{policy}");
     let page = response.text().await.unwrap();
-    assert!(page.contains("https://cdn.jsdelivr.net/npm/@scalar/api-reference"));
-    assert!(page.contains(r#"data-url="/openapi.json""#));
+    assert!(!page.contains("://"), "{page}");
+    for (asset, media_type) in [
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+        ("/docs/docs.js", "text/javascript"),
+    ] {
+        assert!(page.contains(&format!("\"{asset}\"")), "{asset} not on the page");
+        let response = gw.get(asset).await;
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with(media_type), "{asset}");
+        assert!(!response.bytes().await.unwrap().is_empty(), "{asset}");
+    }
+    assert_eq!(gw.get("/docs/nothing.js").await.status(), StatusCode::NOT_FOUND);
 }

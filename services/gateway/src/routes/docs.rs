@@ -1,11 +1,14 @@
-//! The shop's API docs: `/openapi.json` merged from every upstream, `/docs` rendered by Scalar.
+//! The shop's API docs: `/openapi.json` merged from every upstream, `/docs` rendered by Swagger
+//! UI from assets built into the gateway (`assets/docs/`), so the page needs no other origin.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Response};
 use futures_util::future::join_all;
+use http::{HeaderValue, header};
+use kit::ApiError;
 use serde_json::{Map, Value};
 use utoipa::OpenApi;
 
@@ -21,23 +24,63 @@ use crate::state::AppState;
 )]
 struct GatewayApi;
 
+/// The page and its assets may load only from the shop's own origin: scripts and styles from
+/// `/docs/…`, the document from `/openapi.json`. `data:` images are the stylesheet's inline
+/// icons; nothing may frame the page, and no form or `<base>` may point elsewhere.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+    base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 const DOCS_PAGE: &str = r#"<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>mercato API</title>
+    <link rel="stylesheet" href="/docs/swagger-ui.css">
   </head>
   <body>
-    <script id="api-reference" data-url="/openapi.json"></script>
-    <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+    <div id="swagger-ui"></div>
+    <script src="/docs/swagger-ui-bundle.js"></script>
+    <script src="/docs/docs.js"></script>
   </body>
 </html>
 "#;
 
+/// The files under `/docs/`: name, media type, bytes.
+const ASSETS: [(&str, &str, &[u8]); 3] = [
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/docs/swagger-ui-bundle.js"),
+    ),
+    ("swagger-ui.css", "text/css; charset=utf-8", include_bytes!("../../assets/docs/swagger-ui.css")),
+    ("docs.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/docs/docs.js")),
+];
+
 /// `GET /docs`: the API reference page.
-pub(crate) async fn page() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+pub(crate) async fn page() -> Response {
+    with_policy(Html(DOCS_PAGE).into_response())
+}
+
+/// `GET /docs/{asset}`: the viewer's script and stylesheet, and the script that starts it.
+pub(crate) async fn asset(Path(name): Path<String>) -> Response {
+    let Some((_, media_type, bytes)) = ASSETS.iter().find(|(known, _, _)| *known == name) else {
+        return ApiError::not_found(format!("no docs asset {name}")).into_response();
+    };
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    // The names carry no version: a browser checks back within minutes after an upgrade.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    with_policy(response)
+}
+
+fn with_policy(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    response
 }
 
 /// `GET /openapi.json`: the gateway's document plus every reachable upstream's paths and
@@ -171,6 +214,61 @@ mod tests {
         let document = serde_json::to_value(GatewayApi::openapi()).unwrap();
         assert!(document["paths"].get("/api/v1/status").is_some());
         assert!(document["components"]["schemas"].get("StatusReport").is_some());
+    }
+
+    /// Every `src`/`href` of the page and every URL in the starter script is a path on the
+    /// shop's own origin: no scheme, no `//host`.
+    #[test]
+    fn the_docs_page_references_no_external_url() {
+        let starter = std::str::from_utf8(ASSETS[2].2).unwrap();
+        let mut references = Vec::new();
+        for attribute in ["src=\"", "href=\""] {
+            for (at, _) in DOCS_PAGE.match_indices(attribute) {
+                let rest = &DOCS_PAGE[at + attribute.len()..];
+                references.push(&rest[..rest.find('"').unwrap()]);
+            }
+        }
+        assert_eq!(references.len(), 3, "{references:?}");
+        for reference in &references {
+            assert!(reference.starts_with('/') && !reference.starts_with("//"), "{reference}");
+            let asset = reference.strip_prefix("/docs/").unwrap();
+            assert!(ASSETS.iter().any(|(name, _, _)| *name == asset), "{reference} is not served");
+        }
+        for text in [DOCS_PAGE, starter] {
+            assert!(!text.contains("://") && !text.contains("\"//"), "{text}");
+        }
+        assert!(starter.contains(r#"url: "/openapi.json""#));
+    }
+
+    #[test]
+    fn the_content_security_policy_allows_only_the_shops_origin() {
+        let sources: Vec<&str> = CONTENT_SECURITY_POLICY
+            .split(';')
+            .flat_map(|directive| directive.split_whitespace().skip(1))
+            .collect();
+        for source in sources {
+            assert!(["'self'", "'none'", "data:"].contains(&source), "{source} in {CONTENT_SECURITY_POLICY}");
+        }
+        assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'none'"));
+    }
+
+    #[tokio::test]
+    async fn assets_are_served_with_their_media_type_and_unknown_ones_are_404() {
+        let response = asset(Path("swagger-ui-bundle.js".to_owned())).await;
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+        assert_eq!(response.headers()[header::CONTENT_SECURITY_POLICY], CONTENT_SECURITY_POLICY);
+        let response = asset(Path("../Cargo.toml".to_owned())).await;
+        assert_eq!(response.status(), http::StatusCode::NOT_FOUND);
+    }
+
+    /// assets/docs/README.md names the version that is really embedded.
+    #[test]
+    fn the_vendored_viewer_is_the_version_its_readme_names() {
+        let readme = include_str!("../../assets/docs/README.md");
+        let named = readme.split("swagger-ui-dist@").nth(1).unwrap().split('`').next().unwrap();
+        let bundle = String::from_utf8_lossy(ASSETS[0].2);
+        assert!(bundle.contains(&format!(r#"PACKAGE_VERSION:"{named}""#)), "README names {named}");
     }
 
     #[test]
