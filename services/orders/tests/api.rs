@@ -50,6 +50,7 @@ kit::on_both_backends!(
     a_placed_order_is_confirmed_with_its_stock_held,
     short_stock_is_409_naming_the_products_and_the_order_is_cancelled,
     a_product_not_for_sale_is_422_and_nothing_is_recorded,
+    whole_quantities_written_with_a_decimal_point_are_accepted,
     a_saved_address_that_is_not_the_buyers_is_422_and_nothing_is_recorded,
     users_failing_is_503_and_nothing_is_recorded,
     a_failing_lookup_is_503_and_nothing_is_recorded,
@@ -544,6 +545,24 @@ async fn a_product_not_for_sale_is_422_and_nothing_is_recorded(backend: Backend)
     snapshot!("not_for_sale", &problem);
     assert_eq!(app.orders_recorded().await, 0);
     assert!(app.products_received(Products::Reserve).await.is_empty());
+}
+
+/// JSON Schema's `integer` (the document's type for a quantity) takes `2.0`, so the server does.
+async fn whole_quantities_written_with_a_decimal_point_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.products_answer(Products::Reserve, held).await;
+    let body = json!({"items": [{"product_id": MUG, "quantity": 2.0}], "shipping_address_id": HOME});
+    let (status, order, _) = app.place(&body, None).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["items"][0]["quantity"], 2);
+    for fraction in [json!(2.5), json!(1e300), json!(-0.5)] {
+        let body = json!({"items": [{"product_id": MUG, "quantity": fraction}], "shipping_address_id": HOME});
+        let (status, problem, _) = app.place(&body, None).await;
+        assert_eq!(
+            (status, &problem["errors"][0]["field"]),
+            (StatusCode::BAD_REQUEST, &json!("items[0].quantity"))
+        );
+    }
 }
 
 async fn a_saved_address_that_is_not_the_buyers_is_422_and_nothing_is_recorded(backend: Backend) {

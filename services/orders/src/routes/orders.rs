@@ -39,6 +39,7 @@ pub struct PlaceOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderItem {
     product_id: Uuid,
+    #[serde(deserialize_with = "kit::extract::whole_number")]
     #[schema(minimum = 1, maximum = 999)]
     quantity: i64,
 }
