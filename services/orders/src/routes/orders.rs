@@ -9,7 +9,7 @@ use kit::address::PostalAddress;
 use kit::auth::{AdminUser, CurrentUser};
 use kit::error::ProblemBody;
 use kit::extract::{Json, Path, Query};
-use kit::pagination::{CursorPage, Page, PageRequest, decode_cursor, encode_cursor};
+use kit::pagination::{CursorPage, Page, PageRequest, forged_cursor};
 use kit::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -55,6 +55,7 @@ pub struct OrderFilters {
     user_id: Option<String>,
     /// Keyset paging: empty to start, then the previous answer's `next_cursor`; the answer is
     /// then `{items, next_cursor}`.
+    #[param(pattern = "^([0-9a-f]{48})?$")]
     cursor: Option<String>,
 }
 
@@ -74,10 +75,30 @@ pub enum OrderList {
     Cursor(CursorPage<OrderView>),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct OrderCursor {
-    at: i64,
-    id: Uuid,
+/// Where a keyset page of orders (newest first) ends: the last order's creation time in
+/// microseconds and its id, as 48 lowercase hex digits. Every such string is a position the
+/// list can read (times outside the years orders can have are brought inside), so the
+/// document describes a cursor exactly: `^([0-9a-f]{48})?$`, empty for the first page.
+struct OrderCursor;
+
+impl OrderCursor {
+    /// 9999-12-31T23:59:59.999999Z, the last instant both databases store and order alike.
+    const LATEST_MICROS: i64 = 253_402_300_799_999_999;
+
+    fn encode(at: DateTime<Utc>, id: Uuid) -> String {
+        format!("{:016x}{}", at.timestamp_micros().cast_unsigned(), id.simple())
+    }
+
+    fn parse(text: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+        if text.len() != 48 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(forged_cursor());
+        }
+        let micros = u64::from_str_radix(&text[..16], 16).map_err(|_| forged_cursor())?.cast_signed();
+        let id = Uuid::parse_str(&text[16..]).map_err(|_| forged_cursor())?;
+        let at =
+            DateTime::<Utc>::from_timestamp_micros(micros.clamp(0, Self::LATEST_MICROS)).unwrap_or_default();
+        Ok((at, id))
+    }
 }
 
 impl From<CheckoutError> for ApiError {
@@ -202,21 +223,13 @@ pub async fn list_orders(
     let query = ListQuery { user_id, status };
     let list = match filters.cursor {
         Some(cursor) => {
-            let after = match cursor.trim() {
+            let after = match cursor.as_str() {
                 "" => None,
-                text => {
-                    let key: OrderCursor = decode_cursor(text)?;
-                    let at = DateTime::<Utc>::from_timestamp_micros(key.at).ok_or_else(|| {
-                        ApiError::invalid_field("cursor", "is not a cursor this list gave out")
-                    })?;
-                    Some((at, key.id))
-                }
+                text => Some(OrderCursor::parse(text)?),
             };
             let (orders, more) = state.orders.page_after(viewer(&user), query, after, page.limit()).await?;
             let next_cursor = match (more, orders.last()) {
-                (true, Some(last)) => {
-                    Some(encode_cursor(&OrderCursor { at: last.created_at.timestamp_micros(), id: last.id }))
-                }
+                (true, Some(last)) => Some(OrderCursor::encode(last.created_at, last.id)),
                 _ => None,
             };
             let items = orders.into_iter().map(OrderView::from).collect();
@@ -286,4 +299,32 @@ pub async fn change_status(
 ) -> ApiResult<axum::Json<OrderView>> {
     let to = OrderStatus::parse(&body.status).map_err(|e| ApiError::invalid_field("status", e))?;
     Ok(axum::Json(state.orders.change_status(admin.id, id, to).await?.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_cursor_names_the_order_it_was_made_from(micros in 0..=OrderCursor::LATEST_MICROS, id: u128) {
+            let at = DateTime::<Utc>::from_timestamp_micros(micros).unwrap();
+            let id = Uuid::from_u128(id);
+            prop_assert_eq!(OrderCursor::parse(&OrderCursor::encode(at, id)).unwrap(), (at, id));
+        }
+
+        #[test]
+        fn every_cursor_of_48_hex_digits_is_a_position(text in "[0-9a-f]{48}") {
+            prop_assert!(OrderCursor::parse(&text).is_ok());
+        }
+    }
+
+    #[test]
+    fn positions_outside_the_years_orders_have_are_brought_inside() {
+        let (before, _) = OrderCursor::parse(&format!("{}{}", "f".repeat(16), "0".repeat(32))).unwrap();
+        assert_eq!(before, DateTime::UNIX_EPOCH);
+        let (after, _) = OrderCursor::parse(&format!("7{}{}", "f".repeat(15), "0".repeat(32))).unwrap();
+        assert_eq!(after.timestamp_micros(), OrderCursor::LATEST_MICROS);
+    }
 }
