@@ -135,6 +135,9 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CursorPage<T> {
     pub items: Vec<T>,
+    /// Always present (`null` on the last page), which is also what tells this shape from an
+    /// offset [`Page`] where a document offers both.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

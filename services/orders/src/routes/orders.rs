@@ -7,12 +7,17 @@ use chrono::{DateTime, Utc};
 use contracts::users::AddressBody;
 use kit::address::PostalAddress;
 use kit::auth::{AdminUser, CurrentUser};
-use kit::error::ProblemBody;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
 use kit::pagination::{CursorPage, Page, PageRequest, forged_cursor};
 use kit::{ApiError, ApiResult};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::schema::{
+    AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Ref, SchemaFormat, Type,
+};
+use utoipa::openapi::{RefOr, Schema};
 use uuid::Uuid;
 
 use super::OrderView;
@@ -34,6 +39,43 @@ pub struct PlaceOrderRequest {
     shipping_address: Option<AddressBody>,
 }
 
+/// `POST /api/v1/orders` as its document shows it: a [`PlaceOrderRequest`] that names the
+/// shipping address exactly one way, by `shipping_address_id` or `shipping_address` (the server
+/// refuses both, and neither).
+pub struct PlaceOrderBody;
+
+impl utoipa::PartialSchema for PlaceOrderBody {
+    fn schema() -> RefOr<Schema> {
+        let naming =
+            |field: &str, schema: RefOr<Schema>| ObjectBuilder::new().property(field, schema).required(field);
+        let id = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("PlaceOrderRequest"))
+            .item(
+                OneOfBuilder::new()
+                    .item(naming("shipping_address_id", id.into()))
+                    .item(naming("shipping_address", Ref::from_schema_name("AddressBody").into())),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PlaceOrderBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "PlaceOrderBody".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            <PlaceOrderRequest as utoipa::ToSchema>::name().into(),
+            <PlaceOrderRequest as utoipa::PartialSchema>::schema(),
+        ));
+        <PlaceOrderRequest as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// Units of one product.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,16 +90,28 @@ pub struct PlaceOrderItem {
 #[into_params(parameter_in = Query)]
 pub struct OrderFilters {
     /// Only orders in this status.
-    #[param(value_type = Option<OrderStatus>)]
+    #[param(value_type = Option<OrderStatus>, nullable = false)]
     status: Option<String>,
     /// Admins: only this user's orders.
-    #[param(value_type = Option<Uuid>)]
+    #[param(value_type = Option<Uuid>, nullable = false)]
     user_id: Option<String>,
     /// Keyset paging: empty to start, then the previous answer's `next_cursor`; the answer is
     /// then `{items, next_cursor}`.
-    #[param(pattern = "^([0-9a-f]{48})?$")]
+    #[param(nullable = false, pattern = "^([0-9a-f]{48})?$")]
     cursor: Option<String>,
+    /// 1-based page number (offset pages).
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 10001)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    page: Option<IgnoredAny>,
+    /// Page size.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    limit: Option<IgnoredAny>,
 }
+
+/// The deepest page of an order list: at the largest page size it starts 1,000,000 rows deep
+/// (kit's bound); deeper lists use a cursor.
+const LAST_PAGE: u64 = 10_001;
 
 /// `PATCH /api/v1/orders/{id}/status`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -150,20 +204,20 @@ fn viewer(user: &CurrentUser) -> Viewer {
 }
 
 /// Places an order: the stock is held and the order confirmed, or nothing is taken.
-#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = r"^\s*[!-~]+\s*$",
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
         description = "replaying a request with the same key returns the original order")),
     responses(
         (status = 201, body = OrderView, description = "placed and confirmed",
             headers(("location" = String, description = "the order's URL"))),
         (status = 200, body = OrderView, description = "replay of an idempotency key: the order as it was settled"),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "invalid items, address or Idempotency-Key; unknown fields"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 409, body = ProblemBody, content_type = "application/problem+json", description = "insufficient stock (`short` names each product; the order is cancelled, nothing taken), or the order was cancelled while it was being placed"),
-        (status = 413, body = ProblemBody, content_type = "application/problem+json", description = "body too large"),
-        (status = 415, body = ProblemBody, content_type = "application/problem+json", description = "not JSON"),
-        (status = 422, body = ProblemBody, content_type = "application/problem+json", description = "unknown or deleted products (`products`), not your address, a total too large, or a reused key"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json", description = "a dependency is down; nothing is left half-done (`order_id` when an order was recorded and cancelled)")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "invalid items, address or Idempotency-Key; unknown fields"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 409, body = ProblemBody, content_type = PROBLEM_JSON, description = "insufficient stock (`short` names each product; the order is cancelled, nothing taken), or the order was cancelled while it was being placed"),
+        (status = 413, body = ProblemBody, content_type = PROBLEM_JSON, description = "body too large"),
+        (status = 415, body = ProblemBody, content_type = PROBLEM_JSON, description = "not JSON"),
+        (status = 422, body = ProblemBody, content_type = PROBLEM_JSON, description = "unknown or deleted products (`products`), not your address, a total too large, or a reused key"),
+        (status = 503, body = ProblemBody, content_type = PROBLEM_JSON, description = "a dependency is down; nothing is left half-done (`order_id` when an order was recorded and cancelled)")))]
 pub async fn place_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -194,20 +248,24 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {
 
 /// The caller's orders, newest first (admins: everyone's, or one user's with `user_id`).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
-    params(OrderFilters,
-        ("page" = Option<u64>, Query, minimum = 1, description = "1-based; offset pages reach at most 1,000,000 rows deep"),
-        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    params(OrderFilters),
     responses(
         (status = 200, body = OrderList, description = "an offset page, or `{items, next_cursor}` with `cursor`"),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "a bad page, limit, status, user id or cursor"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 403, body = ProblemBody, content_type = "application/problem+json", description = "another user's orders, asked for by a customer")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "a bad page, limit, status, user id or cursor"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 403, body = ProblemBody, content_type = PROBLEM_JSON, description = "another user's orders, asked for by a customer")))]
 pub async fn list_orders(
     State(state): State<AppState>,
     user: CurrentUser,
     page: PageRequest,
     Query(filters): Query<OrderFilters>,
 ) -> ApiResult<Response> {
+    if page.page() > LAST_PAGE {
+        return Err(ApiError::invalid_field(
+            "page",
+            format!("must be at most {LAST_PAGE}; use a cursor to go further"),
+        ));
+    }
     let status = filters
         .status
         .as_deref()
@@ -249,9 +307,9 @@ pub async fn list_orders(
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = OrderView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "the id is not a UUID"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 404, body = ProblemBody, content_type = "application/problem+json", description = "absent or not yours")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "the id is not a UUID"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 404, body = ProblemBody, content_type = PROBLEM_JSON, description = "absent or not yours")))]
 pub async fn get_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -264,10 +322,10 @@ pub async fn get_order(
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = OrderView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "the id is not a UUID"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 404, body = ProblemBody, content_type = "application/problem+json", description = "absent or not yours"),
-        (status = 409, body = ProblemBody, content_type = "application/problem+json", description = "shipped, delivered or already cancelled")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "the id is not a UUID"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 404, body = ProblemBody, content_type = PROBLEM_JSON, description = "absent or not yours"),
+        (status = 409, body = ProblemBody, content_type = PROBLEM_JSON, description = "shipped, delivered or already cancelled")))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -283,14 +341,14 @@ pub async fn cancel_order(
     request_body = StatusChange,
     responses(
         (status = 200, body = OrderView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "the id is not a UUID, or an unknown status"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 403, body = ProblemBody, content_type = "application/problem+json", description = "not an admin"),
-        (status = 404, body = ProblemBody, content_type = "application/problem+json", description = "absent"),
-        (status = 409, body = ProblemBody, content_type = "application/problem+json", description = "illegal transition, or a pending order whose stock is not held"),
-        (status = 413, body = ProblemBody, content_type = "application/problem+json", description = "body too large"),
-        (status = 415, body = ProblemBody, content_type = "application/problem+json", description = "not JSON"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json", description = "the products service could not say whether the stock is held")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "the id is not a UUID, or an unknown status"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 403, body = ProblemBody, content_type = PROBLEM_JSON, description = "not an admin"),
+        (status = 404, body = ProblemBody, content_type = PROBLEM_JSON, description = "absent"),
+        (status = 409, body = ProblemBody, content_type = PROBLEM_JSON, description = "illegal transition, or a pending order whose stock is not held"),
+        (status = 413, body = ProblemBody, content_type = PROBLEM_JSON, description = "body too large"),
+        (status = 415, body = ProblemBody, content_type = PROBLEM_JSON, description = "not JSON"),
+        (status = 503, body = ProblemBody, content_type = PROBLEM_JSON, description = "the products service could not say whether the stock is held")))]
 pub async fn change_status(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
