@@ -81,11 +81,10 @@ struct RawPage {
     limit: Option<String>,
 }
 
+/// An absent parameter is `None`; an empty one (`?limit=`) is not a number, as the documents
+/// that call it an integer say.
 fn parse_number(field: &str, raw: Option<String>) -> Result<Option<i64>, ApiError> {
-    raw.filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number"))
-        })
+    raw.map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number")))
         .transpose()
 }
 
@@ -135,6 +134,9 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CursorPage<T> {
     pub items: Vec<T>,
+    /// Always present (`null` on the last page), which is also what tells this shape from an
+    /// offset [`Page`] where a document offers both.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -188,6 +190,23 @@ mod tests {
         let err = PageRequest::new(Some(0), Some(101)).unwrap_err();
         let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["page", "limit"]);
+    }
+
+    /// A document says `page` and `limit` are integers, and an empty value is none (`?limit=`
+    /// read as "the default" was a schema-violating request accepted).
+    #[tokio::test]
+    async fn empty_page_or_limit_is_a_bad_number_and_absent_is_the_default() {
+        let extract = |query: &str| {
+            let (mut parts, ()) =
+                http::Request::builder().uri(format!("/list?{query}")).body(()).unwrap().into_parts();
+            async move { PageRequest::from_request_parts(&mut parts, &()).await }
+        };
+        for (query, field) in [("limit=", "limit"), ("page=", "page"), ("page=&limit=5", "page")] {
+            let err = extract(query).await.unwrap_err();
+            assert_eq!(err.field_errors()[0].field, field, "{query}");
+        }
+        assert_eq!(extract("").await.unwrap(), PageRequest::default());
+        assert_eq!(extract("cursor=").await.unwrap(), PageRequest::default());
     }
 
     #[test]

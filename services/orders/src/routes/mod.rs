@@ -1,41 +1,22 @@
-//! HTTP surface of the orders service: every route is listed in [`router`].
+//! HTTP surface of the orders service: every route is listed in [`router`]. Handlers extract and
+//! parse the request, call one use case of [`crate::app`], map its error to a problem, and
+//! build the view.
 
 mod orders;
 mod stats;
 
-use std::sync::Arc;
-
-use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use kit::address::PostalAddress;
-use kit::auth::TokenVerifier;
 use kit::http::BearerAuth;
 use kit::money::Money;
 use serde::Serialize;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::dependencies::Dependencies;
-use crate::domain::OrderStatus;
-use crate::store::{Order, OrderStore};
-
-/// What every handler of the orders service shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: OrderStore,
-    pub dependencies: Dependencies,
-    pub verifier: Arc<TokenVerifier>,
-    pub currency: Arc<str>,
-    pub tax_rate_bp: u32,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
+use crate::domain::{Order, OrderStatus};
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,15 +27,32 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 struct ApiDoc;
 
 /// Every route of the service, with its OpenAPI document.
-pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_order, orders::list_orders))
         .routes(routes!(stats::order_stats))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::cancel_order))
         .routes(routes!(orders::change_status))
         .with_state(state)
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes: their schemas (the address body among them) exist only now.
+    AddressRules.modify(&mut openapi);
+    (router, openapi)
+}
+
+/// What `kit::address` requires of an inline shipping address, written into the schema of the
+/// contract's `AddressBody`.
+struct AddressRules;
+
+impl Modify for AddressRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let schema = openapi.components.as_mut().and_then(|c| c.schemas.get_mut("AddressBody"));
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            kit::address::document_address_rules(object);
+        }
+    }
 }
 
 /// An order line as the API shows it.
