@@ -33,6 +33,16 @@ impl CountryCode {
     }
 }
 
+/// The OpenAPI schema of a country code field: a string, one of the assigned ISO 3166-1 alpha-2
+/// codes (the server takes them in lowercase too).
+pub fn country_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("ISO 3166-1 alpha-2, e.g. `US`"))
+        .enum_values(Some(ISO_3166_ALPHA2.split(' ')))
+        .build()
+}
+
 /// A required line of text: trimmed, 1 to `max` characters.
 pub fn required_line(raw: &str, max: usize) -> Result<String, String> {
     let trimmed = raw.trim();

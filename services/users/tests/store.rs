@@ -257,10 +257,10 @@ async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
         let admins = [store.find_live(a.id).await.unwrap(), store.find_live(b.id).await.unwrap()]
             .into_iter()
             .flatten()
-            .filter(|u| u.role == "admin")
+            .filter(|u| u.role == Role::Admin)
             .count();
         assert_eq!(admins, 1, "round {round}");
-        let a_is_admin = store.find_live(a.id).await.unwrap().is_some_and(|u| u.role == "admin");
+        let a_is_admin = store.find_live(a.id).await.unwrap().is_some_and(|u| u.role == Role::Admin);
         survivor = Some(if a_is_admin { a.id } else { b.id });
     }
 }
