@@ -77,6 +77,21 @@ async fn unknown_field_malformed_json_and_wrong_content_type_are_4xx_problems() 
 }
 
 #[tokio::test]
+async fn a_json_array_is_no_object_body_even_with_the_right_number_of_fields() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let admin = app.admin_token("root@shop.test").await;
+    let ada = app.register("ada@example.com").await;
+    let as_array =
+        app.post("/api/v1/auth/register", json!(["A", "b@example.com", "12345678", null]), None).await;
+    assert_eq!(as_array.status(), 400);
+    problem(as_array).await;
+    let path = format!("/api/v1/users/{}", ada["user"]["id"].as_str().unwrap());
+    let as_array = app.patch(&path, json!([null, null]), &admin).await;
+    assert_eq!(as_array.status(), 400);
+    problem(as_array).await;
+}
+
+#[tokio::test]
 async fn oversized_body_is_413() {
     let app = spawn_app(Backend::Sqlite).await;
     let big = json!({"name": "x".repeat(2 * 1024 * 1024), "email": "a@b.co", "password": "12345678"});
@@ -469,6 +484,9 @@ async fn huge_pages_and_nul_searches_are_400(backend: Backend) {
     }
     let long = "x".repeat(201);
     assert_eq!(bad_field(app.get(&format!("/api/v1/users?q={long}"), Some(&admin)).await).await, "q");
+    // The document names the last page, whatever the page size.
+    assert_eq!(bad_field(app.get("/api/v1/users?page=10002", Some(&admin)).await).await, "page");
+    assert_eq!(app.get("/api/v1/users?page=10001&limit=100", Some(&admin)).await.status(), 200);
     let found: Value = app.get("/api/v1/users?q=root", Some(&admin)).await.json().await.unwrap();
     assert_eq!(found["total"], 1);
 }

@@ -10,6 +10,7 @@ use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::ObjectBody;
 use super::caller::LiveUser;
 use super::views::AddressView;
 use crate::app::addresses::AddressError;
@@ -90,11 +91,20 @@ pub(crate) struct UpdateAddressRequest {
     postal_code: Option<String>,
     /// ISO 3166-1 alpha-2; `null` keeps it.
     #[serde(default)]
-    #[schema(schema_with = country_code_schema, nullable)]
+    #[schema(schema_with = changed_country_code_schema)]
     country: Option<String>,
     /// Only `true` does anything: this becomes the default address.
     #[serde(default)]
     is_default: Option<bool>,
+}
+
+/// A country code, or `null` to keep the one the address has.
+fn changed_country_code_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = country_code_schema();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema.enum_values.get_or_insert_with(Vec::new).push(serde_json::Value::Null);
+    schema
 }
 
 /// The caller's addresses, default first.
@@ -122,7 +132,7 @@ pub(crate) async fn list_addresses(
 pub(crate) async fn create_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
-    Json(body): Json<CreateAddressRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<CreateAddressRequest>>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
     let address = NewAddress {
         address: PostalAddress::parse(AddressFields {
@@ -171,7 +181,7 @@ pub(crate) async fn update_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
     Path(id): Path<Uuid>,
-    Json(body): Json<UpdateAddressRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<UpdateAddressRequest>>,
 ) -> ApiResult<axum::Json<AddressView>> {
     let mut errors = FieldErrors::default();
     let line1 = errors.take("line1", body.line1.as_deref().map(|v| required_line(v, 200)).transpose());

@@ -11,6 +11,7 @@ use serde::de::IgnoredAny;
 use uuid::Uuid;
 
 use super::LAST_ADMIN;
+use super::ObjectBody;
 use super::caller::LiveAdmin;
 use super::views::UserView;
 use crate::app::admin::AdminError;
@@ -113,7 +114,7 @@ pub(crate) async fn update_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
     Path(id): Path<Uuid>,
-    Json(body): Json<AdminUpdateRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<AdminUpdateRequest>>,
 ) -> ApiResult<axum::Json<UserView>> {
     let mut errors = FieldErrors::default();
     let role = errors.take("role", body.role.as_deref().map(PersonRole::parse).transpose());

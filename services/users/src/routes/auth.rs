@@ -9,6 +9,7 @@ use kit::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 
 use super::EMAIL_TAKEN;
+use super::ObjectBody;
 use super::caller::ClientAddress;
 use super::views::UserView;
 use crate::app::accounts::RegisterError;
@@ -84,7 +85,7 @@ impl From<Session> for TokenResponse {
         (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    Json(body): Json<RegisterRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<RegisterRequest>>,
 ) -> ApiResult<(StatusCode, axum::Json<TokenResponse>)> {
     let mut errors = FieldErrors::default();
     let name = errors.take("name", UserName::parse(&body.name));
@@ -110,7 +111,7 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    Json(body): Json<LoginRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<LoginRequest>>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     let session = state.sessions.login(&body.email, body.password, client).await?;
     Ok(axum::Json(session.into()))
@@ -126,7 +127,7 @@ pub(crate) async fn login(
         (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
-    Json(body): Json<RefreshRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<RefreshRequest>>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     let session = state.sessions.refresh(&body.refresh_token).await?;
     Ok(axum::Json(session.into()))
@@ -140,7 +141,7 @@ pub(crate) async fn refresh(
         (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    Json(body): Json<RefreshRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<RefreshRequest>>,
 ) -> ApiResult<StatusCode> {
     state.sessions.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,6 +6,7 @@ use kit::extract::Json;
 use kit::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 
+use super::ObjectBody;
 use crate::app::service_tokens::ServiceTokenError;
 use crate::state::AppState;
 
@@ -28,7 +29,7 @@ pub(crate) struct ServiceTokenResponse {
     responses((status = 200, body = ServiceTokenResponse), (status = 401, description = "unknown client or wrong secret")))]
 pub(crate) async fn service_token(
     State(state): State<AppState>,
-    Json(body): Json<ServiceTokenRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<ServiceTokenRequest>>,
 ) -> ApiResult<axum::Json<ServiceTokenResponse>> {
     let token = state.service_tokens.issue(&body.client_id, &body.client_secret)?;
     Ok(axum::Json(ServiceTokenResponse {

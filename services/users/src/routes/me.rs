@@ -7,6 +7,7 @@ use kit::extract::Json;
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
 
+use super::ObjectBody;
 use super::caller::LiveUser;
 use super::views::UserView;
 use super::{EMAIL_TAKEN, LAST_ADMIN};
@@ -61,7 +62,7 @@ pub(crate) async fn get_me(
 pub(crate) async fn update_me(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
-    Json(body): Json<UpdateMeRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<UpdateMeRequest>>,
 ) -> ApiResult<axum::Json<UserView>> {
     let mut errors = FieldErrors::default();
     let name = errors.take("name", body.name.as_deref().map(UserName::parse).transpose());
