@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::Html;
 use futures_util::future::join_all;
+use kit::http::BearerAuth;
 use serde_json::{Map, Value};
 use utoipa::OpenApi;
 
@@ -17,6 +18,8 @@ use crate::state::AppState;
 #[openapi(
     info(title = "mercato", description = "The mercato e-commerce API, as served by the gateway."),
     paths(super::status::status),
+    components(schemas(kit::error::ProblemBody)),
+    modifiers(&BearerAuth),
     tags((name = "gateway", description = "Served by the gateway itself"))
 )]
 struct GatewayApi;
