@@ -45,9 +45,9 @@ pub(crate) fn router(state: Arc<AppState>, config: &GatewayConfig, operations: O
         .route("/docs", get(docs::page))
         .route("/api/{*path}", any(proxy::forward))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), admission::admit))
-        .layer(middleware::from_fn_with_state(config.http.request_timeout(), kit::http::enforce_timeout))
-        .with_state(Arc::clone(&state));
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), admission::admit));
+    let public =
+        kit::http::with_request_timeout(public, config.http.request_timeout()).with_state(Arc::clone(&state));
     operations
         .unwrap_or_default()
         .merge(public)
