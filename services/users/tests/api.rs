@@ -361,6 +361,27 @@ async fn operations_endpoints_answer() {
 }
 
 #[tokio::test]
+async fn the_document_names_the_rules_the_server_enforces() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let openapi: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let schemas = &openapi["components"]["schemas"];
+    let address = &schemas["CreateAddressRequest"]["properties"];
+    assert_eq!(
+        (address["line1"]["minLength"].as_u64(), address["line1"]["maxLength"].as_u64()),
+        (Some(1), Some(200))
+    );
+    assert!(address["country"]["enum"].as_array().unwrap().contains(&json!("DE")));
+    let register = &schemas["RegisterRequest"]["properties"];
+    assert_eq!(register["password"]["minLength"], 8);
+    assert_eq!(register["email"]["format"], "email");
+    let login = &openapi["paths"]["/api/v1/auth/login"]["post"]["responses"];
+    assert_eq!(
+        login["429"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/ProblemBody"
+    );
+}
+
+#[tokio::test]
 async fn request_id_is_echoed_or_created() {
     let app = spawn_app(Backend::Sqlite).await;
     let given = app.http.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();

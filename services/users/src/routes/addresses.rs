@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use contracts::users::CreateAddressRequest;
 use kit::address::country_code_schema;
 use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path};
@@ -12,44 +13,11 @@ use uuid::Uuid;
 
 use super::ObjectBody;
 use super::caller::LiveUser;
-use super::views::AddressView;
+use super::views::{AddressView, address_view};
 use crate::app::addresses::AddressError;
-use crate::domain::address::{AddressFields, PostalAddress, changed_optional_line, required_line};
+use crate::domain::address::{PostalAddress, changed_optional_line, required_line};
 use crate::domain::{AddressChanges, CountryCode, NewAddress};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateAddressRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    line1: String,
-    #[schema(nullable, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
-    line2: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    city: String,
-    #[schema(nullable, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
-    state: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 20,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
-    )]
-    postal_code: String,
-    /// ISO 3166-1 alpha-2, e.g. `US`.
-    #[schema(schema_with = country_code_schema)]
-    country: String,
-    /// The first address becomes the default whatever this says.
-    #[serde(default)]
-    is_default: bool,
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +66,43 @@ pub(crate) struct UpdateAddressRequest {
     is_default: Option<bool>,
 }
 
+/// What `kit::address` requires of an address, written into the schema of the contract's
+/// `CreateAddressRequest` (the `contracts` crate carries the shape; the rules are enforced here).
+pub(crate) struct AddressRules;
+
+impl utoipa::Modify for AddressRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let schema = openapi.components.as_mut().and_then(|c| c.schemas.get_mut("CreateAddressRequest"));
+        let Some(RefOr::T(Schema::Object(object))) = schema else { return };
+        let lines = [
+            ("line1", 200, true),
+            ("line2", 200, false),
+            ("city", 100, true),
+            ("state", 100, false),
+            ("postal_code", 20, true),
+        ];
+        for (name, max, required) in lines {
+            if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(name) {
+                field.max_length = Some(max);
+                if required {
+                    field.min_length = Some(1);
+                    field.pattern = Some(NON_BLANK_LINE.to_owned());
+                } else {
+                    field.pattern = Some(NO_CONTROL_CHARACTERS.to_owned());
+                }
+            }
+        }
+        object.properties.insert("country".to_owned(), country_code_schema().into());
+    }
+}
+
+/// Not blank, no control characters (what `required_line` accepts, its length aside).
+const NON_BLANK_LINE: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// No control characters (what `optional_line` accepts, its length aside).
+const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
 /// A country code, or `null` to keep the one the address has.
 fn changed_country_code_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::schema::{SchemaType, Type};
@@ -117,7 +122,7 @@ pub(crate) async fn list_addresses(
     LiveUser(user): LiveUser,
 ) -> ApiResult<axum::Json<Vec<AddressView>>> {
     let addresses = state.addresses.list(user.id).await?;
-    Ok(axum::Json(addresses.into_iter().map(AddressView::from).collect()))
+    Ok(axum::Json(addresses.into_iter().map(address_view).collect()))
 }
 
 /// Adds an address; the first one becomes the default.
@@ -134,19 +139,10 @@ pub(crate) async fn create_address(
     LiveUser(user): LiveUser,
     Json(ObjectBody(body)): Json<ObjectBody<CreateAddressRequest>>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
-    let address = NewAddress {
-        address: PostalAddress::parse(AddressFields {
-            line1: &body.line1,
-            line2: body.line2.as_deref(),
-            city: &body.city,
-            state: body.state.as_deref(),
-            postal_code: &body.postal_code,
-            country: &body.country,
-        })?,
-        is_default: body.is_default,
-    };
+    let (body, is_default) = body.into_parts();
+    let address = NewAddress { address: PostalAddress::parse_body(&body)?, is_default };
     let created = state.addresses.add(user.id, address).await?;
-    Ok((StatusCode::CREATED, axum::Json(created.into())))
+    Ok((StatusCode::CREATED, axum::Json(address_view(created))))
 }
 
 /// One of the caller's addresses (other services read shipping addresses through this, on the
@@ -164,7 +160,7 @@ pub(crate) async fn get_address(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<AddressView>> {
     let address = state.addresses.get(user.id, id).await?;
-    Ok(axum::Json(address.into()))
+    Ok(axum::Json(address_view(address)))
 }
 
 /// Changes an address.
@@ -203,7 +199,7 @@ pub(crate) async fn update_address(
         })
     })?;
     let updated = state.addresses.change(user.id, id, changes).await?;
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(address_view(updated)))
 }
 
 /// Removes an address; if it was the default, the oldest remaining one becomes the default.

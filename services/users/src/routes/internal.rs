@@ -2,27 +2,13 @@
 //! with role `service`. Lives under `/internal/`, which the gateway never routes.
 
 use axum::extract::State;
+use contracts::users::{ServiceTokenRequest, ServiceTokenResponse};
 use kit::extract::Json;
 use kit::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
 
 use super::ObjectBody;
 use crate::app::service_tokens::ServiceTokenError;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ServiceTokenRequest {
-    client_id: String,
-    client_secret: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct ServiceTokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-}
 
 /// Exchanges client credentials for a service token.
 #[utoipa::path(post, path = "/internal/v1/auth/token", tag = "internal", request_body = ServiceTokenRequest,
@@ -32,11 +18,7 @@ pub(crate) async fn service_token(
     Json(ObjectBody(body)): Json<ObjectBody<ServiceTokenRequest>>,
 ) -> ApiResult<axum::Json<ServiceTokenResponse>> {
     let token = state.service_tokens.issue(&body.client_id, &body.client_secret)?;
-    Ok(axum::Json(ServiceTokenResponse {
-        access_token: token.token,
-        token_type: "Bearer",
-        expires_in: token.expires_in,
-    }))
+    Ok(axum::Json(ServiceTokenResponse::bearer(token.token, token.expires_in)))
 }
 
 impl From<ServiceTokenError> for ApiError {

@@ -49,6 +49,8 @@ pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi
         .routes(routes!(admin::get_user, admin::update_user, admin::delete_user))
         .with_state(state)
         .split_for_parts();
+    let mut openapi = openapi;
+    utoipa::Modify::modify(&addresses::AddressRules, &mut openapi);
     (public.merge(internal), openapi)
 }
 

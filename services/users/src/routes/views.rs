@@ -6,7 +6,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::Profile;
+
 use crate::domain::{Address, User};
+/// A saved address as users answers it; the type is the contract orders reads it with.
+pub(crate) use contracts::users::AddressView;
 
 /// A user as the API shows it; never the password hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -40,42 +43,25 @@ impl UserView {
 impl From<Profile> for UserView {
     fn from(profile: Profile) -> Self {
         Self {
-            addresses: Some(profile.addresses.into_iter().map(AddressView::from).collect()),
+            addresses: Some(profile.addresses.into_iter().map(address_view).collect()),
             ..Self::summary(profile.user)
         }
     }
 }
 
-/// A postal address.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct AddressView {
-    pub id: Uuid,
-    pub line1: String,
-    pub line2: Option<String>,
-    pub city: String,
-    pub state: Option<String>,
-    pub postal_code: String,
-    /// ISO 3166-1 alpha-2.
-    pub country: String,
-    pub is_default: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Address> for AddressView {
-    fn from(address: Address) -> Self {
-        let postal = address.postal;
-        Self {
-            id: address.id,
-            line1: postal.line1,
-            line2: postal.line2,
-            city: postal.city,
-            state: postal.state,
-            postal_code: postal.postal_code,
-            country: postal.country,
-            is_default: address.is_default,
-            created_at: address.created_at,
-            updated_at: address.updated_at,
-        }
+/// The answer for an entry of the address book.
+pub(crate) fn address_view(address: Address) -> AddressView {
+    let postal = address.postal;
+    AddressView {
+        id: address.id,
+        line1: postal.line1,
+        line2: postal.line2,
+        city: postal.city,
+        state: postal.state,
+        postal_code: postal.postal_code,
+        country: postal.country,
+        is_default: address.is_default,
+        created_at: address.created_at,
+        updated_at: address.updated_at,
     }
 }
