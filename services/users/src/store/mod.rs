@@ -153,6 +153,7 @@ impl UserStore {
         if patch.role.is_some_and(|role| role != kit::auth::Role::Admin) {
             lock_admins(&txn).await?;
         }
+        lock_user(&txn, id).await?;
         let Some(current) =
             user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&txn).await?
         else {
@@ -262,6 +263,7 @@ impl UserStore {
         let now = Utc::now();
         let id = Uuid::now_v7();
         let txn = self.db.begin().await?;
+        lock_user(&txn, user_id).await?;
         let has_default = address::Entity::find()
             .filter(address::Column::UserId.eq(user_id))
             .filter(address::Column::IsDefault.eq(true))
@@ -300,6 +302,7 @@ impl UserStore {
         patch: AddressChanges,
     ) -> Result<Option<Address>, StoreError> {
         let txn = self.db.begin().await?;
+        lock_user(&txn, user_id).await?;
         let Some(current) =
             address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&txn).await?
         else {
@@ -338,6 +341,7 @@ impl UserStore {
     /// becomes the default. `false` if absent or someone else's.
     pub async fn delete_address(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
         let txn = self.db.begin().await?;
+        lock_user(&txn, user_id).await?;
         let Some(current) =
             address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&txn).await?
         else {
@@ -480,6 +484,20 @@ async fn lock_admins(txn: &DatabaseTransaction) -> Result<(), DbErr> {
         .col_expr(user::Column::Role, Expr::col(user::Column::Role))
         .filter(user::Column::Role.eq(kit::auth::Role::Admin.as_str()))
         .filter(user::Column::DeletedAt.is_null())
+        .exec(txn)
+        .await
+        .map(|_| ())
+}
+
+/// Serializes the changes to one account and its address book, on both backends, by writing
+/// first: a no-op write to the user's row. On SQLite a transaction that reads before it writes
+/// cannot write at all once another has committed in between ("database is locked", whatever
+/// the busy timeout); on PostgreSQL two address-book changes moving the default would otherwise
+/// lock the same rows in opposite orders (a deadlock).
+async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
+        .filter(user::Column::Id.eq(user_id))
         .exec(txn)
         .await
         .map(|_| ())
