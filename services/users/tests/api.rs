@@ -391,6 +391,14 @@ async fn request_id_is_echoed_or_created() {
 }
 
 #[tokio::test]
+async fn a_phone_longer_than_its_column_is_the_clients_400_on_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    let body = json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse",
+        "phone": "+4)  0.-)72.-).)-3( 3)((()(  5- -)-9- ( .. ---0.  .-4 3. 9"});
+    assert_eq!(bad_field(app.post("/api/v1/auth/register", body, None).await).await, "phone");
+}
+
+#[tokio::test]
 async fn whole_account_flow_works_on_postgres() {
     let app = spawn_app(Backend::Postgres).await;
     let session = app.register("ada@example.com").await;

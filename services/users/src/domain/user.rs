@@ -125,13 +125,16 @@ impl UserSearch {
 }
 
 /// A phone number: digits with optional leading `+` and separators (space, `-`, `.`, parentheses);
-/// 6 to 15 digits (E.164's maximum). Stored as typed.
+/// 6 to 15 digits (E.164's maximum), at most 32 characters in all (its column). Stored as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
+        if trimmed.chars().count() > 32 {
+            return Err("must be at most 32 characters".into());
+        }
         let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
         if !body.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')')) {
             return Err("may contain only digits, a leading +, spaces, dashes, dots and parentheses".into());
@@ -181,6 +184,14 @@ mod tests {
         assert_eq!(stored_role("admin"), Role::Admin);
         assert_eq!(stored_role("service"), Role::Customer);
         assert_eq!(stored_role(""), Role::Customer);
+    }
+
+    #[test]
+    fn a_phone_fits_its_column_whatever_its_separators() {
+        let spread = "+1 - - - - (555) - - - 010 - - - 9999";
+        assert!(spread.len() > 32);
+        assert!(Phone::parse(spread).is_err());
+        assert!(Phone::parse(&"1".repeat(15)).is_ok());
     }
 
     #[test]

@@ -34,8 +34,8 @@ pub(crate) struct RegisterRequest {
     #[schema(min_length = 8, max_length = 1024)]
     password: String,
     /// Digits with an optional leading `+` and separators (space, `-`, `.`, parentheses); 6 to
-    /// 15 digits.
-    #[schema(nullable, pattern = "^\\+?[ ().-]*([0-9][ ().-]*){6,15}$")]
+    /// 15 digits, at most 32 characters.
+    #[schema(nullable, max_length = 32, pattern = "^\\+?[ ().-]*([0-9][ ().-]*){6,15}$")]
     phone: Option<String>,
 }
 

@@ -33,7 +33,7 @@ pub(crate) struct UpdateMeRequest {
     email: Option<String>,
     /// `null` removes the phone number.
     #[serde(default, deserialize_with = "kit::extract::nullable")]
-    #[schema(value_type = Option<String>, nullable, pattern = "^\\+?[ ().-]*([0-9][ ().-]*){6,15}$")]
+    #[schema(value_type = Option<String>, nullable, max_length = 32, pattern = "^\\+?[ ().-]*([0-9][ ().-]*){6,15}$")]
     phone: Option<Option<String>>,
 }
 
