@@ -28,14 +28,34 @@ pub(crate) struct UserFilter {
     /// characters.
     #[param(nullable = false, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     q: Option<String>,
-    /// 1-based page number.
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 10001)]
+    /// 1-based page number, 1 by default (also when empty).
+    #[param(schema_with = page_schema)]
     #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
     page: Option<IgnoredAny>,
-    /// Page size.
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
+    /// Page size, 20 by default (also when empty).
+    #[param(schema_with = limit_schema)]
     #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
     limit: Option<IgnoredAny>,
+}
+
+/// `page`: 1 to [`LAST_PAGE`], or empty for the first.
+fn page_schema() -> utoipa::openapi::Schema {
+    whole_number_or_empty(1, LAST_PAGE)
+}
+
+/// `limit`: 1 to 100, or empty for the default.
+fn limit_schema() -> utoipa::openapi::Schema {
+    whole_number_or_empty(1, kit::pagination::MAX_LIMIT)
+}
+
+/// A query number as `PageRequest` reads it: a whole number within bounds, or nothing at all.
+fn whole_number_or_empty(min: u64, max: u64) -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)))
+        .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+        .build()
+        .into()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
