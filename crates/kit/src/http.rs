@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -556,7 +557,8 @@ pub fn shutdown_on_signal() -> CancellationToken {
 
 /// The service's API and `/openapi.json`, plus the operations endpoints unless they have their
 /// own listener (`http.operations_listen`), wrapped in the shared middleware stack (outermost
-/// first): panic → 500 problem, request span + metrics + request id, timeout → 503, body limit.
+/// first): panic → 500 problem, request span + metrics + request id, timeout → 503
+/// ([`with_request_timeout`]), body limit.
 pub fn service_router(
     name: &'static str,
     api: Router,
@@ -575,11 +577,11 @@ pub fn service_router(
         Some(_) => api.merge(document),
         None => api.merge(document).merge(operations_router(ready, draining)),
     };
-    let timeout = http.request_timeout();
-    api.fallback(not_found)
+    let api = api
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(body_limit(http.body_limit_bytes))
-        .layer(middleware::from_fn_with_state(timeout, enforce_timeout))
+        .layer(body_limit(http.body_limit_bytes));
+    with_request_timeout(api, http.request_timeout())
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             crate::telemetry::trace_request(name, req, next)
         }))
@@ -661,14 +663,20 @@ async fn metrics_text() -> Response {
     response
 }
 
-/// Middleware (`from_fn_with_state(timeout, enforce_timeout)`): a request whose response has not
-/// started within `timeout` answers 503. A streamed body, once started, is not cut.
-pub async fn enforce_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::unavailable(format!("the request took longer than {} ms", timeout.as_millis()))
-            .into_response(),
-    }
+/// `router` with a deadline: a request whose response has not started within `timeout` answers
+/// 503 problem. A streamed body, once started, is not cut. (tower's timeout layer, its elapsed
+/// error turned into the problem.)
+pub fn with_request_timeout<S>(router: Router<S>, timeout: Duration) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(move |_elapsed: tower::BoxError| async move {
+                ApiError::unavailable(format!("the request took longer than {} ms", timeout.as_millis()))
+            }))
+            .layer(tower::timeout::TimeoutLayer::new(timeout)),
+    )
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -725,11 +733,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_response_not_started_within_the_timeout_is_503() {
-        let router = Router::new()
-            .route("/slow", get(std::future::pending::<()>))
-            .route("/fast", get(healthz))
-            .layer(middleware::from_fn_with_state(Duration::from_millis(20), enforce_timeout));
-        assert_eq!(status_of(router.clone(), "/slow").await, StatusCode::SERVICE_UNAVAILABLE);
+        let router =
+            Router::new().route("/slow", get(std::future::pending::<()>)).route("/fast", get(healthz));
+        let router = with_request_timeout(router, Duration::from_millis(20));
+        let request = Request::builder().uri("/slow").body(axum::body::Body::empty()).unwrap();
+        let slow = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(slow.headers()[header::CONTENT_TYPE], crate::error::PROBLEM_JSON);
         assert_eq!(status_of(router, "/fast").await, StatusCode::OK);
     }
 

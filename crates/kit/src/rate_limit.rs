@@ -1,91 +1,162 @@
-//! Token-bucket rate limiting keyed by client (user id or IP): `rate` tokens per second refill a
-//! bucket of `burst`; a request takes one token or is told how long to wait.
+//! Rate limiting keyed by client (user id or IP): `rate` requests per second sustained, `burst`
+//! at once, and for a refused request how long until one would pass. The `governor` crate's
+//! GCRA does the arithmetic (a token bucket's semantics, one atomic word per key, no lock).
 //!
-//! This is the in-process limiter of the embedded default; buckets idle long enough to be full
-//! again are evicted.
+//! This is the in-process limiter of the embedded default. Keys whose state is that of a client
+//! never seen (idle long enough to have their whole burst again) are swept out from time to
+//! time, so memory follows the clients active in the last refill period. Redis, later, goes
+//! behind the same two calls (`new`, `check`).
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
-/// A keyed token-bucket limiter.
-pub struct RateLimiter {
-    rate_per_sec: f64,
-    burst: f64,
-    buckets: moka::sync::Cache<String, Arc<Mutex<Bucket>>>,
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Gcra};
+
+/// A keyed rate limiter.
+pub struct RateLimiter<C: Clock = DefaultClock> {
+    gcra: Gcra<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<C::Instant>>,
+    clock: C,
+    /// How often idle keys are swept out: the time a client takes to get its whole burst back.
+    sweep_every: Duration,
+    /// When the last sweep ran; also who sweeps (the one caller holding the lock).
+    last_sweep: Mutex<C::Instant>,
+    /// Checks until the next look at the clock for a sweep, so a check rarely reads it twice.
+    until_sweep_check: AtomicU32,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
+/// Checks between two looks at whether a sweep is due.
+const CHECKS_PER_SWEEP_LOOK: u32 = 1024;
 
 impl RateLimiter {
     /// `rate_per_sec` > 0 sustained, `burst` ≥ 1 at once.
     pub fn new(rate_per_sec: f64, burst: u32) -> Self {
-        let rate_per_sec = rate_per_sec.max(f64::MIN_POSITIVE);
-        let burst = f64::from(burst.max(1));
-        // After this long idle a bucket is full again, so forgetting it changes nothing.
-        let refill = Duration::from_secs_f64((burst / rate_per_sec).clamp(1.0, 3600.0));
+        Self::with_clock(rate_per_sec, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// As [`RateLimiter::new`], on `clock` (tests use a fake one).
+    pub fn with_clock(rate_per_sec: f64, burst: u32, clock: C) -> Self {
+        // One request per this long, between a nanosecond and a day.
+        let period = Duration::from_secs_f64(1.0 / rate_per_sec.clamp(1.0 / 86_400.0, 1e9));
+        let burst = NonZeroU32::MIN.saturating_add(burst.saturating_sub(1));
+        let quota =
+            Quota::with_period(period).unwrap_or(Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
+        let refill =
+            period.saturating_mul(burst.get()).clamp(Duration::from_secs(1), Duration::from_secs(3600));
         Self {
-            rate_per_sec,
-            burst,
-            buckets: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_idle(refill).build(),
+            gcra: Gcra::new(quota, DefaultKeyedStateStore::default(), clock.clone()),
+            last_sweep: Mutex::new(clock.now()),
+            clock,
+            sweep_every: refill,
+            until_sweep_check: AtomicU32::new(CHECKS_PER_SWEEP_LOOK),
         }
     }
 
-    /// Takes a token for `key`, or answers how long until one is available.
+    /// Takes one request from `key`'s allowance, or answers how long until one is available.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
-        self.check_at(key, Instant::now())
+        self.sweep_when_due();
+        self.gcra.check_key(&key.to_owned()).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    fn check_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let bucket = self
-            .buckets
-            .get_with_by_ref(key, || Arc::new(Mutex::new(Bucket { tokens: self.burst, updated: now })));
-        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate_per_sec).min(self.burst);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate_per_sec))
+    /// Keys remembered now (idle ones go at the next sweep).
+    pub fn len(&self) -> usize {
+        self.gcra.len()
+    }
+
+    /// True when no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.gcra.is_empty()
+    }
+
+    /// Every [`CHECKS_PER_SWEEP_LOOK`] checks, looks whether a refill period has passed since
+    /// the last sweep; if so, one caller forgets the keys that are as good as new.
+    fn sweep_when_due(&self) {
+        if self.until_sweep_check.fetch_sub(1, Ordering::Relaxed) > 1 {
+            return;
         }
+        self.until_sweep_check.store(CHECKS_PER_SWEEP_LOOK, Ordering::Relaxed);
+        let Ok(mut last) = self.last_sweep.try_lock() else { return };
+        let now = self.clock.now();
+        if Duration::from(now.duration_since(*last)) >= self.sweep_every {
+            *last = now;
+            self.sweep();
+        }
+    }
+
+    /// Forgets every key whose state is that of a client never seen.
+    fn sweep(&self) {
+        self.gcra.retain_recent();
+        self.gcra.shrink_to_fit();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
+
+    fn limiter(rate: f64, burst: u32) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        (RateLimiter::with_clock(rate, burst, clock.clone()), clock)
+    }
 
     #[test]
     fn burst_is_allowed_then_refused_with_a_wait() {
-        let limiter = RateLimiter::new(10.0, 5);
-        let t0 = Instant::now();
+        let (limiter, _clock) = limiter(10.0, 5);
         for _ in 0..5 {
-            assert!(limiter.check_at("ip", t0).is_ok());
+            assert!(limiter.check("ip").is_ok());
         }
-        let wait = limiter.check_at("ip", t0).unwrap_err();
+        let wait = limiter.check("ip").unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_millis(100), "{wait:?}");
     }
 
     #[test]
     fn tokens_refill_at_the_rate() {
-        let limiter = RateLimiter::new(10.0, 1);
-        let t0 = Instant::now();
-        assert!(limiter.check_at("ip", t0).is_ok());
-        assert!(limiter.check_at("ip", t0 + Duration::from_millis(50)).is_err());
-        assert!(limiter.check_at("ip", t0 + Duration::from_millis(101)).is_ok());
+        let (limiter, clock) = limiter(10.0, 1);
+        assert!(limiter.check("ip").is_ok());
+        clock.advance(Duration::from_millis(50));
+        assert_eq!(limiter.check("ip").unwrap_err(), Duration::from_millis(50), "the wait is the time left");
+        clock.advance(Duration::from_millis(51));
+        assert!(limiter.check("ip").is_ok());
     }
 
     #[test]
-    fn clients_have_separate_buckets() {
-        let limiter = RateLimiter::new(1.0, 1);
-        let t0 = Instant::now();
-        assert!(limiter.check_at("a", t0).is_ok());
-        assert!(limiter.check_at("b", t0).is_ok());
-        assert!(limiter.check_at("a", t0).is_err());
+    fn a_fractional_rate_is_kept() {
+        let (limiter, clock) = limiter(0.5, 1);
+        assert!(limiter.check("ip").is_ok());
+        clock.advance(Duration::from_millis(1_900));
+        assert!(limiter.check("ip").is_err());
+        clock.advance(Duration::from_millis(100));
+        assert!(limiter.check("ip").is_ok());
+    }
+
+    #[test]
+    fn clients_have_separate_allowances() {
+        let (limiter, _clock) = limiter(1.0, 1);
+        assert!(limiter.check("a").is_ok());
+        assert!(limiter.check("b").is_ok());
+        assert!(limiter.check("a").is_err());
+    }
+
+    #[test]
+    fn idle_clients_are_forgotten_once_their_burst_is_back() {
+        let (limiter, clock) = limiter(100.0, 200);
+        for n in 0..500 {
+            limiter.check(&format!("ip:{n}")).unwrap();
+        }
+        assert_eq!(limiter.len(), 500);
+        // Two seconds on, every one of them has its 200 back: the next sweep forgets them.
+        clock.advance(Duration::from_secs(2));
+        for _ in 0..CHECKS_PER_SWEEP_LOOK {
+            limiter.check("ip:active").unwrap_or_default();
+        }
+        assert_eq!(limiter.len(), 1, "only the client still sending is remembered");
     }
 }

@@ -10,8 +10,7 @@ use http::{HeaderValue, Method, header};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use crate::config::CorsConfig;
-use crate::forwarded;
-use crate::state::AppState;
+use crate::forwarded::{self, TrustedProxies};
 
 /// Answers preflights and marks responses readable by the configured origins. No credentials:
 /// tokens travel in `Authorization`, so a wildcard origin is safe.
@@ -37,11 +36,11 @@ pub(crate) fn cors_layer(config: &CorsConfig) -> CorsLayer {
 /// Middleware: `nosniff`, `DENY` framing and `no-referrer` on every response, and
 /// `Strict-Transport-Security` when the request came over TLS (as a trusted proxy says).
 pub(crate) async fn security_headers(
-    State(state): State<Arc<AppState>>,
+    State(proxies): State<Arc<TrustedProxies>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let over_tls = state.trusted_proxies.came_over_tls(request.headers(), forwarded::peer_ip(&request));
+    let over_tls = proxies.came_over_tls(request.headers(), forwarded::peer_ip(&request));
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

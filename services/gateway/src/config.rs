@@ -1,8 +1,10 @@
 //! The gateway's settings: upstreams, routes and edge policies, validated at start.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use kit::config::{ClientConfig, ConfigError, HttpConfig, Settings};
 use serde::{Deserialize, Serialize};
 
@@ -275,7 +277,7 @@ impl GatewayConfig {
         check_origins(&self.cors.allowed_origins)
             .map_err(|p| ConfigError::invalid("cors.allowed_origins", p))?;
         for (i, cidr) in self.trusted_proxies.cidrs.iter().enumerate() {
-            crate::forwarded::parse_network(cidr)
+            parse_network(cidr)
                 .map_err(|p| ConfigError::invalid(format!("trusted_proxies.cidrs[{i}]"), p))?;
         }
         if self.trusted_proxies.hops > 16 {
@@ -354,6 +356,14 @@ fn check_origins(origins: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or one address (`192.0.2.7`, a /32 or /128).
+pub(crate) fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not a network like 10.0.0.0/8 or an address"))
 }
 
 #[cfg(test)]

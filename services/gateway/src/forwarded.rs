@@ -13,7 +13,7 @@ use axum::extract::ConnectInfo;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
 use ipnet::IpNet;
 
-use crate::config::TrustedProxiesConfig;
+use crate::config::{TrustedProxiesConfig, parse_network};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -101,14 +101,6 @@ impl TrustedProxies {
         let host = trusted_host.or_else(|| incoming.get(header::HOST).and_then(|v| v.to_str().ok()));
         set_or_remove(outgoing, &X_FORWARDED_HOST, host);
     }
-}
-
-/// `10.0.0.0/8`, `2001:db8::/32`, or one address (`192.0.2.7`, a /32 or /128).
-pub(crate) fn parse_network(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{text:?} is not a network like 10.0.0.0/8 or an address"))
 }
 
 /// The socket peer of a request (set by the server's `ConnectInfo`).

@@ -6,7 +6,6 @@
 //! **API boundary**: the `mercato` binary starts it with [`Application::build`] and
 //! [`Application::run`]; everything else is internal.
 
-mod app;
 mod auth;
 mod browser;
 mod config;
@@ -18,8 +17,81 @@ mod routes;
 mod routing;
 mod state;
 
-pub use app::Application;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kit::config::Settings;
+use kit::http::{Draining, HttpServer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
 pub use config::{
     CorsConfig, GatewayConfig, RateLimitConfig, ReplicasConfig, RouteConfig, TrustedProxiesConfig,
     UploadRouteConfig,
 };
+use routes::SERVICE;
+use state::AppState;
+
+/// A bound gateway, ready to run.
+pub struct Application {
+    server: HttpServer,
+    state: Arc<AppState>,
+    readiness_interval: std::time::Duration,
+}
+
+impl Application {
+    /// Validates `config`, binds `config.http.listen` (port 0 picks a free port) and assembles
+    /// the router. Nothing is called upstream until requests arrive.
+    pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        config.validate()?;
+        // Install the metrics recorder now, so requests before the first scrape are counted.
+        kit::metrics::handle();
+        let state = Arc::new(AppState::new(&config)?);
+        let draining = Draining::default();
+        // The gateway is ready when it serves; upstreams have their own readiness (see /api/v1/status).
+        let ready = kit::http::ready_check(|| async { Ok(()) });
+        let operations = match config.http.operations_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (http.operations_listen)"))?,
+            ),
+            None => None,
+        };
+        // Without a listener of their own the operations endpoints join the public router.
+        let public_operations =
+            operations.is_none().then(|| kit::http::operations_router(ready.clone(), draining.clone()));
+        let router = routes::router(Arc::clone(&state), &config, public_operations);
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+        let mut server = HttpServer::from_parts(SERVICE, listener, router, draining.clone(), &config.http);
+        if let Some(listener) = operations {
+            server =
+                server.with_operations(listener, kit::http::operations_service(SERVICE, ready, draining));
+        }
+        let readiness_interval = std::time::Duration::from_millis(config.replicas.readiness_interval_ms);
+        Ok(Self { server, state, readiness_interval })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (`http.operations_listen`).
+    pub fn operations_addr(&self) -> SocketAddr {
+        self.server.operations_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and returns.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let watch =
+            health::watch_replicas(self.state.upstreams.clone(), self.readiness_interval, shutdown.clone());
+        let watcher = tokio::spawn(watch);
+        let served = self.server.run(shutdown).await.context("the gateway stopped serving");
+        watcher.abort();
+        served
+    }
+}

@@ -1,10 +1,9 @@
 //! Forwarding a request unchanged to the service owning its path, streamed, within a timeout.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
@@ -17,11 +16,10 @@ use kit::ApiError;
 
 use crate::forwarded::TrustedProxies;
 use crate::routing::Upstream;
-use crate::state::AppState;
 use crate::{forwarded, limits};
 
 /// The pooled HTTP/1.1 client that carries proxied requests.
-pub(crate) type UpstreamClient = Client<HttpConnector, Body>;
+type UpstreamClient = Client<HttpConnector, Body>;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded.
 static HOP_BY_HOP: [HeaderName; 9] = [
@@ -38,7 +36,7 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 
 /// A pooled client; connecting gives up after `connect_timeout` (a black-holed host), a refused
 /// connection fails at once.
-pub(crate) fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
+fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
@@ -50,27 +48,44 @@ pub(crate) fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
 /// idempotent method, breaks it); larger or unannounced bodies stream through, once.
 const REPLAYABLE_BODY_BYTES: u64 = 64 * 1024;
 
-/// Handler for every `/api/…` path without a gateway route of its own.
-pub(crate) async fn forward(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let path = request.uri().path();
-    let Some(route) = state.routes.resolve(path) else {
-        return Err(ApiError::not_found(format!("no service serves {path}")));
-    };
-    let upstream = Arc::clone(&route.upstream);
-    let limit = state.body_limits.for_path(path, route.body_limit_bytes);
-    if limits::declares_more_than(&request, limit) {
-        return Err(ApiError::payload_too_large(Some(limit)));
+/// What carries requests to the upstreams: the pooled client, how long an upstream may take to
+/// start answering, and whose forwarding headers are believed.
+pub(crate) struct Proxy {
+    client: UpstreamClient,
+    upstream_timeout: Duration,
+    trusted_proxies: TrustedProxies,
+}
+
+impl Proxy {
+    /// Connecting gives up after `connect_timeout`; response headers are awaited
+    /// `upstream_timeout` (504 after).
+    pub fn new(
+        connect_timeout: Duration,
+        upstream_timeout: Duration,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
+        Self { client: upstream_client(connect_timeout), upstream_timeout, trusted_proxies }
     }
-    let peer = forwarded::peer_ip(&request);
-    let (head, body) = limits::limit_body(request, limit).into_parts();
-    let body = OutgoingBody::prepare(&head.headers, body, limit).await?;
-    let started = Instant::now();
-    let result = exchange(&state, &upstream, Outgoing { head: &head, peer }, body, limit).await;
-    record_upstream_call(&upstream.name, &result, started.elapsed());
-    result
+
+    /// Sends `request` to `upstream` with a body of at most `limit` bytes (413 past it), and
+    /// answers the upstream's response, or the gateway's problem when there is none.
+    pub async fn forward(
+        &self,
+        upstream: &Upstream,
+        request: Request,
+        limit: usize,
+    ) -> Result<Response, ApiError> {
+        if limits::declares_more_than(&request, limit) {
+            return Err(ApiError::payload_too_large(Some(limit)));
+        }
+        let peer = forwarded::peer_ip(&request);
+        let (head, body) = limits::limit_body(request, limit).into_parts();
+        let body = OutgoingBody::prepare(&head.headers, body, limit).await?;
+        let started = Instant::now();
+        let result = self.exchange(upstream, Outgoing { head: &head, peer }, body, limit).await;
+        record_upstream_call(&upstream.name, &result, started.elapsed());
+        result
+    }
 }
 
 /// The client's request as received, to be sent to one replica or, in turn, several.
@@ -121,60 +136,63 @@ impl OutgoingBody {
 /// one's response headers at most the upstream timeout. Another replica is tried only when
 /// that is safe: the connection was refused (nothing was sent), or the method is idempotent;
 /// and only with a body that can be sent again. An answer, any answer, ends it.
-async fn exchange(
-    state: &AppState,
-    upstream: &Upstream,
-    request: Outgoing<'_>,
-    mut body: OutgoingBody,
-    limit: usize,
-) -> Result<Response, ApiError> {
-    let idempotent = is_idempotent(&request.head.method);
-    let order = upstream.replicas.order();
-    let mut failed = None;
-    for (attempt, &replica) in order.iter().enumerate() {
-        let Some(this_body) = body.for_attempt() else { break };
-        let outgoing = upstream_request(&request, this_body, upstream, replica, &state.trusted_proxies)
-            .map_err(ApiError::internal)?;
-        let another = attempt + 1 < order.len() && body.is_replayable();
-        match tokio::time::timeout(state.upstream_timeout, state.client.request(outgoing)).await {
-            Ok(Ok(response)) => {
-                if is_failure_status(response.status()) {
+impl Proxy {
+    async fn exchange(
+        &self,
+        upstream: &Upstream,
+        request: Outgoing<'_>,
+        mut body: OutgoingBody,
+        limit: usize,
+    ) -> Result<Response, ApiError> {
+        let idempotent = is_idempotent(&request.head.method);
+        let order = upstream.replicas.order();
+        let mut failed = None;
+        for (attempt, &replica) in order.iter().enumerate() {
+            let Some(this_body) = body.for_attempt() else { break };
+            let outgoing = upstream_request(&request, this_body, upstream, replica, &self.trusted_proxies)
+                .map_err(ApiError::internal)?;
+            let another = attempt + 1 < order.len() && body.is_replayable();
+            match tokio::time::timeout(self.upstream_timeout, self.client.request(outgoing)).await {
+                Ok(Ok(response)) => {
+                    if is_failure_status(response.status()) {
+                        upstream.replicas.failed(replica);
+                    } else {
+                        upstream.replicas.succeeded(replica);
+                    }
+                    return Ok(client_response(response));
+                }
+                Ok(Err(failure)) => {
+                    if let Some(fault) = client_fault(&failure, limit) {
+                        return Err(fault);
+                    }
+                    let nothing_sent = failure.is_connect();
+                    if nothing_sent {
+                        upstream.replicas.refused(replica);
+                    } else {
+                        upstream.replicas.failed(replica);
+                    }
+                    let refusal = upstream_failure(upstream, &failure);
+                    if another && (nothing_sent || idempotent) {
+                        tracing::debug!(upstream = %upstream.name, replica = upstream.replicas.url(replica), error = %refusal.detail(), "trying another replica");
+                        failed = Some(refusal);
+                        continue;
+                    }
+                    return Err(refusal);
+                }
+                Err(_elapsed) => {
                     upstream.replicas.failed(replica);
-                } else {
-                    upstream.replicas.succeeded(replica);
+                    return Err(ApiError::gateway_timeout(format!(
+                        "the {} service did not answer within {} ms",
+                        upstream.name,
+                        self.upstream_timeout.as_millis()
+                    )));
                 }
-                return Ok(client_response(response));
-            }
-            Ok(Err(failure)) => {
-                if let Some(fault) = client_fault(&failure, limit) {
-                    return Err(fault);
-                }
-                let nothing_sent = failure.is_connect();
-                if nothing_sent {
-                    upstream.replicas.refused(replica);
-                } else {
-                    upstream.replicas.failed(replica);
-                }
-                let refusal = upstream_failure(upstream, &failure);
-                if another && (nothing_sent || idempotent) {
-                    tracing::debug!(upstream = %upstream.name, replica = upstream.replicas.url(replica), error = %refusal.detail(), "trying another replica");
-                    failed = Some(refusal);
-                    continue;
-                }
-                return Err(refusal);
-            }
-            Err(_elapsed) => {
-                upstream.replicas.failed(replica);
-                return Err(ApiError::gateway_timeout(format!(
-                    "the {} service did not answer within {} ms",
-                    upstream.name,
-                    state.upstream_timeout.as_millis()
-                )));
             }
         }
+        Err(failed.unwrap_or_else(|| {
+            ApiError::unavailable(format!("the {} service is unavailable", upstream.name))
+        }))
     }
-    Err(failed
-        .unwrap_or_else(|| ApiError::unavailable(format!("the {} service is unavailable", upstream.name))))
 }
 
 /// Methods a server must treat as safe to repeat (RFC 9110 §9.2.2).

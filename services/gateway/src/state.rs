@@ -1,5 +1,6 @@
 //! The state every gateway handler shares, built once from the configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kit::auth::TokenVerifier;
@@ -8,19 +9,18 @@ use kit::rate_limit::RateLimiter;
 use crate::config::GatewayConfig;
 use crate::forwarded::TrustedProxies;
 use crate::limits::{self, BodyLimits};
-use crate::proxy::{self, UpstreamClient};
+use crate::proxy::Proxy;
 use crate::routing::{self, RouteTable, Upstreams};
 
-/// Routes, upstreams, the proxy client and the edge policies.
+/// Routes, upstreams, the proxy and the edge policies.
 pub(crate) struct AppState {
     pub routes: RouteTable,
     pub upstreams: Upstreams,
-    pub client: UpstreamClient,
-    pub upstream_timeout: Duration,
+    pub proxy: Proxy,
     pub verifier: TokenVerifier,
     pub rate_limiter: Option<RateLimiter>,
     pub body_limits: BodyLimits,
-    pub trusted_proxies: TrustedProxies,
+    pub trusted_proxies: Arc<TrustedProxies>,
     token_optional_prefixes: Vec<String>,
 }
 
@@ -31,15 +31,19 @@ impl AppState {
         let auth_upstream = upstreams
             .get(&config.auth_upstream)
             .ok_or_else(|| anyhow::anyhow!("auth_upstream {} is not an upstream", config.auth_upstream))?;
+        let trusted_proxies = TrustedProxies::new(&config.effective_trusted_proxies());
         Ok(Self {
             routes: RouteTable::new(config, &upstreams)?,
             verifier: crate::auth::verifier(auth_upstream.client.clone()),
             upstreams,
-            client: proxy::upstream_client(Duration::from_millis(config.client.connect_timeout_ms)),
-            upstream_timeout: config.upstream_timeout(),
+            proxy: Proxy::new(
+                Duration::from_millis(config.client.connect_timeout_ms),
+                config.upstream_timeout(),
+                trusted_proxies.clone(),
+            ),
             rate_limiter: limits::rate_limiter(&config.rate_limit),
             body_limits: BodyLimits::new(config),
-            trusted_proxies: TrustedProxies::new(&config.effective_trusted_proxies()),
+            trusted_proxies: Arc::new(trusted_proxies),
             token_optional_prefixes: config.token_optional_prefixes.clone(),
         })
     }

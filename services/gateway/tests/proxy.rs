@@ -660,6 +660,22 @@ async fn an_admin_sees_each_replicas_address_latency_and_detail() {
 }
 
 #[tokio::test]
+async fn status_answers_keep_their_shape() {
+    let gw = spawn_gateway(|_| {}).await;
+    let anyone: Value = gw.get("/api/v1/status").await.json().await.unwrap();
+    insta::assert_json_snapshot!("status", anyone);
+    let mut admin = claims(&new_user(), 300);
+    admin["role"] = json!("admin");
+    let token = gw.keys.sign(&admin);
+    let admins: Value = gw.get_with_token("/api/v1/status", &token).await.json().await.unwrap();
+    insta::assert_json_snapshot!("status_for_admins", admins, {
+        ".services.*.replicas[].url" => "[url]",
+        ".services.*.replicas[].latency_ms" => "[ms]",
+        ".services.*.replicas[].detail" => "[why]",
+    });
+}
+
+#[tokio::test]
 async fn status_is_ok_when_every_upstream_is_ready() {
     let gw = spawn_gateway(|config| {
         config.upstreams.remove("orders");

@@ -1,24 +1,25 @@
 //! The users service: accounts, credentials, access tokens (EdDSA JWTs with a published JWKS),
-//! rotating refresh tokens, addresses and roles. See README.md for its API.
+//! rotating refresh tokens, addresses and roles. See README.md for its API and its layers.
 
+mod app;
 pub mod config;
 pub mod domain;
-pub mod routes;
+mod routes;
+mod state;
 pub mod store;
 pub mod tokens;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use kit::auth::{Role, TokenVerifier};
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
+pub use app::accounts::AdminOutcome;
 pub use config::UsersConfig;
-use domain::{Email, Password};
-use routes::AppState;
-use store::{NewUser, UserPatch, UserStore};
+use domain::{Email, Password, UserName};
+use state::AppState;
+use store::UserStore;
 use tokens::{SigningKey, TokenIssuer};
 
 /// The users service, bound and ready to run.
@@ -46,8 +47,7 @@ impl Application {
             Duration::from_secs(config.auth.access_token_ttl_secs),
             Duration::from_secs(config.auth.service_token_ttl_secs),
         );
-        let verifier = Arc::new(TokenVerifier::with_keys(&issuer.jwks()));
-        let state = AppState::new(store.clone(), issuer, verifier, &config);
+        let state = AppState::new(store.clone(), issuer, &config);
         let (api, openapi) = routes::router(state);
         let service = Service {
             name: "users",
@@ -62,6 +62,7 @@ impl Application {
         Ok(Self { server })
     }
 
+    /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
@@ -78,14 +79,6 @@ pub async fn migrate(database: &kit::config::DatabaseConfig) -> anyhow::Result<(
     Ok(())
 }
 
-/// What [`create_admin`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminOutcome {
-    Created,
-    /// The account existed; it is now an admin and its password was replaced.
-    Promoted,
-}
-
 /// Creates an admin account, or promotes the live account with this email (what
 /// `mercato admin create` runs). There is no default admin anywhere.
 pub async fn create_admin(
@@ -97,25 +90,8 @@ pub async fn create_admin(
 ) -> anyhow::Result<AdminOutcome> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
     let password = Password::parse(password).map_err(|e| anyhow::anyhow!("password {e}"))?;
-    let name = domain::UserName::parse(name).map_err(|e| anyhow::anyhow!("name {e}"))?;
+    let name = UserName::parse(name).map_err(|e| anyhow::anyhow!("name {e}"))?;
     let store = UserStore::new(kit::db::connect(database).await?);
     store.migrate().await?;
-    let password_hash = passwords.hash(&password)?;
-    if let Some(existing) = store.find_live_by_email(&email.normalized()).await? {
-        let patch =
-            UserPatch { role: Some(Role::Admin), password_hash: Some(password_hash), ..UserPatch::default() };
-        store.update_user(existing.id, patch).await?;
-        return Ok(AdminOutcome::Promoted);
-    }
-    store
-        .create_user(NewUser {
-            name: name.into_inner(),
-            email: email.as_str().to_owned(),
-            email_normalized: email.normalized(),
-            phone: None,
-            password_hash,
-            role: Role::Admin,
-        })
-        .await?;
-    Ok(AdminOutcome::Created)
+    app::accounts::create_admin(&store, app::PasswordWork::new(passwords), name, email, password).await
 }

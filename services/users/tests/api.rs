@@ -77,6 +77,21 @@ async fn unknown_field_malformed_json_and_wrong_content_type_are_4xx_problems() 
 }
 
 #[tokio::test]
+async fn a_json_array_is_no_object_body_even_with_the_right_number_of_fields() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let admin = app.admin_token("root@shop.test").await;
+    let ada = app.register("ada@example.com").await;
+    let as_array =
+        app.post("/api/v1/auth/register", json!(["A", "b@example.com", "12345678", null]), None).await;
+    assert_eq!(as_array.status(), 400);
+    problem(as_array).await;
+    let path = format!("/api/v1/users/{}", ada["user"]["id"].as_str().unwrap());
+    let as_array = app.patch(&path, json!([null, null]), &admin).await;
+    assert_eq!(as_array.status(), 400);
+    problem(as_array).await;
+}
+
+#[tokio::test]
 async fn oversized_body_is_413() {
     let app = spawn_app(Backend::Sqlite).await;
     let big = json!({"name": "x".repeat(2 * 1024 * 1024), "email": "a@b.co", "password": "12345678"});
@@ -346,12 +361,46 @@ async fn operations_endpoints_answer() {
 }
 
 #[tokio::test]
+async fn the_document_names_the_rules_the_server_enforces() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let openapi: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let schemas = &openapi["components"]["schemas"];
+    let address = &schemas["CreateAddressRequest"]["properties"];
+    assert_eq!(
+        (address["line1"]["minLength"].as_u64(), address["line1"]["maxLength"].as_u64()),
+        (Some(1), Some(200))
+    );
+    assert!(address["country"]["enum"].as_array().unwrap().contains(&json!("DE")));
+    let register = &schemas["RegisterRequest"]["properties"];
+    assert_eq!(register["password"]["minLength"], 8);
+    assert_eq!(register["email"]["format"], "email");
+    // An empty `page=` or `limit=` is the default, so the document allows it.
+    let list = openapi["paths"]["/api/v1/users"]["get"]["parameters"].as_array().unwrap();
+    let limit = list.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(limit["schema"]["anyOf"][0]["maximum"], 100);
+    assert_eq!(limit["schema"]["anyOf"][1]["maxLength"], 0);
+    let login = &openapi["paths"]["/api/v1/auth/login"]["post"]["responses"];
+    assert_eq!(
+        login["429"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/ProblemBody"
+    );
+}
+
+#[tokio::test]
 async fn request_id_is_echoed_or_created() {
     let app = spawn_app(Backend::Sqlite).await;
     let given = app.http.get(app.url("/healthz")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(given.headers()["x-request-id"], "abc-123");
     let made = app.get("/healthz", None).await;
     assert_eq!(made.headers()["x-request-id"].len(), 32);
+}
+
+#[tokio::test]
+async fn a_phone_longer_than_its_column_is_the_clients_400_on_postgres() {
+    let app = spawn_app(Backend::Postgres).await;
+    let body = json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse",
+        "phone": "+4)  0.-)72.-).)-3( 3)((()(  5- -)-9- ( .. ---0.  .-4 3. 9"});
+    assert_eq!(bad_field(app.post("/api/v1/auth/register", body, None).await).await, "phone");
 }
 
 #[tokio::test]
@@ -469,6 +518,9 @@ async fn huge_pages_and_nul_searches_are_400(backend: Backend) {
     }
     let long = "x".repeat(201);
     assert_eq!(bad_field(app.get(&format!("/api/v1/users?q={long}"), Some(&admin)).await).await, "q");
+    // The document names the last page, whatever the page size.
+    assert_eq!(bad_field(app.get("/api/v1/users?page=10002", Some(&admin)).await).await, "page");
+    assert_eq!(app.get("/api/v1/users?page=10001&limit=100", Some(&admin)).await.status(), 200);
     let found: Value = app.get("/api/v1/users?q=root", Some(&admin)).await.json().await.unwrap();
     assert_eq!(found["total"], 1);
 }

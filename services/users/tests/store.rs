@@ -56,7 +56,43 @@ kit::on_both_backends!(
     addresses_of_another_user_are_invisible,
     user_search_matches_name_or_email_and_treats_wildcards_literally,
     patch_changes_only_given_fields,
+    concurrent_writes_to_one_address_book_all_succeed_and_leave_one_default,
 );
+
+/// Every write to an address book starts by writing (no read first): on SQLite a transaction
+/// that read before another committed cannot write any more (`database is locked`, code 517),
+/// whatever the busy timeout.
+async fn concurrent_writes_to_one_address_book_all_succeed_and_leave_one_default(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+    let first = store.create_address(user.id, address("Home", false)).await.unwrap();
+    let writes = (0..16).map(|i| {
+        let store = store.clone();
+        let first = first.id;
+        tokio::spawn(async move {
+            match i % 4 {
+                0 => {
+                    store.create_address(user.id, address(&format!("New {i}"), i % 8 == 0)).await.map(|_| ())
+                }
+                1 => {
+                    let changes =
+                        users::domain::AddressChanges { is_default: Some(true), ..Default::default() };
+                    store.update_address(user.id, first, changes).await.map(|_| ())
+                }
+                2 => {
+                    let patch = UserPatch { name: Some(format!("Ada {i}")), ..UserPatch::default() };
+                    store.update_user(user.id, patch).await.map(|_| ())
+                }
+                _ => store.address(user.id, first).await.map(|_| ()),
+            }
+        })
+    });
+    for write in futures_util::future::join_all(writes).await {
+        write.unwrap().unwrap();
+    }
+    let book = store.addresses(user.id).await.unwrap();
+    assert_eq!(book.iter().filter(|a| a.is_default).count(), 1, "{book:?}");
+}
 
 async fn email_is_unique_among_live_users_ignoring_case(backend: Backend) {
     let (store, _db) = store(backend).await;
@@ -257,10 +293,10 @@ async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
         let admins = [store.find_live(a.id).await.unwrap(), store.find_live(b.id).await.unwrap()]
             .into_iter()
             .flatten()
-            .filter(|u| u.role == "admin")
+            .filter(|u| u.role == Role::Admin)
             .count();
         assert_eq!(admins, 1, "round {round}");
-        let a_is_admin = store.find_live(a.id).await.unwrap().is_some_and(|u| u.role == "admin");
+        let a_is_admin = store.find_live(a.id).await.unwrap().is_some_and(|u| u.role == Role::Admin);
         survivor = Some(if a_is_admin { a.id } else { b.id });
     }
 }

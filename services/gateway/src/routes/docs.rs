@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use futures_util::future::join_all;
 use http::{HeaderValue, header};
 use kit::ApiError;
+use kit::http::BearerAuth;
 use serde_json::{Map, Value};
 use utoipa::OpenApi;
 
@@ -20,6 +21,8 @@ use crate::state::AppState;
 #[openapi(
     info(title = "mercato", description = "The mercato e-commerce API, as served by the gateway."),
     paths(super::status::status),
+    components(schemas(kit::error::ProblemBody)),
+    modifiers(&BearerAuth),
     tags((name = "gateway", description = "Served by the gateway itself"))
 )]
 struct GatewayApi;

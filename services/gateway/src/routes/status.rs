@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use futures_util::future::join_all;
 use kit::auth::Claims;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -62,7 +63,13 @@ struct ReplicaStatus {
     get,
     path = "/api/v1/status",
     tag = "gateway",
-    responses((status = 200, description = "Readiness of each service; each replica's address, latency and detail for admins", body = StatusReport))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Readiness of each service; each replica's address, latency and detail for admins", body = StatusReport),
+        (status = 401, description = "a bearer token that is not valid (none is needed)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "this client's rate limit is spent", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 503, description = "the key set that verifies tokens cannot be fetched, or the answer took longer than the request timeout", body = ProblemBody, content_type = PROBLEM_JSON)
+    )
 )]
 pub(crate) async fn status(
     State(state): State<Arc<AppState>>,

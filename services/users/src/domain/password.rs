@@ -1,4 +1,4 @@
-//! Passwords: at least 8 characters, hashed with argon2id; never stored or logged in clear.
+//! Passwords: 8 to 1024 characters, hashed with argon2id; never stored or logged in clear.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 8;
-/// Longest password accepted, in bytes (hashing cost must stay bounded).
-pub const MAX_BYTES: usize = 1024;
+/// Longest password accepted, in characters as the API documents it (at most 4 KiB, so hashing
+/// cost stays bounded).
+pub const MAX_LENGTH: usize = 1024;
 
 /// A password that meets the length rules. Its `Debug` hides the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,15 +22,17 @@ impl std::fmt::Debug for Password {
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.chars().count() < MIN_LENGTH {
+        let length = raw.chars().count();
+        if length < MIN_LENGTH {
             return Err(format!("must be at least {MIN_LENGTH} characters"));
         }
-        if raw.len() > MAX_BYTES {
-            return Err(format!("must be at most {MAX_BYTES} bytes"));
+        if length > MAX_LENGTH {
+            return Err(format!("must be at most {MAX_LENGTH} characters"));
         }
         Ok(Self(raw.to_owned()))
     }
 
+    /// The password in clear, for hashing only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -100,6 +103,12 @@ mod tests {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse("ééééééé").is_err(), "length counts characters, not bytes");
+    }
+
+    #[test]
+    fn length_is_bounded_in_characters_as_the_api_documents() {
+        assert!(Password::parse(&"é".repeat(1024)).is_ok(), "1024 characters (2048 bytes)");
+        assert!(Password::parse(&"x".repeat(1025)).is_err());
     }
 
     #[test]

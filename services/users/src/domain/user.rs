@@ -1,4 +1,82 @@
-//! A user's name and phone number, and the admin's search text for users.
+//! An account as the service works with it, its name and phone number, the changes a user or an
+//! admin may make to it, and the admin's search text for users.
+
+use chrono::{DateTime, Utc};
+use kit::auth::Role;
+use uuid::Uuid;
+
+use super::{Email, Password};
+
+/// A live or deleted account as the rest of the service sees it: never its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub name: String,
+    /// As the user typed it.
+    pub email: String,
+    pub phone: Option<String>,
+    /// `customer` or `admin` (service tokens belong to no account).
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Whether `email` is this account's own address, in any case.
+    pub fn owns_email(&self, email: &Email) -> bool {
+        self.email.to_lowercase() == email.normalized()
+    }
+}
+
+/// A valid registration: who the new customer is and the password they chose.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: UserName,
+    pub email: Email,
+    pub password: Password,
+    pub phone: Option<Phone>,
+}
+
+/// What a user may change about their own account; `None` leaves a field alone, `Some(None)`
+/// removes the phone number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    pub name: Option<UserName>,
+    pub email: Option<Email>,
+    pub phone: Option<Option<Phone>>,
+}
+
+/// What an admin may change about an account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminChanges {
+    pub role: Option<PersonRole>,
+    pub name: Option<UserName>,
+}
+
+/// A role a person's account can have: `customer` or `admin` (never `service`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonRole(Role);
+
+impl PersonRole {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.parse::<Role>() {
+            Ok(role @ (Role::Customer | Role::Admin)) => Ok(Self(role)),
+            _ => Err("must be `customer` or `admin`".into()),
+        }
+    }
+
+    pub fn role(self) -> Role {
+        self.0
+    }
+}
+
+/// The role stored for an account. Roles are written by this service only; anything unexpected
+/// is read as the least privilege.
+pub fn stored_role(stored: &str) -> Role {
+    match stored {
+        "admin" => Role::Admin,
+        _ => Role::Customer,
+    }
+}
 
 /// A display name: 1 to 100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +125,16 @@ impl UserSearch {
 }
 
 /// A phone number: digits with optional leading `+` and separators (space, `-`, `.`, parentheses);
-/// 6 to 15 digits (E.164's maximum). Stored as typed.
+/// 6 to 15 digits (E.164's maximum), at most 32 characters in all (its column). Stored as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
+        if trimmed.chars().count() > 32 {
+            return Err("must be at most 32 characters".into());
+        }
         let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
         if !body.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')')) {
             return Err("may contain only digits, a leading +, spaces, dashes, dots and parentheses".into());
@@ -88,6 +169,29 @@ mod tests {
         assert_eq!(UserSearch::parse("   ").unwrap(), None);
         assert!(UserSearch::parse("a\0b").is_err());
         assert!(UserSearch::parse(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn a_person_is_a_customer_or_an_admin_never_a_service() {
+        assert_eq!(PersonRole::parse("admin").unwrap().role(), Role::Admin);
+        assert_eq!(PersonRole::parse("customer").unwrap().role(), Role::Customer);
+        assert!(PersonRole::parse("service").is_err());
+        assert!(PersonRole::parse("root").is_err());
+    }
+
+    #[test]
+    fn an_unexpected_stored_role_is_the_least_privilege() {
+        assert_eq!(stored_role("admin"), Role::Admin);
+        assert_eq!(stored_role("service"), Role::Customer);
+        assert_eq!(stored_role(""), Role::Customer);
+    }
+
+    #[test]
+    fn a_phone_fits_its_column_whatever_its_separators() {
+        let spread = "+1 - - - - (555) - - - 010 - - - 9999";
+        assert!(spread.len() > 32);
+        assert!(Phone::parse(spread).is_err());
+        assert!(Phone::parse(&"1".repeat(15)).is_ok());
     }
 
     #[test]

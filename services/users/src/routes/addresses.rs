@@ -4,130 +4,226 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use contracts::users::CreateAddressRequest;
+use kit::address::country_code_schema;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path};
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{AddressView, AppState, LiveUser};
-use crate::domain::address::{PostalAddress, optional_line, required_line};
-use crate::domain::{CountryCode, NewAddress};
-use crate::store::AddressPatch;
+use super::ObjectBody;
+use super::caller::LiveUser;
+use super::views::{AddressView, address_view};
+use crate::app::addresses::AddressError;
+use crate::domain::address::{PostalAddress, changed_optional_line, required_line};
+use crate::domain::{AddressChanges, CountryCode, NewAddress};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateAddressRequest {
+pub(crate) struct UpdateAddressRequest {
+    /// `null` keeps it.
+    #[serde(default)]
+    #[schema(
+        nullable,
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     line1: Option<String>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "kit::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     line2: Option<Option<String>>,
+    /// `null` keeps it.
+    #[serde(default)]
+    #[schema(
+        nullable,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     city: Option<String>,
+    /// `null` or blank clears it.
     #[serde(default, deserialize_with = "kit::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     state: Option<Option<String>>,
+    /// `null` keeps it.
+    #[serde(default)]
+    #[schema(
+        nullable,
+        min_length = 1,
+        max_length = 20,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2; `null` keeps it.
+    #[serde(default)]
+    #[schema(schema_with = changed_country_code_schema)]
     country: Option<String>,
-    /// Only `true` is meaningful: make this the default address.
+    /// Only `true` does anything: this becomes the default address.
+    #[serde(default)]
     is_default: Option<bool>,
 }
 
-const NOT_FOUND: &str = "no such address among yours";
+/// What `kit::address` requires of an address, written into the schema of the contract's
+/// `CreateAddressRequest` (the `contracts` crate carries the shape; the rules are enforced here).
+pub(crate) struct AddressRules;
+
+impl utoipa::Modify for AddressRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let schema = openapi.components.as_mut().and_then(|c| c.schemas.get_mut("CreateAddressRequest"));
+        let Some(RefOr::T(Schema::Object(object))) = schema else { return };
+        let lines = [
+            ("line1", 200, true),
+            ("line2", 200, false),
+            ("city", 100, true),
+            ("state", 100, false),
+            ("postal_code", 20, true),
+        ];
+        for (name, max, required) in lines {
+            if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(name) {
+                field.max_length = Some(max);
+                if required {
+                    field.min_length = Some(1);
+                    field.pattern = Some(NON_BLANK_LINE.to_owned());
+                } else {
+                    field.pattern = Some(NO_CONTROL_CHARACTERS.to_owned());
+                }
+            }
+        }
+        object.properties.insert("country".to_owned(), country_code_schema().into());
+    }
+}
+
+/// Not blank, no control characters (what `required_line` accepts, its length aside).
+const NON_BLANK_LINE: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// No control characters (what `optional_line` accepts, its length aside).
+const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// A country code, or `null` to keep the one the address has.
+fn changed_country_code_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = country_code_schema();
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema.enum_values.get_or_insert_with(Vec::new).push(serde_json::Value::Null);
+    schema
+}
 
 /// The caller's addresses, default first.
 #[utoipa::path(get, path = "/api/v1/users/me/addresses", tag = "addresses", security(("bearer" = [])),
-    responses((status = 200, body = Vec<AddressView>)))]
-pub async fn list_addresses(
+    responses((status = 200, body = Vec<AddressView>),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "a service token, not a person's", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn list_addresses(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
 ) -> ApiResult<axum::Json<Vec<AddressView>>> {
-    let addresses = state.store.addresses(user.id).await?;
-    Ok(axum::Json(addresses.into_iter().map(AddressView::from).collect()))
+    let addresses = state.addresses.list(user.id).await?;
+    Ok(axum::Json(addresses.into_iter().map(address_view).collect()))
 }
 
 /// Adds an address; the first one becomes the default.
 #[utoipa::path(post, path = "/api/v1/users/me/addresses", tag = "addresses", security(("bearer" = [])),
-    request_body = CreateAddressRequest, responses((status = 201, body = AddressView), (status = 400, description = "invalid field")))]
-pub async fn create_address(
+    request_body = CreateAddressRequest,
+    responses((status = 201, body = AddressView),
+        (status = 400, description = "malformed body or invalid fields", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "a service token, not a person's", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "body too large", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn create_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
-    Json(body): Json<CreateAddressRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<CreateAddressRequest>>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
     let (body, is_default) = body.into_parts();
     let address = NewAddress { address: PostalAddress::parse_body(&body)?, is_default };
-    let created = state.store.create_address(user.id, address).await?;
-    Ok((StatusCode::CREATED, axum::Json(created.into())))
+    let created = state.addresses.add(user.id, address).await?;
+    Ok((StatusCode::CREATED, axum::Json(address_view(created))))
 }
 
 /// One of the caller's addresses (other services read shipping addresses through this, on the
 /// caller's behalf).
 #[utoipa::path(get, path = "/api/v1/users/me/addresses/{id}", tag = "addresses", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 200, body = AddressView), (status = 404, description = "not yours or absent")))]
-pub async fn get_address(
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = AddressView),
+        (status = 400, description = "the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "a service token, not a person's", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "not yours or absent", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn get_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<AddressView>> {
-    let address = state.store.address(user.id, id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(axum::Json(address.into()))
+    let address = state.addresses.get(user.id, id).await?;
+    Ok(axum::Json(address_view(address)))
 }
 
 /// Changes an address.
 #[utoipa::path(patch, path = "/api/v1/users/me/addresses/{id}", tag = "addresses", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = UpdateAddressRequest,
-    responses((status = 200, body = AddressView), (status = 404, description = "not yours or absent")))]
-pub async fn update_address(
+    responses((status = 200, body = AddressView),
+        (status = 400, description = "malformed body, invalid fields, or the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "a service token, not a person's", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "not yours or absent", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "body too large", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn update_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
     Path(id): Path<Uuid>,
-    Json(body): Json<UpdateAddressRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<UpdateAddressRequest>>,
 ) -> ApiResult<axum::Json<AddressView>> {
     let mut errors = FieldErrors::default();
     let line1 = errors.take("line1", body.line1.as_deref().map(|v| required_line(v, 200)).transpose());
-    let line2 = errors.take("line2", nullable_line(body.line2, 200));
+    let line2 = errors.take("line2", changed_optional_line(body.line2.as_ref().map(Option::as_deref), 200));
     let city = errors.take("city", body.city.as_deref().map(|v| required_line(v, 100)).transpose());
-    let region = errors.take("state", nullable_line(body.state, 100));
+    let region = errors.take("state", changed_optional_line(body.state.as_ref().map(Option::as_deref), 100));
     let postal_code =
         errors.take("postal_code", body.postal_code.as_deref().map(|v| required_line(v, 20)).transpose());
     let country = errors.take("country", body.country.as_deref().map(CountryCode::parse).transpose());
-    let patch = errors.finish(|| {
-        Some(AddressPatch {
+    let changes = errors.finish(|| {
+        Some(AddressChanges {
             line1: line1?,
             line2: line2?,
             city: city?,
             state: region?,
             postal_code: postal_code?,
-            country: country?.map(CountryCode::into_inner),
+            country: country?,
             is_default: body.is_default,
         })
     })?;
-    let updated = state
-        .store
-        .update_address(user.id, id, patch)
-        .await?
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(axum::Json(updated.into()))
+    let updated = state.addresses.change(user.id, id, changes).await?;
+    Ok(axum::Json(address_view(updated)))
 }
 
 /// Removes an address; if it was the default, the oldest remaining one becomes the default.
 #[utoipa::path(delete, path = "/api/v1/users/me/addresses/{id}", tag = "addresses", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), responses((status = 204, description = "deleted"), (status = 404, description = "not yours or absent")))]
-pub async fn delete_address(
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "deleted"),
+        (status = 400, description = "the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "a service token, not a person's", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "not yours or absent", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn delete_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if state.store.delete_address(user.id, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(NOT_FOUND))
-    }
+    state.addresses.remove(user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// An optional line in a PATCH: absent keeps it, `null` or empty clears it.
-fn nullable_line(value: Option<Option<String>>, max: usize) -> Result<Option<Option<String>>, String> {
-    match value {
-        None => Ok(None),
-        Some(None) => Ok(Some(None)),
-        Some(Some(v)) => optional_line(&v, max).map(|v| Some(Some(v).filter(|v| !v.is_empty()))),
+impl From<AddressError> for ApiError {
+    fn from(err: AddressError) -> Self {
+        match err {
+            AddressError::NotFound => ApiError::not_found(err.to_string()),
+            AddressError::Store(store) => store.into(),
+        }
     }
 }

@@ -2,43 +2,96 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use kit::auth::Role;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
 use kit::pagination::{Page, PageRequest};
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use uuid::Uuid;
 
-use super::{AppState, LiveAdmin, UserView};
-use crate::domain::{UserName, UserSearch};
-use crate::store::UserPatch;
+use super::LAST_ADMIN;
+use super::ObjectBody;
+use super::caller::LiveAdmin;
+use super::views::UserView;
+use crate::app::admin::AdminError;
+use crate::domain::{AdminChanges, PersonRole, UserName, UserSearch};
+use crate::state::AppState;
+
+/// The deepest page of the user list: at the largest page size it starts 1,000,000 rows deep.
+const LAST_PAGE: u64 = 10_001;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct UserFilter {
-    /// Case-insensitive substring of name or email (at most 200 characters).
+#[into_params(parameter_in = Query)]
+pub(crate) struct UserFilter {
+    /// Case-insensitive substring of name or email: at most 200 characters, no control
+    /// characters.
+    #[param(nullable = false, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     q: Option<String>,
+    /// 1-based page number, 1 by default (also when empty).
+    #[param(schema_with = page_schema)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    page: Option<IgnoredAny>,
+    /// Page size, 20 by default (also when empty).
+    #[param(schema_with = limit_schema)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    limit: Option<IgnoredAny>,
+}
+
+/// `page`: 1 to [`LAST_PAGE`], or empty for the first.
+fn page_schema() -> utoipa::openapi::Schema {
+    whole_number_or_empty(1, LAST_PAGE)
+}
+
+/// `limit`: 1 to 100, or empty for the default.
+fn limit_schema() -> utoipa::openapi::Schema {
+    whole_number_or_empty(1, kit::pagination::MAX_LIMIT)
+}
+
+/// A query number as `PageRequest` reads it: a whole number within bounds, or nothing at all.
+fn whole_number_or_empty(min: u64, max: u64) -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
+    AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)))
+        .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+        .build()
+        .into()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AdminUpdateRequest {
-    /// `customer` or `admin`.
+pub(crate) struct AdminUpdateRequest {
+    /// `customer` or `admin`; `null` keeps it.
+    #[serde(default)]
+    #[schema(nullable, value_type = Option<String>, pattern = "^(customer|admin)$")]
     role: Option<String>,
+    /// 1 to 100 characters, not blank, no control characters; `null` keeps it.
+    #[serde(default)]
+    #[schema(
+        nullable,
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: Option<String>,
 }
 
-const NOT_FOUND: &str = "no such user";
-
 /// Live users, newest first.
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("bearer" = [])),
-    params(UserFilter, ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = Page<UserView>), (status = 403, description = "not an admin")))]
-pub async fn list_users(
+    params(UserFilter),
+    responses((status = 200, body = Page<UserView>),
+        (status = 400, description = "invalid page, limit or q", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn list_users(
     State(state): State<AppState>,
     _admin: LiveAdmin,
     page: PageRequest,
     Query(filter): Query<UserFilter>,
 ) -> ApiResult<axum::Json<Page<UserView>>> {
+    if page.page() > LAST_PAGE {
+        return Err(ApiError::invalid_field("page", format!("must be at most {LAST_PAGE}")));
+    }
     let search = filter
         .q
         .as_deref()
@@ -46,64 +99,74 @@ pub async fn list_users(
         .transpose()
         .map_err(|e| ApiError::invalid_field("q", e))?
         .flatten();
-    let (users, total) = state.store.list_users(search.as_ref(), page.offset(), page.limit()).await?;
+    let (users, total) = state.admin.list(search.as_ref(), page).await?;
     Ok(axum::Json(Page::new(users, page, total).map(UserView::summary)))
 }
 
 /// One user with addresses.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, description = "absent or deleted")))]
-pub async fn get_user(
+    responses((status = 200, body = UserView),
+        (status = 400, description = "the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "absent or deleted", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn get_user(
     State(state): State<AppState>,
     _admin: LiveAdmin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<UserView>> {
-    let user = state.store.find_live(id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    let addresses = state.store.addresses(id).await?;
-    Ok(axum::Json(UserView::with_addresses(user, addresses)))
+    let profile = state.admin.get(id).await?;
+    Ok(axum::Json(profile.into()))
 }
 
 /// Changes a user's role or name. Demoting the shop's last admin answers 409.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = AdminUpdateRequest, responses((status = 200, body = UserView), (status = 404, description = "absent or deleted"),
-        (status = 409, description = "the last admin cannot be demoted")))]
-pub async fn update_user(
+    request_body = AdminUpdateRequest,
+    responses((status = 200, body = UserView),
+        (status = 400, description = "malformed body, invalid fields, or the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "absent or deleted", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "the last admin cannot be demoted", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "body too large", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn update_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
     Path(id): Path<Uuid>,
-    Json(body): Json<AdminUpdateRequest>,
+    Json(ObjectBody(body)): Json<ObjectBody<AdminUpdateRequest>>,
 ) -> ApiResult<axum::Json<UserView>> {
     let mut errors = FieldErrors::default();
-    let role = errors.take("role", body.role.as_deref().map(parse_person_role).transpose());
+    let role = errors.take("role", body.role.as_deref().map(PersonRole::parse).transpose());
     let name = errors.take("name", body.name.as_deref().map(UserName::parse).transpose());
-    let patch = errors.finish(|| {
-        Some(UserPatch { role: role?, name: name?.map(UserName::into_inner), ..UserPatch::default() })
-    })?;
-    let updated = state.store.update_user(id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    tracing::info!(admin_id = %admin.id, user_id = %id, role = %updated.role, "user changed by admin");
-    let addresses = state.store.addresses(id).await?;
-    Ok(axum::Json(UserView::with_addresses(updated, addresses)))
+    let changes = errors.finish(|| Some(AdminChanges { role: role?, name: name? }))?;
+    let profile = state.admin.change(&admin, id, changes).await?;
+    Ok(axum::Json(profile.into()))
 }
 
 /// Soft-deletes a user; their tokens stop working. Deleting the shop's last admin answers 409.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, description = "absent or already deleted"),
-        (status = 409, description = "the last admin cannot be deleted")))]
-pub async fn delete_user(
+    responses((status = 204, description = "deleted"),
+        (status = 400, description = "the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "absent or already deleted", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "the last admin cannot be deleted", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn delete_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.soft_delete(id).await? {
-        return Err(ApiError::not_found(NOT_FOUND));
-    }
-    tracing::info!(admin_id = %admin.id, user_id = %id, "user deleted by admin");
+    state.admin.delete(&admin, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn parse_person_role(raw: &str) -> Result<Role, String> {
-    match raw.parse::<Role>() {
-        Ok(role @ (Role::Customer | Role::Admin)) => Ok(role),
-        _ => Err("must be `customer` or `admin`".into()),
+impl From<AdminError> for ApiError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::NotFound => ApiError::not_found(err.to_string()),
+            AdminError::LastAdmin => ApiError::conflict(LAST_ADMIN),
+            AdminError::Store(store) => store.into(),
+        }
     }
 }

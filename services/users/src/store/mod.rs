@@ -1,7 +1,8 @@
 //! The users database: accounts, addresses and refresh tokens, through SeaORM on SQLite or
-//! PostgreSQL (one code path; the URL picks the backend).
+//! PostgreSQL (one code path; the URL picks the backend). What it hands out are the domain's
+//! `User` and `Address`, never the SeaORM models.
 
-pub mod entities;
+pub(crate) mod entities;
 pub mod migration;
 
 use chrono::{DateTime, Utc};
@@ -13,11 +14,13 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
-pub use entities::{address, refresh_token, user};
+use entities::{address, refresh_token, user};
 
-use crate::domain::{NewAddress, UserSearch};
+use crate::domain::address::PostalAddress;
+use crate::domain::user::stored_role;
+use crate::domain::{Address, AddressChanges, NewAddress, User, UserSearch};
 
-/// What can go wrong storing users, beyond the database failing.
+/// What can go wrong storing users.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a live account already uses this email")]
@@ -25,20 +28,9 @@ pub enum StoreError {
     /// Demoting or deleting this account would leave the shop without a live admin.
     #[error("the shop's last administrator cannot be demoted or deleted")]
     LastAdmin,
+    /// The database failed or could not be reached.
     #[error(transparent)]
     Db(#[from] DbErr),
-}
-
-impl From<StoreError> for kit::ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::EmailTaken => kit::ApiError::conflict("an account with this email already exists"),
-            StoreError::LastAdmin => kit::ApiError::conflict(
-                "this is the shop's last administrator: make another account an admin first",
-            ),
-            StoreError::Db(db) => db.into(),
-        }
-    }
 }
 
 fn map_unique(err: DbErr) -> StoreError {
@@ -69,18 +61,6 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
 }
 
-/// Changes to an address; `Some(None)` clears an optional line.
-#[derive(Debug, Clone, Default)]
-pub struct AddressPatch {
-    pub line1: Option<String>,
-    pub line2: Option<Option<String>>,
-    pub city: Option<String>,
-    pub state: Option<Option<String>>,
-    pub postal_code: Option<String>,
-    pub country: Option<String>,
-    pub is_default: Option<bool>,
-}
-
 /// What presenting a refresh token did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
@@ -92,6 +72,14 @@ pub enum Rotation {
     Refused,
 }
 
+/// A live account and the hash its password is checked against.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    /// PHC string (`$argon2id$…`).
+    pub password_hash: String,
+}
+
 /// The users service's storage.
 #[derive(Clone)]
 pub struct UserStore {
@@ -99,6 +87,7 @@ pub struct UserStore {
 }
 
 impl UserStore {
+    /// A store over a connected database (see `kit::db::connect`).
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
     }
@@ -108,16 +97,13 @@ impl UserStore {
         migration::Migrator::up(&self.db, None).await
     }
 
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
     }
 
-    pub async fn create_user(&self, new: NewUser) -> Result<user::Model, StoreError> {
+    /// Adds an account; [`StoreError::EmailTaken`] when a live one has its email.
+    pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let now = Utc::now();
         user::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -133,30 +119,41 @@ impl UserStore {
         }
         .insert(&self.db)
         .await
+        .map(user_of)
         .map_err(map_unique)
     }
 
     /// A live (not deleted) user by id.
-    pub async fn find_live(&self, id: Uuid) -> Result<Option<user::Model>, DbErr> {
-        user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&self.db).await
+    pub async fn find_live(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        let found =
+            user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&self.db).await?;
+        Ok(found.map(user_of))
     }
 
     /// A live user by normalized (lowercased) email.
-    pub async fn find_live_by_email(&self, email_normalized: &str) -> Result<Option<user::Model>, DbErr> {
-        user::Entity::find()
+    pub async fn find_live_by_email(&self, email_normalized: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.find_credentials(email_normalized).await?.map(|found| found.user))
+    }
+
+    /// A live user by normalized (lowercased) email, with the hash to check a password against.
+    pub async fn find_credentials(&self, email_normalized: &str) -> Result<Option<Credentials>, StoreError> {
+        let found = user::Entity::find()
             .filter(user::Column::EmailNormalized.eq(email_normalized))
             .filter(user::Column::DeletedAt.is_null())
             .one(&self.db)
-            .await
+            .await?;
+        Ok(found
+            .map(|model| Credentials { password_hash: model.password_hash.clone(), user: user_of(model) }))
     }
 
     /// Applies `patch` to a live user; `None` if there is none. Demoting the last live admin is
     /// refused ([`StoreError::LastAdmin`]).
-    pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<user::Model>, StoreError> {
+    pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
         let txn = self.db.begin().await?;
         if patch.role.is_some_and(|role| role != kit::auth::Role::Admin) {
             lock_admins(&txn).await?;
         }
+        lock_user(&txn, id).await?;
         let Some(current) =
             user::Entity::find_by_id(id).filter(user::Column::DeletedAt.is_null()).one(&txn).await?
         else {
@@ -185,7 +182,7 @@ impl UserStore {
         model.updated_at = Set(Utc::now());
         let updated = model.update(&txn).await.map_err(map_unique)?;
         txn.commit().await?;
-        Ok(Some(updated))
+        Ok(Some(user_of(updated)))
     }
 
     /// Soft-deletes a live user and revokes all their refresh tokens, atomically.
@@ -219,7 +216,7 @@ impl UserStore {
         query: Option<&UserSearch>,
         offset: u64,
         limit: u64,
-    ) -> Result<(Vec<user::Model>, u64), DbErr> {
+    ) -> Result<(Vec<User>, u64), StoreError> {
         let mut select = user::Entity::find().filter(user::Column::DeletedAt.is_null());
         if let Some(q) = query {
             let pattern = format!("%{}%", escape_like(&q.as_str().to_lowercase()));
@@ -240,28 +237,33 @@ impl UserStore {
             .limit(limit)
             .all(&self.db)
             .await?;
-        Ok((items, total))
+        Ok((items.into_iter().map(user_of).collect(), total))
     }
 
-    pub async fn addresses(&self, user_id: Uuid) -> Result<Vec<address::Model>, DbErr> {
-        address::Entity::find()
+    /// The user's addresses, the default first, then oldest first.
+    pub async fn addresses(&self, user_id: Uuid) -> Result<Vec<Address>, StoreError> {
+        let found = address::Entity::find()
             .filter(address::Column::UserId.eq(user_id))
             .order_by_desc(address::Column::IsDefault)
             .order_by_asc(address::Column::CreatedAt)
             .all(&self.db)
-            .await
+            .await?;
+        Ok(found.into_iter().map(address_of).collect())
     }
 
     /// One of the user's addresses; `None` if absent or someone else's.
-    pub async fn address(&self, user_id: Uuid, id: Uuid) -> Result<Option<address::Model>, DbErr> {
-        address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&self.db).await
+    pub async fn address(&self, user_id: Uuid, id: Uuid) -> Result<Option<Address>, StoreError> {
+        let found =
+            address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&self.db).await?;
+        Ok(found.map(address_of))
     }
 
     /// Adds an address. The first address becomes the default; a new default demotes the old one.
-    pub async fn create_address(&self, user_id: Uuid, new: NewAddress) -> Result<address::Model, DbErr> {
+    pub async fn create_address(&self, user_id: Uuid, new: NewAddress) -> Result<Address, StoreError> {
         let now = Utc::now();
         let id = Uuid::now_v7();
         let txn = self.db.begin().await?;
+        lock_user(&txn, user_id).await?;
         let has_default = address::Entity::find()
             .filter(address::Column::UserId.eq(user_id))
             .filter(address::Column::IsDefault.eq(true))
@@ -289,7 +291,7 @@ impl UserStore {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(model)
+        Ok(address_of(model))
     }
 
     /// Applies `patch` to one of the user's addresses; `None` if absent or someone else's.
@@ -297,9 +299,10 @@ impl UserStore {
         &self,
         user_id: Uuid,
         id: Uuid,
-        patch: AddressPatch,
-    ) -> Result<Option<address::Model>, DbErr> {
+        patch: AddressChanges,
+    ) -> Result<Option<Address>, StoreError> {
         let txn = self.db.begin().await?;
+        lock_user(&txn, user_id).await?;
         let Some(current) =
             address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&txn).await?
         else {
@@ -322,7 +325,7 @@ impl UserStore {
             model.postal_code = Set(v);
         }
         if let Some(v) = patch.country {
-            model.country = Set(v);
+            model.country = Set(v.into_inner());
         }
         if patch.is_default == Some(true) {
             clear_default(&txn, user_id, id).await?;
@@ -331,13 +334,14 @@ impl UserStore {
         model.updated_at = Set(Utc::now());
         let updated = model.update(&txn).await?;
         txn.commit().await?;
-        Ok(Some(updated))
+        Ok(Some(address_of(updated)))
     }
 
     /// Deletes one of the user's addresses; if it was the default, the oldest remaining one
     /// becomes the default. `false` if absent or someone else's.
-    pub async fn delete_address(&self, user_id: Uuid, id: Uuid) -> Result<bool, DbErr> {
+    pub async fn delete_address(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError> {
         let txn = self.db.begin().await?;
+        lock_user(&txn, user_id).await?;
         let Some(current) =
             address::Entity::find_by_id(id).filter(address::Column::UserId.eq(user_id)).one(&txn).await?
         else {
@@ -367,8 +371,8 @@ impl UserStore {
         family_id: Uuid,
         token_hash: String,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
-        insert_token(&self.db, user_id, family_id, token_hash, expires_at).await
+    ) -> Result<(), StoreError> {
+        Ok(insert_token(&self.db, user_id, family_id, token_hash, expires_at).await?)
     }
 
     /// Exchanges the token with hash `presented` for a successor with hash `successor`,
@@ -378,7 +382,7 @@ impl UserStore {
         presented: &str,
         successor: String,
         successor_expires_at: DateTime<Utc>,
-    ) -> Result<Rotation, DbErr> {
+    ) -> Result<Rotation, StoreError> {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         // Write first: claiming the token takes the write lock at once (no read→write upgrade).
@@ -423,7 +427,7 @@ impl UserStore {
     }
 
     /// Revokes the family of the token with this hash (logout). Unknown tokens are ignored.
-    pub async fn revoke_refresh_family(&self, token_hash: &str) -> Result<(), DbErr> {
+    pub async fn revoke_refresh_family(&self, token_hash: &str) -> Result<(), StoreError> {
         let Some(token) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(token_hash))
             .one(&self.db)
@@ -436,7 +440,37 @@ impl UserStore {
             Condition::all().add(refresh_token::Column::FamilyId.eq(token.family_id)),
             Utc::now(),
         )
-        .await
+        .await?;
+        Ok(())
+    }
+}
+
+/// The domain's view of a stored account (the password hash stays behind).
+fn user_of(model: user::Model) -> User {
+    User {
+        id: model.id,
+        role: stored_role(&model.role),
+        name: model.name,
+        email: model.email,
+        phone: model.phone,
+        created_at: model.created_at,
+    }
+}
+
+fn address_of(model: address::Model) -> Address {
+    Address {
+        id: model.id,
+        postal: PostalAddress {
+            line1: model.line1,
+            line2: model.line2,
+            city: model.city,
+            state: model.state,
+            postal_code: model.postal_code,
+            country: model.country,
+        },
+        is_default: model.is_default,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
     }
 }
 
@@ -450,6 +484,20 @@ async fn lock_admins(txn: &DatabaseTransaction) -> Result<(), DbErr> {
         .col_expr(user::Column::Role, Expr::col(user::Column::Role))
         .filter(user::Column::Role.eq(kit::auth::Role::Admin.as_str()))
         .filter(user::Column::DeletedAt.is_null())
+        .exec(txn)
+        .await
+        .map(|_| ())
+}
+
+/// Serializes the changes to one account and its address book, on both backends, by writing
+/// first: a no-op write to the user's row. On SQLite a transaction that reads before it writes
+/// cannot write at all once another has committed in between ("database is locked", whatever
+/// the busy timeout); on PostgreSQL two address-book changes moving the default would otherwise
+/// lock the same rows in opposite orders (a deadlock).
+async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::UpdatedAt, Expr::col(user::Column::UpdatedAt))
+        .filter(user::Column::Id.eq(user_id))
         .exec(txn)
         .await
         .map(|_| ())
