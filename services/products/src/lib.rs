@@ -19,29 +19,33 @@ use tokio_util::sync::CancellationToken;
 pub use config::ProductsConfig;
 use images::ImageStore;
 use routes::AppState;
-use store::{CachedCatalog, CatalogStore, SqlCatalog};
+use store::{CachedCatalog, CatalogHandles, CatalogImport, SqlCatalog, SqlLedger};
 
 /// The products service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
-    store: Arc<dyn CatalogStore>,
+    import: Arc<dyn CatalogImport>,
 }
 
 impl Application {
     /// Connects the catalog (migrating it when configured), opens the image store, and binds.
     pub async fn build(config: ProductsConfig) -> anyhow::Result<Self> {
-        let mut store: Arc<dyn CatalogStore> = Arc::new(SqlCatalog::connect(&config.database).await?);
+        let database = Arc::new(SqlCatalog::connect(&config.database).await?);
         if config.database.migrate_on_start {
-            store.migrate().await?;
+            database.migrate().await?;
         }
-        if let Some(limits) = config.cache.limits() {
-            store = Arc::new(CachedCatalog::new(store, limits));
-        }
+        let catalog = match config.cache.limits() {
+            Some(limits) => CatalogHandles::of(Arc::new(CachedCatalog::new(database.clone(), limits))),
+            None => CatalogHandles::of(database.clone()),
+        };
+        let ledger = Arc::new(SqlLedger::new(database.connection().clone(), catalog.stock.clone()));
         let images = ImageStore::open(&config.images)?;
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());
         let verifier = Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL));
         let state = AppState {
-            store: store.clone(),
+            catalog: catalog.records,
+            search: catalog.search,
+            ledger,
             images: images.clone(),
             verifier,
             currency: config.currency.as_str().into(),
@@ -49,30 +53,31 @@ impl Application {
             image_work: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let (api, openapi) = routes::router(state);
-        let ready_store = store.clone();
+        let ready_database = database.clone();
         let service = Service {
             name: "products",
             api,
             openapi,
             ready: ready_check(move || {
-                let (store, images) = (ready_store.clone(), images.clone());
+                let (database, images) = (ready_database.clone(), images.clone());
                 async move {
-                    store.ping().await.map_err(|e| format!("database: {e}"))?;
+                    database.ping().await.map_err(|e| format!("database: {e}"))?;
                     images.ping().await
                 }
             }),
         };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, store })
+        Ok(Self { server, import: catalog.import })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
 
-    /// The catalog store, e.g. to seed a demo catalog before serving.
-    pub fn store(&self) -> Arc<dyn CatalogStore> {
-        self.store.clone()
+    /// The catalogue's bulk import (through the read cache), e.g. to seed a demo catalogue
+    /// before serving.
+    pub fn catalog_import(&self) -> Arc<dyn CatalogImport> {
+        self.import.clone()
     }
 
     /// Serves until `shutdown` is cancelled, then drains.

@@ -9,7 +9,7 @@ use kit::testing::{Backend, TestDatabase};
 use products::domain::Sku;
 use products::domain::listing::{ListParams, ListQuery};
 use products::seed::{self, Format, SeedSummary};
-use products::store::{CatalogStore, Paging, SqlCatalog};
+use products::store::{CatalogSearch, CatalogStore, Paging, SqlCatalog};
 
 const DUMMYJSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/dummyjson-products.json");
 const BESTBUY: &str =

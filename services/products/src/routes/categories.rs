@@ -17,7 +17,7 @@ pub struct CategoryView {
 #[utoipa::path(get, path = "/api/v1/categories", tag = "categories",
     responses((status = 200, body = Vec<CategoryView>)))]
 pub async fn list_categories(State(state): State<AppState>) -> ApiResult<axum::Json<Vec<CategoryView>>> {
-    let categories = state.store.categories().await?;
+    let categories = state.search.categories().await?;
     Ok(axum::Json(
         categories
             .into_iter()

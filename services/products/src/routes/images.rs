@@ -54,7 +54,7 @@ pub async fn upload_image(
     let mut multipart = multipart
         .map_err(|e| ApiError::unsupported_media_type(format!("expected multipart/form-data: {e}")))?;
     let bytes = read_image_field(&mut multipart).await?;
-    if state.store.product(id).await?.is_none() {
+    if state.catalog.product(id).await?.is_none() {
         return Err(ApiError::not_found("no such product"));
     }
     let CleanImage { kind, bytes } = clean(&state, bytes).await?;
@@ -63,7 +63,7 @@ pub async fn upload_image(
         .put(kind, bytes.into())
         .await
         .map_err(|e| ApiError::unavailable(format!("image store: {e}")))?;
-    state.store.add_image(id, &key).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
+    state.catalog.add_image(id, &key).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
     tracing::info!(admin_id = %admin.id, product_id = %id, %key, "image uploaded");
     let url = format!("{}/{key}", state.image_path);
     Ok((StatusCode::CREATED, [(header::LOCATION, url.clone())], axum::Json(UploadedImage { url }))

@@ -92,7 +92,7 @@ pub async fn lookup(
     if body.ids.is_empty() || body.ids.len() > 100 {
         return Err(ApiError::invalid_field("ids", "must hold 1 to 100 ids"));
     }
-    let found = state.store.lookup(&body.ids).await?;
+    let found = state.catalog.lookup(&body.ids).await?;
     let missing = body.ids.iter().filter(|id| !found.iter().any(|f| f.id == **id)).copied().collect();
     let items = found
         .into_iter()
@@ -121,7 +121,7 @@ pub async fn reserve(
 ) -> ApiResult<Response> {
     let lines: Vec<(Uuid, i64)> = body.items.iter().map(|i| (i.product_id, i.quantity)).collect();
     let request = ReservationRequest::parse(body.order_id, &lines)?;
-    match state.store.reserve(&request).await? {
+    match state.ledger.reserve(&request).await? {
         ReserveOutcome::Reserved(r) => {
             tracing::info!(caller = %caller.client_id, order_id = %r.order_id, "stock reserved");
             Ok((StatusCode::CREATED, axum::Json(ReservationView::from(r))).into_response())
@@ -152,7 +152,7 @@ pub async fn get_reservation(
     Path(order_id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ReservationView>> {
     let found = state
-        .store
+        .ledger
         .reservation(order_id)
         .await?
         .ok_or_else(|| ApiError::not_found("no reservation for this order"))?;
@@ -176,7 +176,7 @@ pub async fn release(
     caller: ServiceCaller,
     Path(order_id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ReleaseView>> {
-    let outcome = state.store.release(order_id).await?;
+    let outcome = state.ledger.release(order_id).await?;
     let released_now = outcome == ReleaseOutcome::Released;
     if released_now {
         tracing::info!(caller = %caller.client_id, %order_id, "stock released");

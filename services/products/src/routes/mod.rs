@@ -21,12 +21,14 @@ use uuid::Uuid;
 
 use crate::domain::Product;
 use crate::images::ImageStore;
-use crate::store::CatalogStore;
+use crate::store::{CatalogSearch, CatalogStore, ReservationLedger};
 
 /// What every handler of the products service shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn CatalogStore>,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub search: Arc<dyn CatalogSearch>,
+    pub ledger: Arc<dyn ReservationLedger>,
     pub images: ImageStore,
     pub verifier: Arc<TokenVerifier>,
     pub currency: Arc<str>,

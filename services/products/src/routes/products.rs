@@ -119,7 +119,7 @@ pub async fn list_products(
                     "belongs to another sort order; start again with cursor=",
                 ));
             }
-            let listing = state.store.list(&query, Paging::Cursor { after, limit: page.limit() }).await?;
+            let listing = state.search.list(&query, Paging::Cursor { after, limit: page.limit() }).await?;
             let body = CursorPage {
                 items: listing.items.into_iter().map(|p| ProductView::new(p, &path)).collect(),
                 next_cursor: listing.next.as_ref().map(encode_cursor),
@@ -128,7 +128,7 @@ pub async fn list_products(
         }
         None => {
             let listing = state
-                .store
+                .search
                 .list(&query, Paging::Offset { offset: page.offset(), limit: page.limit() })
                 .await?;
             let items = listing.items.into_iter().map(|p| ProductView::new(p, &path)).collect();
@@ -144,7 +144,7 @@ pub async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ProductView>> {
-    let product = state.store.product(id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let product = state.catalog.product(id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
 
@@ -156,7 +156,7 @@ pub async fn product_by_sku(
     Path(sku): Path<String>,
 ) -> ApiResult<axum::Json<ProductView>> {
     let sku = Sku::parse(&sku).map_err(|_| ApiError::not_found(NOT_FOUND))?;
-    let product = state.store.product_by_sku(&sku).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let product = state.catalog.product_by_sku(&sku).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
 
@@ -184,7 +184,7 @@ pub async fn create_product(
         images: Vec::new(),
     };
     let new = NewProduct::parse(fields, &state.currency)?;
-    let product = state.store.create_product(new).await?;
+    let product = state.catalog.create_product(new).await?;
     tracing::info!(admin_id = %admin.id, product_id = %product.id, sku = %product.sku, "product created");
     let location = format!("/api/v1/products/{}", product.id);
     let view = ProductView::new(product, &state.image_path);
@@ -220,7 +220,7 @@ pub async fn update_product(
         return Err(ApiError::bad_request("the body changes nothing; send at least one field"));
     }
     let product =
-        state.store.update_product(id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+        state.catalog.update_product(id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     tracing::info!(admin_id = %admin.id, product_id = %id, "product changed");
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
@@ -233,7 +233,7 @@ pub async fn delete_product(
     AdminUser(admin): AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.delete_product(id).await? {
+    if !state.catalog.delete_product(id).await? {
         return Err(ApiError::not_found(NOT_FOUND));
     }
     tracing::info!(admin_id = %admin.id, product_id = %id, "product deleted");
@@ -254,7 +254,7 @@ pub async fn low_stock(
     if !(0..=crate::domain::product::MAX_STOCK).contains(&threshold) {
         return Err(ApiError::invalid_field("threshold", "must be between 0 and 1000000"));
     }
-    let (items, total) = state.store.low_stock(threshold, page.offset(), page.limit()).await?;
+    let (items, total) = state.search.low_stock(threshold, page.offset(), page.limit()).await?;
     let items = items.into_iter().map(|p| ProductView::new(p, &state.image_path)).collect();
     Ok(axum::Json(Page::new(items, page, total)))
 }

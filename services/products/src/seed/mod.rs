@@ -19,7 +19,7 @@ pub use generator::{Generator, generate};
 
 use crate::domain::NewProduct;
 use crate::domain::product::ProductFields;
-use crate::store::{CatalogStore, StoreError};
+use crate::store::{CatalogImport, StoreError};
 
 /// The currency records are checked against unless told otherwise (`in_currency`): the
 /// shop's default, and the currency of both public catalogs mercato reads (DummyJSON, Best
@@ -97,7 +97,7 @@ pub struct SeedError {
 /// `on_progress` after each batch. Rejected records are collected, not fatal; a database error
 /// stops the import.
 pub async fn run<I>(
-    store: &dyn CatalogStore,
+    store: &dyn CatalogImport,
     records: I,
     batch_size: usize,
     mut on_progress: impl FnMut(&Progress<'_>),
@@ -146,7 +146,7 @@ where
 
 /// Fills a new shop's catalog with the demo products ([`DEMO_PRODUCTS`] of seed
 /// [`DEMO_SEED`], priced in [`SHOP_CURRENCY`]). Safe to call again: it updates the same SKUs.
-pub async fn seed_demo(store: &dyn CatalogStore, currency: &str) -> Result<SeedSummary, SeedError> {
+pub async fn seed_demo(store: &dyn CatalogImport, currency: &str) -> Result<SeedSummary, SeedError> {
     run(store, generate(DEMO_PRODUCTS, DEMO_SEED).in_currency(currency), BATCH_SIZE, |_| {}).await
 }
 
