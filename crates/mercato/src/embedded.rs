@@ -412,7 +412,7 @@ async fn seed_demo_catalog(store: &dyn products::store::CatalogImport, currency:
     if !store.is_empty().await? {
         return Ok(());
     }
-    let summary = products::seed::seed_demo(store, currency).await?;
+    let summary = catalog_import::seed_demo(store, currency).await?;
     tracing::info!(products = summary.inserted, "seeded the demo catalog (skip with --no-seed)");
     Ok(())
 }

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use catalog_import::{self as seed, Format, Progress, SeedSummary};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use kit::config::{ConfigError, DatabaseConfig, Settings};
-use products::seed::{self, Format, Progress, SeedSummary};
 use products::store::{CatalogImport, SqlCatalog};
 use serde::{Deserialize, Serialize};
 

@@ -1,11 +1,10 @@
 //! The products service: catalog, categories, full-text search, images, stock and
-//! reservations, and catalog import. See README.md for its API.
+//! reservations. See README.md for its API.
 
 pub mod config;
 pub mod domain;
 pub mod images;
 pub mod routes;
-pub mod seed;
 pub mod store;
 
 use std::net::SocketAddr;

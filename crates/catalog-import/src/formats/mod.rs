@@ -16,8 +16,8 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use super::{RecordError, SHOP_CURRENCY, parse_record};
-use crate::domain::NewProduct;
-use crate::domain::product::ProductFields;
+use products::domain::NewProduct;
+use products::domain::product::ProductFields;
 
 /// Whose field names and conventions a catalog file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
