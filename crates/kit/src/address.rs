@@ -98,6 +98,18 @@ impl PostalAddress {
             })
         })
     }
+
+    /// Parses an address as a client sends it (`contracts::users::AddressBody`).
+    pub fn parse_body(body: &contracts::users::AddressBody) -> Result<Self, crate::ApiError> {
+        Self::parse(AddressFields {
+            line1: &body.line1,
+            line2: body.line2.as_deref(),
+            city: &body.city,
+            state: body.state.as_deref(),
+            postal_code: &body.postal_code,
+            country: &body.country,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequestParts};
+use contracts::users::{ServiceTokenRequest, ServiceTokenResponse};
 use http::header;
 use http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
@@ -386,18 +387,6 @@ pub struct ServiceCredentials {
     cached: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
-#[derive(Serialize)]
-struct TokenRequest<'a> {
-    client_id: &'a str,
-    client_secret: &'a str,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: u64,
-}
-
 impl ServiceCredentials {
     /// Tokens are renewed this long before they expire.
     const RENEW_BEFORE: Duration = Duration::from_secs(30);
@@ -422,9 +411,12 @@ impl ServiceCredentials {
         let request = self
             .users
             .request(http::Method::POST, "/internal/v1/auth/token")
-            .json(&TokenRequest { client_id: &self.client_id, client_secret: &self.client_secret })
+            .json(&ServiceTokenRequest {
+                client_id: self.client_id.clone(),
+                client_secret: self.client_secret.clone(),
+            })
             .idempotent();
-        let answer: TokenResponse = self.users.send_json(request).await?;
+        let answer: ServiceTokenResponse = self.users.send_json(request).await?;
         let lifetime = Duration::from_secs(answer.expires_in).saturating_sub(Self::RENEW_BEFORE);
         *cached = Some((answer.access_token.clone(), Instant::now() + lifetime));
         Ok(answer.access_token)

@@ -137,12 +137,9 @@ impl TestAuth {
             .route(crate::auth::JWKS_PATH, get(move || async move { axum::Json(jwks) }))
             .route(
                 "/internal/v1/auth/token",
-                post(move |axum::Json(body): axum::Json<serde_json::Value>| async move {
-                    let client = body["client_id"].as_str().unwrap_or("test-client").to_owned();
-                    let token = minting.service_token(&client).expect("a service token");
-                    axum::Json(serde_json::json!({
-                        "access_token": token.token, "token_type": "Bearer", "expires_in": token.expires_in,
-                    }))
+                post(move |axum::Json(body): axum::Json<contracts::users::ServiceTokenRequest>| async move {
+                    let token = minting.service_token(&body.client_id).expect("a service token");
+                    axum::Json(contracts::users::ServiceTokenResponse::bearer(token.token, token.expires_in))
                 }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");

@@ -309,16 +309,18 @@ async fn status_and_docs_show_the_shop() {
     }
 }
 
-/// The schemas of the `/internal/` routes, which only other services call.
-const INTERNAL_SCHEMAS: [&str; 10] = [
+/// The schemas of the `/internal/` routes (`contracts`' products and service-token types),
+/// which only other services call.
+const INTERNAL_SCHEMAS: [&str; 11] = [
     "LookupRequest",
     "LookupResponse",
-    "LookupItemView",
+    "ProductInfo",
     "ReserveRequest",
     "ReserveItem",
     "ReservedItem",
-    "ReservationView",
-    "ReleaseView",
+    "Reservation",
+    "ReservationStatus",
+    "ReleaseResponse",
     "ServiceTokenRequest",
     "ServiceTokenResponse",
 ];

@@ -5,39 +5,18 @@
 
 use std::sync::Arc;
 
+use contracts::products::{
+    LookupRequest, LookupResponse, ProductInfo, Reservation as ReservationAnswer, ReservationConflict,
+    ReservationStatus, ReserveItem, ReserveRequest, Shortage,
+};
+use contracts::users::AddressView;
 use http::{Method, StatusCode};
 use kit::address::PostalAddress;
 use kit::auth::ServiceCredentials;
 use kit::client::{ClientError, ServiceClient};
-use kit::money::Money;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::OrderLineRequest;
-
-/// A product as the products service describes it for pricing.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProductInfo {
-    pub id: Uuid,
-    pub sku: String,
-    pub name: String,
-    pub price: Money,
-    pub stock: i64,
-    pub deleted: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct LookupAnswer {
-    items: Vec<ProductInfo>,
-}
-
-/// A product the products service could not hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shortage {
-    pub product_id: Uuid,
-    pub requested: i64,
-    pub available: i64,
-}
 
 /// What a reservation attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,23 +25,6 @@ pub enum Reservation {
     Short(Vec<Shortage>),
     /// The order's reservation had been released (the order was given up meanwhile).
     Released,
-}
-
-#[derive(Serialize)]
-struct ReserveBody {
-    order_id: Uuid,
-    items: Vec<ReserveItem>,
-}
-
-#[derive(Serialize)]
-struct ReserveItem {
-    product_id: Uuid,
-    quantity: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct ReservationState {
-    status: String,
 }
 
 /// The orders service's view of its dependencies.
@@ -84,8 +46,16 @@ impl Dependencies {
         user_token: &str,
         id: Uuid,
     ) -> Result<Option<PostalAddress>, ClientError> {
-        match self.users.get_json(&format!("/api/v1/users/me/addresses/{id}"), Some(user_token)).await {
-            Ok(address) => Ok(Some(address)),
+        let path = format!("/api/v1/users/me/addresses/{id}");
+        match self.users.get_json::<AddressView>(&path, Some(user_token)).await {
+            Ok(saved) => Ok(Some(PostalAddress {
+                line1: saved.line1,
+                line2: saved.line2,
+                city: saved.city,
+                state: saved.state,
+                postal_code: saved.postal_code,
+                country: saved.country,
+            })),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
             Err(e) => Err(e),
         }
@@ -93,8 +63,8 @@ impl Dependencies {
 
     /// Price, name, SKU and stock of each product found.
     pub async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<ProductInfo>, ClientError> {
-        let body = serde_json::json!({ "ids": ids });
-        let answer: LookupAnswer = self
+        let body = LookupRequest { ids: ids.to_vec() };
+        let answer: LookupResponse = self
             .as_service(|token| {
                 self.products
                     .request(Method::POST, "/internal/v1/products/lookup")
@@ -112,14 +82,14 @@ impl Dependencies {
         order_id: Uuid,
         lines: &[OrderLineRequest],
     ) -> Result<Reservation, ClientError> {
-        let body = ReserveBody {
+        let body = ReserveRequest {
             order_id,
             items: lines
                 .iter()
                 .map(|l| ReserveItem { product_id: l.product_id, quantity: l.quantity })
                 .collect(),
         };
-        let result: Result<serde_json::Value, ClientError> = self
+        let result: Result<ReservationAnswer, ClientError> = self
             .as_service(|token| {
                 self.products
                     .request(Method::POST, "/internal/v1/reservations")
@@ -131,10 +101,14 @@ impl Dependencies {
         match result {
             Ok(_) => Ok(Reservation::Held),
             Err(e) if e.status() == Some(StatusCode::CONFLICT) => {
-                let problem = e.problem().unwrap_or_default();
-                match problem.get("short").cloned().map(serde_json::from_value::<Vec<Shortage>>) {
-                    Some(Ok(short)) => Ok(Reservation::Short(short)),
-                    _ => Ok(Reservation::Released),
+                // A 409 whose reason cannot be read is not guessed at: the outcome is unknown.
+                match e.problem().map(serde_json::from_value::<ReservationConflict>) {
+                    Some(Ok(ReservationConflict::Short { short })) => Ok(Reservation::Short(short)),
+                    Some(Ok(ReservationConflict::Released)) => Ok(Reservation::Released),
+                    _ => Err(ClientError::Decode {
+                        service: "products".to_owned(),
+                        reason: "a reservation conflict without a known reason".to_owned(),
+                    }),
                 }
             }
             Err(e) => Err(e),
@@ -144,7 +118,7 @@ impl Dependencies {
     /// Returns the order's stock; safe to repeat.
     pub async fn release(&self, order_id: Uuid) -> Result<(), ClientError> {
         let path = format!("/internal/v1/reservations/{order_id}/release");
-        let _: serde_json::Value = self
+        let _: contracts::products::ReleaseResponse = self
             .as_service(|token| self.products.request(Method::POST, &path).bearer(token).idempotent())
             .await?;
         Ok(())
@@ -153,10 +127,10 @@ impl Dependencies {
     /// Whether stock is held for the order right now.
     pub async fn is_held(&self, order_id: Uuid) -> Result<bool, ClientError> {
         let path = format!("/internal/v1/reservations/{order_id}");
-        let result: Result<ReservationState, ClientError> =
+        let result: Result<ReservationAnswer, ClientError> =
             self.as_service(|token| self.products.request(Method::GET, &path).bearer(token)).await;
         match result {
-            Ok(state) => Ok(state.status == "held"),
+            Ok(reservation) => Ok(reservation.status == ReservationStatus::Held),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(false),
             Err(e) => Err(e),
         }

@@ -4,7 +4,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use kit::address::{AddressFields, PostalAddress};
+use contracts::users::AddressBody;
+use kit::address::PostalAddress;
 use kit::auth::{AdminUser, CurrentUser};
 use kit::extract::{Json, Path, Query};
 use kit::pagination::{CursorPage, Page, PageRequest, decode_cursor, encode_cursor};
@@ -33,17 +34,6 @@ pub struct PlaceOrderItem {
     product_id: Uuid,
     /// 1 to 999.
     quantity: i64,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddressBody {
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    state: Option<String>,
-    postal_code: String,
-    country: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -85,16 +75,7 @@ pub async fn place_order(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let lines: Vec<(Uuid, i64)> = body.items.iter().map(|i| (i.product_id, i.quantity)).collect();
-    let inline = body.shipping_address.as_ref().map(|a| {
-        PostalAddress::parse(AddressFields {
-            line1: &a.line1,
-            line2: a.line2.as_deref(),
-            city: &a.city,
-            state: a.state.as_deref(),
-            postal_code: &a.postal_code,
-            country: &a.country,
-        })
-    });
+    let inline = body.shipping_address.as_ref().map(PostalAddress::parse_body);
     let request = CheckoutRequest::parse(&lines, body.shipping_address_id, inline)?;
     match checkout::place_order(&state, &user, request, key).await? {
         Placed::Created(order) => {

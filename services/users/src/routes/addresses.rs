@@ -3,29 +3,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use contracts::users::CreateAddressRequest;
 use kit::extract::{Json, Path};
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{AddressView, AppState, LiveUser};
-use crate::domain::address::{AddressFields, PostalAddress, optional_line, required_line};
+use crate::domain::address::{PostalAddress, optional_line, required_line};
 use crate::domain::{CountryCode, NewAddress};
 use crate::store::AddressPatch;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAddressRequest {
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    state: Option<String>,
-    postal_code: String,
-    /// ISO 3166-1 alpha-2, e.g. `US`.
-    country: String,
-    #[serde(default)]
-    is_default: bool,
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,17 +52,8 @@ pub async fn create_address(
     LiveUser(user): LiveUser,
     Json(body): Json<CreateAddressRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
-    let address = NewAddress {
-        address: PostalAddress::parse(AddressFields {
-            line1: &body.line1,
-            line2: body.line2.as_deref(),
-            city: &body.city,
-            state: body.state.as_deref(),
-            postal_code: &body.postal_code,
-            country: &body.country,
-        })?,
-        is_default: body.is_default,
-    };
+    let (body, is_default) = body.into_parts();
+    let address = NewAddress { address: PostalAddress::parse_body(&body)?, is_default };
     let created = state.store.create_address(user.id, address).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }

@@ -2,27 +2,13 @@
 //! with role `service`. Lives under `/internal/`, which the gateway never routes.
 
 use axum::extract::State;
+use contracts::users::{ServiceTokenRequest, ServiceTokenResponse};
 use kit::extract::Json;
 use kit::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::tokens::hash_token;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceTokenRequest {
-    client_id: String,
-    client_secret: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ServiceTokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
-}
 
 /// Exchanges client credentials for a service token.
 #[utoipa::path(post, path = "/internal/v1/auth/token", tag = "internal", request_body = ServiceTokenRequest,
@@ -45,9 +31,5 @@ pub async fn service_token(
         return Err(ApiError::unauthorized("unknown client or wrong secret"));
     }
     let token = state.issuer.service_token(&body.client_id).map_err(ApiError::internal)?;
-    Ok(axum::Json(ServiceTokenResponse {
-        access_token: token.token,
-        token_type: "Bearer",
-        expires_in: token.expires_in,
-    }))
+    Ok(axum::Json(ServiceTokenResponse::bearer(token.token, token.expires_in)))
 }

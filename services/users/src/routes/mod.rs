@@ -28,6 +28,9 @@ use crate::domain::{LoginGuard, PasswordHasher};
 use crate::store::{UserStore, address, user};
 use crate::tokens::{TokenIssuer, hash_token};
 
+/// A saved address as users answers it; the type is the contract orders reads it with.
+pub use contracts::users::AddressView;
+
 /// What every handler of the users service shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -161,22 +164,6 @@ fn role_of(stored: &str) -> Role {
         "admin" => Role::Admin,
         _ => Role::Customer,
     }
-}
-
-/// A postal address.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AddressView {
-    pub id: Uuid,
-    pub line1: String,
-    pub line2: Option<String>,
-    pub city: String,
-    pub state: Option<String>,
-    pub postal_code: String,
-    /// ISO 3166-1 alpha-2.
-    pub country: String,
-    pub is_default: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 impl From<address::Model> for AddressView {
