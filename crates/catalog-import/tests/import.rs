@@ -7,9 +7,10 @@ use std::path::Path;
 
 use catalog_import::{Format, SeedSummary};
 use kit::testing::{Backend, TestDatabase};
+use products::domain::Paging;
 use products::domain::Sku;
 use products::domain::listing::{ListParams, ListQuery};
-use products::store::{CatalogSearch, CatalogStore, Paging, SqlCatalog};
+use products::store::{CatalogSearch, CatalogStore, SqlCatalog};
 
 const DUMMYJSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/dummyjson-products.json");
 const BESTBUY: &str =

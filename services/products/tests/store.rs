@@ -9,9 +9,9 @@ use kit::money::Money;
 use kit::testing::{Backend, TestDatabase};
 use products::domain::listing::{ListParams, ListQuery};
 use products::domain::product::ProductFields;
-use products::domain::{NewProduct, ProductPatch, ReservationRequest, Sku};
+use products::domain::{NewProduct, Paging, ProductPatch, ReservationRequest, ReservationState, Sku};
 use products::store::{
-    CatalogImport, CatalogSearch, CatalogStore, Paging, ReleaseOutcome, ReservationLedger, ReserveOutcome,
+    CatalogImport, CatalogSearch, CatalogStore, ReleaseOutcome, ReservationLedger, ReserveOutcome,
     SqlCatalog, SqlLedger, StoreError,
 };
 use uuid::Uuid;
@@ -394,7 +394,9 @@ async fn reservation_is_idempotent_and_release_happens_once(backend: Backend) {
         store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
     let request = ReservationRequest::parse(Uuid::now_v7(), &[(p.id, 4)]).unwrap();
     assert!(matches!(ledger.reserve(&request).await.unwrap(), ReserveOutcome::Reserved(_)));
-    assert!(matches!(ledger.reserve(&request).await.unwrap(), ReserveOutcome::Existing(r) if r.held));
+    assert!(
+        matches!(ledger.reserve(&request).await.unwrap(), ReserveOutcome::Existing(r) if r.state == ReservationState::Held)
+    );
     assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 6, "a replay takes no more stock");
 
     let releases: Vec<_> = (0..8)
@@ -421,7 +423,9 @@ async fn release_before_reserve_refuses_the_late_reservation(backend: Backend) {
     let order = Uuid::now_v7();
     assert_eq!(ledger.release(order).await.unwrap(), ReleaseOutcome::AlreadyReleased);
     let late = ReservationRequest::parse(order, &[(p.id, 1)]).unwrap();
-    assert!(matches!(ledger.reserve(&late).await.unwrap(), ReserveOutcome::Existing(r) if !r.held));
+    assert!(
+        matches!(ledger.reserve(&late).await.unwrap(), ReserveOutcome::Existing(r) if r.state == ReservationState::Released)
+    );
     assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 10);
 }
 

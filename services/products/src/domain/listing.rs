@@ -1,11 +1,11 @@
-//! What a product list asks for: search text, filters, sort order, and the keyset position of a
-//! cursor page.
+//! What a product list asks for (search text, filters, sort order, how much to read and the
+//! keyset position of a cursor page) and what it answers.
 
 use kit::FieldErrors;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::product::{MAX_NAME, text};
+use super::product::{MAX_NAME, Product, text};
 use super::search::SearchQuery;
 
 /// List order. Without `sort`: relevance when searching, else newest.
@@ -21,6 +21,7 @@ pub enum Sort {
 }
 
 impl Sort {
+    /// A `sort` query value.
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw {
             "relevance" => Ok(Self::Relevance),
@@ -62,6 +63,7 @@ pub struct ListParams {
 }
 
 impl ListQuery {
+    /// Parses every value, listing each bad one.
     pub fn parse(params: ListParams) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         let q = params.q.filter(|q| !q.trim().is_empty());
@@ -161,6 +163,7 @@ impl CursorKey {
         if fits { Ok(()) } else { Err("is not a cursor this list gave out".into()) }
     }
 
+    /// The sort order the cursor belongs to.
     pub fn sort(&self) -> Sort {
         match self {
             Self::Newest { .. } => Sort::Newest,
@@ -171,6 +174,33 @@ impl CursorKey {
             Self::Relevance { .. } => Sort::Relevance,
         }
     }
+}
+
+/// How much of a list to read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Paging {
+    /// `limit` rows after skipping `offset`, with the total.
+    Offset { offset: u64, limit: u64 },
+    /// `limit` rows after the cursor position (from the start when `None`).
+    Cursor { after: Option<CursorKey>, limit: u64 },
+}
+
+/// One page of products.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    pub items: Vec<Product>,
+    /// Offset pages only.
+    pub total: Option<u64>,
+    /// Cursor pages only: where the next page starts, `None` on the last page.
+    pub next: Option<CursorKey>,
+}
+
+/// A category and how many live products it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryCount {
+    pub slug: String,
+    pub name: String,
+    pub product_count: u64,
 }
 
 #[cfg(test)]

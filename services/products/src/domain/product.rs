@@ -36,6 +36,17 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What another service needs to price and check an order line: a product by id, deleted or
+/// not (an order keeps its history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupItem {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub price: Money,
+    pub deleted: bool,
+}
+
 /// A category: a URL-safe slug and the name people see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
@@ -176,7 +187,7 @@ pub struct ProductPatch {
 
 /// The fields of a PATCH as they arrive.
 #[derive(Debug, Clone, Default)]
-pub struct PatchFields {
+pub(crate) struct PatchFields {
     pub sku: Option<String>,
     pub name: Option<String>,
     pub short_description: Option<String>,
@@ -190,7 +201,8 @@ pub struct PatchFields {
 }
 
 impl ProductPatch {
-    pub fn parse(fields: PatchFields, currency: &str) -> Result<Self, kit::ApiError> {
+    /// Parses every field given in `currency`, listing each bad one.
+    pub(crate) fn parse(fields: PatchFields, currency: &str) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         let sku = errors.take("sku", fields.sku.as_deref().map(Sku::parse).transpose());
         let name = errors.take("name", fields.name.as_deref().map(|v| text(v, 1, MAX_NAME)).transpose());
@@ -229,6 +241,7 @@ impl ProductPatch {
         })
     }
 
+    /// A change that names no field.
     pub fn is_empty(&self) -> bool {
         self == &ProductPatch::default()
     }
@@ -316,7 +329,7 @@ fn holds_nul(value: &Value) -> bool {
 }
 
 /// The first sentence of a description, at most 160 characters, cut at a word boundary.
-pub fn summary_of(description: &str) -> String {
+fn summary_of(description: &str) -> String {
     let first = description.split_inclusive(['.', '!', '?']).next().unwrap_or(description).trim();
     if first.chars().count() <= 160 {
         return first.to_owned();

@@ -5,21 +5,25 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kit::auth::AdminUser;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
 use kit::money::Money;
 use kit::pagination::{CursorPage, Page, PageRequest, decode_cursor, encode_cursor};
 use kit::{ApiError, ApiResult};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use uuid::Uuid;
 
-use super::{AppState, ProductView};
+use super::views::ProductView;
+use crate::app::catalog::CatalogError;
 use crate::domain::listing::{CursorKey, ListParams};
-use crate::domain::product::{PatchFields, ProductFields};
-use crate::domain::{ListQuery, NewProduct, ProductPatch, Sku};
-use crate::store::Paging;
+use crate::domain::product::{MAX_STOCK, PatchFields, ProductFields};
+use crate::domain::{ListQuery, NewProduct, Paging, ProductPatch, Sku};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct ListFilters {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListFilters {
     /// Full-text search: words, "phrases", -excluded, `or`; the last word matches as a prefix.
     q: Option<String>,
     /// Category slug.
@@ -34,11 +38,19 @@ pub struct ListFilters {
     sort: Option<String>,
     /// Keyset paging: empty to start, then the previous answer's `next_cursor`.
     cursor: Option<String>,
+    /// 1-based page number (offset pages).
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    page: Option<IgnoredAny>,
+    /// Page size.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    limit: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateProductRequest {
+pub(crate) struct CreateProductRequest {
     name: String,
     description: String,
     short_description: Option<String>,
@@ -56,7 +68,7 @@ pub struct CreateProductRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateProductRequest {
+pub(crate) struct UpdateProductRequest {
     name: Option<String>,
     description: Option<String>,
     short_description: Option<String>,
@@ -75,24 +87,49 @@ pub struct UpdateProductRequest {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct LowStockParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct LowStockParams {
     /// Products with stock at or below this (default 10).
     threshold: Option<i64>,
+    /// 1-based page number.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    page: Option<IgnoredAny>,
+    /// Page size.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    limit: Option<IgnoredAny>,
 }
 
 const NOT_FOUND: &str = "no such product";
 
+impl From<CatalogError> for ApiError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::NotFound => ApiError::not_found(NOT_FOUND),
+            CatalogError::DuplicateSku(sku) => {
+                ApiError::conflict(format!("a product with SKU {sku} already exists"))
+            }
+            CatalogError::NothingToChange => {
+                ApiError::bad_request("the body changes nothing; send at least one field")
+            }
+            CatalogError::CursorOfAnotherSort => {
+                ApiError::invalid_field("cursor", "belongs to another sort order; start again with cursor=")
+            }
+            CatalogError::Store(store) => store.into(),
+        }
+    }
+}
+
 /// Live products: searched, filtered and sorted; offset pages, or keyset pages with `cursor`.
-#[utoipa::path(get, path = "/api/v1/products", tag = "products",
-    params(ListFilters, ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ListFilters),
     responses((status = 200, description = "`{items, page, limit, total, total_pages}`, or `{items, next_cursor}` with `cursor`", body = Page<ProductView>),
-        (status = 400, description = "invalid filter, page or cursor")))]
-pub async fn list_products(
+        (status = 400, description = "invalid filter, page or cursor", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn list_products(
     State(state): State<AppState>,
     page: PageRequest,
     Query(filters): Query<ListFilters>,
 ) -> ApiResult<Response> {
-    let cursor = filters.cursor.clone();
     let query = ListQuery::parse(ListParams {
         q: filters.q,
         category: filters.category,
@@ -102,8 +139,8 @@ pub async fn list_products(
         in_stock: filters.in_stock,
         sort: filters.sort,
     })?;
-    let path = state.image_path.clone();
-    match cursor {
+    let path = &state.image_path;
+    match filters.cursor {
         Some(cursor) => {
             let after = match cursor.trim() {
                 "" => None,
@@ -113,25 +150,17 @@ pub async fn list_products(
                     Some(key)
                 }
             };
-            if after.as_ref().is_some_and(|key| key.sort() != query.sort) {
-                return Err(ApiError::invalid_field(
-                    "cursor",
-                    "belongs to another sort order; start again with cursor=",
-                ));
-            }
-            let listing = state.search.list(&query, Paging::Cursor { after, limit: page.limit() }).await?;
+            let listing = state.catalog.list(&query, Paging::Cursor { after, limit: page.limit() }).await?;
             let body = CursorPage {
-                items: listing.items.into_iter().map(|p| ProductView::new(p, &path)).collect(),
+                items: listing.items.into_iter().map(|p| ProductView::new(p, path)).collect(),
                 next_cursor: listing.next.as_ref().map(encode_cursor),
             };
             Ok(axum::Json(body).into_response())
         }
         None => {
-            let listing = state
-                .search
-                .list(&query, Paging::Offset { offset: page.offset(), limit: page.limit() })
-                .await?;
-            let items = listing.items.into_iter().map(|p| ProductView::new(p, &path)).collect();
+            let paging = Paging::Offset { offset: page.offset(), limit: page.limit() };
+            let listing = state.catalog.list(&query, paging).await?;
+            let items = listing.items.into_iter().map(|p| ProductView::new(p, path)).collect();
             Ok(axum::Json(Page::new(items, page, listing.total.unwrap_or(0))).into_response())
         }
     }
@@ -139,32 +168,41 @@ pub async fn list_products(
 
 /// One live product.
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = Uuid, Path)),
-    responses((status = 200, body = ProductView), (status = 404, description = "absent or deleted")))]
-pub async fn get_product(
+    responses((status = 200, body = ProductView),
+        (status = 400, description = "the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "absent or deleted", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn get_product(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<ProductView>> {
-    let product = state.catalog.product(id).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let product = state.catalog.product(id).await?;
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
 
 /// One live product by SKU (case-insensitive).
 #[utoipa::path(get, path = "/api/v1/products/sku/{sku}", tag = "products", params(("sku" = String, Path)),
-    responses((status = 200, body = ProductView), (status = 404, description = "absent or deleted")))]
-pub async fn product_by_sku(
+    responses((status = 200, body = ProductView),
+        (status = 404, description = "absent or deleted", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn product_by_sku(
     State(state): State<AppState>,
     Path(sku): Path<String>,
 ) -> ApiResult<axum::Json<ProductView>> {
+    // No product has a SKU that is not one.
     let sku = Sku::parse(&sku).map_err(|_| ApiError::not_found(NOT_FOUND))?;
-    let product = state.catalog.product_by_sku(&sku).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let product = state.catalog.product_by_sku(&sku).await?;
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
 
 /// Creates a product; its SKU is generated when absent.
 #[utoipa::path(post, path = "/api/v1/products", tag = "admin", security(("bearer" = [])), request_body = CreateProductRequest,
-    responses((status = 201, body = ProductView), (status = 400, description = "invalid field"), (status = 403, description = "not an admin"),
-        (status = 409, description = "duplicate SKU")))]
-pub async fn create_product(
+    responses((status = 201, body = ProductView),
+        (status = 400, description = "malformed body or invalid fields", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "duplicate SKU", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "body too large", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn create_product(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Json(body): Json<CreateProductRequest>,
@@ -184,7 +222,7 @@ pub async fn create_product(
         images: Vec::new(),
     };
     let new = NewProduct::parse(fields, &state.currency)?;
-    let product = state.catalog.create_product(new).await?;
+    let product = state.catalog.create(new).await?;
     tracing::info!(admin_id = %admin.id, product_id = %product.id, sku = %product.sku, "product created");
     let location = format!("/api/v1/products/{}", product.id);
     let view = ProductView::new(product, &state.image_path);
@@ -193,9 +231,16 @@ pub async fn create_product(
 
 /// Changes any of a product's fields.
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    request_body = UpdateProductRequest, responses((status = 200, body = ProductView), (status = 404, description = "absent or deleted"),
-        (status = 409, description = "duplicate SKU")))]
-pub async fn update_product(
+    request_body = UpdateProductRequest,
+    responses((status = 200, body = ProductView),
+        (status = 400, description = "malformed body, invalid fields, a body that changes nothing, or the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "absent or deleted", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "duplicate SKU", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "body too large", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn update_product(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<Uuid>,
@@ -216,45 +261,46 @@ pub async fn update_product(
         },
         &state.currency,
     )?;
-    if patch.is_empty() {
-        return Err(ApiError::bad_request("the body changes nothing; send at least one field"));
-    }
-    let product =
-        state.catalog.update_product(id, patch).await?.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let product = state.catalog.change(id, patch).await?;
     tracing::info!(admin_id = %admin.id, product_id = %id, "product changed");
     Ok(axum::Json(ProductView::new(product, &state.image_path)))
 }
 
 /// Soft-deletes a product: it leaves lists and answers 404, but orders keep its history.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204, description = "deleted"), (status = 404, description = "absent or already deleted")))]
-pub async fn delete_product(
+    responses((status = 204, description = "deleted"),
+        (status = 400, description = "the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "absent or already deleted", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn delete_product(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    if !state.catalog.delete_product(id).await? {
-        return Err(ApiError::not_found(NOT_FOUND));
-    }
+    state.catalog.delete(id).await?;
     tracing::info!(admin_id = %admin.id, product_id = %id, "product deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Products running low, lowest stock first.
 #[utoipa::path(get, path = "/api/v1/products/low-stock", tag = "admin", security(("bearer" = [])),
-    params(LowStockParams, ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = Page<ProductView>), (status = 403, description = "not an admin")))]
-pub async fn low_stock(
+    params(LowStockParams),
+    responses((status = 200, body = Page<ProductView>),
+        (status = 400, description = "invalid threshold or page", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn low_stock(
     State(state): State<AppState>,
     _admin: AdminUser,
     page: PageRequest,
     Query(params): Query<LowStockParams>,
 ) -> ApiResult<axum::Json<Page<ProductView>>> {
     let threshold = params.threshold.unwrap_or(10);
-    if !(0..=crate::domain::product::MAX_STOCK).contains(&threshold) {
-        return Err(ApiError::invalid_field("threshold", "must be between 0 and 1000000"));
+    if !(0..=MAX_STOCK).contains(&threshold) {
+        return Err(ApiError::invalid_field("threshold", format!("must be between 0 and {MAX_STOCK}")));
     }
-    let (items, total) = state.search.low_stock(threshold, page.offset(), page.limit()).await?;
+    let (items, total) = state.catalog.low_stock(threshold, page.offset(), page.limit()).await?;
     let items = items.into_iter().map(|p| ProductView::new(p, &state.image_path)).collect();
     Ok(axum::Json(Page::new(items, page, total)))
 }

@@ -28,11 +28,11 @@ use async_trait::async_trait;
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{
-    CatalogImport, CatalogSearch, CatalogStore, CategoryCount, Listing, LookupItem, Paging, StockObserver,
-    StoreError, UpsertSummary,
+use super::{CatalogImport, CatalogSearch, CatalogStore, StockObserver, StoreError, UpsertSummary};
+use crate::config::CacheConfig;
+use crate::domain::{
+    CategoryCount, ListQuery, Listing, LookupItem, NewProduct, Paging, Product, ProductPatch, Sku,
 };
-use crate::domain::{ListQuery, NewProduct, Product, ProductPatch, Sku};
 
 /// Sizes and lifetime of the read cache.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,22 @@ pub struct CacheLimits {
     pub product_bytes: u64,
     /// Memory for list and search pages, in bytes (approximate, as above).
     pub page_bytes: u64,
+}
+
+impl CacheLimits {
+    /// The limits `config` sets, or `None` when it turns the cache off: a quarter of the memory
+    /// for product details, the rest for pages.
+    pub fn from_config(config: &CacheConfig) -> Option<Self> {
+        if config.ttl_ms == 0 || config.max_mib == 0 {
+            return None;
+        }
+        let bytes = config.max_mib * 1024 * 1024;
+        Some(Self {
+            ttl: Duration::from_millis(config.ttl_ms),
+            product_bytes: bytes / 4,
+            page_bytes: bytes - bytes / 4,
+        })
+    }
 }
 
 /// A catalogue that serves repeated reads of `inner` from memory (see the module docs for what

@@ -14,18 +14,7 @@ use super::entities::{product, product_image};
 use super::sql::{
     SqlCatalog, active_model, ensure_categories, generated_sku, insert_images, is_unique_violation, now,
 };
-use crate::domain::{NewProduct, Product, ProductPatch, Sku};
-
-/// What another service needs to price and check an order line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookupItem {
-    pub id: Uuid,
-    pub sku: String,
-    pub name: String,
-    pub price: kit::money::Money,
-    pub stock: i64,
-    pub deleted: bool,
-}
+use crate::domain::{LookupItem, NewProduct, Product, ProductPatch, Sku};
 
 /// The catalogue's products, one at a time.
 #[async_trait]
@@ -207,7 +196,6 @@ impl CatalogStore for SqlCatalog {
                 sku: m.sku,
                 name: m.name,
                 price: kit::money::Money::new(m.price_amount, &m.currency),
-                stock: m.stock,
                 deleted: m.deleted_at.is_some(),
             })
             .collect())

@@ -28,26 +28,12 @@ use uuid::Uuid;
 use super::StoreError;
 use super::entities::{product, reservation, reservation_line};
 use super::sql::{is_unique_violation, now};
-use crate::domain::ReservationRequest;
+use crate::domain::{Reservation, ReservationLine, ReservationRequest, ReservationState, Shortage};
 
-/// A product that could not be held, and what is available of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shortage {
-    pub product_id: Uuid,
-    pub requested: i64,
-    /// 0 for unknown or deleted products.
-    pub available: i64,
-}
-
-/// The state of an order's reservation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reservation {
-    pub order_id: Uuid,
-    /// `false` once released (or for a tombstone, which has no lines).
-    pub held: bool,
-    /// Product and quantity of each line.
-    pub lines: Vec<(Uuid, i64)>,
-}
+/// `reservations.status` of a reservation holding its stock.
+const HELD: &str = "held";
+/// `reservations.status` of a released reservation, or of a tombstone.
+const RELEASED: &str = "released";
 
 /// What a reservation attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +72,7 @@ pub trait ReservationLedger: Send + Sync {
 /// (list totals, cached product details) are dropped.
 #[async_trait]
 pub trait StockObserver: Send + Sync {
+    /// Drops what is held of the stock of `products`.
     async fn stock_moved(&self, products: &[Uuid]);
 }
 
@@ -130,7 +117,7 @@ impl ReservationLedger for SqlLedger {
         // replay or a concurrent duplicate stops here.
         let claim = reservation::ActiveModel {
             order_id: Set(request.order_id),
-            status: Set("held".into()),
+            status: Set(HELD.into()),
             created_at: Set(now()),
             released_at: Set(None),
         };
@@ -183,8 +170,8 @@ impl ReservationLedger for SqlLedger {
         self.observer.stock_moved(&products).await;
         Ok(ReserveOutcome::Reserved(Reservation {
             order_id: request.order_id,
-            held: true,
-            lines: request.lines.iter().map(|l| (l.product_id, l.quantity)).collect(),
+            state: ReservationState::Held,
+            lines: request.lines.clone(),
         }))
     }
 
@@ -192,10 +179,10 @@ impl ReservationLedger for SqlLedger {
         let txn = self.db.begin().await?;
         let at = now();
         let released = reservation::Entity::update_many()
-            .col_expr(reservation::Column::Status, Expr::value("released"))
+            .col_expr(reservation::Column::Status, Expr::value(RELEASED))
             .col_expr(reservation::Column::ReleasedAt, Expr::value(at))
             .filter(reservation::Column::OrderId.eq(order_id))
-            .filter(reservation::Column::Status.eq("held"))
+            .filter(reservation::Column::Status.eq(HELD))
             .exec(&txn)
             .await?
             .rows_affected
@@ -220,7 +207,7 @@ impl ReservationLedger for SqlLedger {
         // Nothing held: record the release so a reservation arriving late is refused.
         let tombstone = reservation::ActiveModel {
             order_id: Set(order_id),
-            status: Set("released".into()),
+            status: Set(RELEASED.into()),
             created_at: Set(at),
             released_at: Set(Some(at)),
         };
@@ -240,10 +227,14 @@ impl ReservationLedger for SqlLedger {
             .filter(reservation_line::Column::OrderId.eq(order_id))
             .all(&self.db)
             .await?;
+        let state = if found.status == HELD { ReservationState::Held } else { ReservationState::Released };
         Ok(Some(Reservation {
             order_id,
-            held: found.status == "held",
-            lines: lines.into_iter().map(|l| (l.product_id, l.quantity)).collect(),
+            state,
+            lines: lines
+                .into_iter()
+                .map(|l| ReservationLine { product_id: l.product_id, quantity: l.quantity })
+                .collect(),
         }))
     }
 }

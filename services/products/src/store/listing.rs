@@ -17,34 +17,7 @@ use super::StoreError;
 use super::entities::product;
 use super::sql::SqlCatalog;
 use crate::domain::listing::CursorKey;
-use crate::domain::{ListQuery, Product, Sort};
-
-/// How much of a list to read.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Paging {
-    /// `limit` rows after skipping `offset`, with the total.
-    Offset { offset: u64, limit: u64 },
-    /// `limit` rows after the cursor position (from the start when `None`).
-    Cursor { after: Option<CursorKey>, limit: u64 },
-}
-
-/// One page of products.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listing {
-    pub items: Vec<Product>,
-    /// Offset pages only.
-    pub total: Option<u64>,
-    /// Cursor pages only: where the next page starts, `None` on the last page.
-    pub next: Option<CursorKey>,
-}
-
-/// A category and how many live products it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CategoryCount {
-    pub slug: String,
-    pub name: String,
-    pub product_count: u64,
-}
+use crate::domain::{CategoryCount, ListQuery, Listing, Paging, Product, Sort};
 
 /// Reading the catalogue many products at a time.
 #[async_trait]

@@ -7,7 +7,8 @@
 
 mod cache;
 mod catalog;
-pub mod entities;
+mod entities;
+mod images;
 mod import;
 mod ledger;
 mod listing;
@@ -17,12 +18,11 @@ mod sql;
 use std::sync::Arc;
 
 pub use cache::{CacheLimits, CachedCatalog};
-pub use catalog::{CatalogStore, LookupItem};
+pub use catalog::CatalogStore;
+pub use images::{ImageStore, StoredImage};
 pub use import::{CatalogImport, UpsertSummary};
-pub use ledger::{
-    ReleaseOutcome, Reservation, ReservationLedger, ReserveOutcome, Shortage, SqlLedger, StockObserver,
-};
-pub use listing::{CatalogSearch, CategoryCount, Listing, Paging};
+pub use ledger::{ReleaseOutcome, ReservationLedger, ReserveOutcome, SqlLedger, StockObserver};
+pub use listing::CatalogSearch;
 pub use sql::SqlCatalog;
 
 /// One catalogue (the SQL one, or the read cache in front of it) as each of its traits.
@@ -51,15 +51,4 @@ pub enum StoreError {
     DuplicateSku(String),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
-}
-
-impl From<StoreError> for kit::ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::DuplicateSku(sku) => {
-                kit::ApiError::conflict(format!("a product with SKU {sku} already exists"))
-            }
-            StoreError::Db(db) => db.into(),
-        }
-    }
 }
