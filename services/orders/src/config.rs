@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OrdersConfig {
+    /// Where it listens, and its timeouts and limits.
     pub http: HttpConfig,
+    /// The orders database (SQLite or PostgreSQL).
     pub database: DatabaseConfig,
     /// The one ISO 4217 currency orders are in.
     pub currency: String,
@@ -27,6 +29,7 @@ pub struct OrdersConfig {
     pub service_client_id: String,
     /// Its secret (at least 16 characters; no default).
     pub service_client_secret: String,
+    /// The worker that settles abandoned checkouts.
     pub recovery: RecoveryConfig,
 }
 
@@ -34,6 +37,7 @@ pub struct OrdersConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecoveryConfig {
+    /// Whether this replica runs the worker.
     pub enabled: bool,
     /// How often it looks.
     pub interval_ms: u64,
@@ -52,20 +56,19 @@ impl Default for RecoveryConfig {
 }
 
 impl RecoveryConfig {
+    /// How often the worker looks.
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms)
     }
 
+    /// The age at which a pending order is settled.
     pub fn pending_timeout(&self) -> Duration {
         Duration::from_millis(self.pending_timeout_ms)
     }
 
-    /// What the worker settles, and when it tries an order again.
-    pub fn policy(&self) -> crate::recovery::Policy {
-        crate::recovery::Policy {
-            pending_timeout: self.pending_timeout(),
-            first_backoff: Duration::from_millis(self.retry_backoff_ms),
-        }
+    /// The wait after a first failed attempt to settle an order.
+    pub fn retry_backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms)
     }
 }
 

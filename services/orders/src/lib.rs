@@ -1,32 +1,44 @@
 //! The orders service: checkout as a synchronous saga that never oversells, never leaks stock
 //! and is idempotent; order history; the order status machine; sales stats. See README.md.
+//!
+//! Layers: `routes` (HTTP only) → `app` (the use cases) → `domain` (rules, no I/O), `store`
+//! (the database) and `clients` (the users and products services); `state` is what handlers
+//! share.
 
-pub mod checkout;
+mod app;
+mod clients;
 pub mod config;
-pub mod dependencies;
 pub mod domain;
-pub mod recovery;
-pub mod routes;
+mod routes;
+mod state;
 pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use kit::auth::{ServiceCredentials, TokenVerifier};
 use kit::client::ServiceClient;
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
+use app::checkout::Checkout;
+use app::orders::Orders;
+use app::recovery::{Policy, Recovery};
+use app::stats::SalesStats;
+use clients::{ProductsClient, UsersClient};
 pub use config::OrdersConfig;
-use dependencies::Dependencies;
-use routes::AppState;
+use state::AppState;
 use store::OrderStore;
+
+/// What the shop and tests hold to run recovery passes of a running orders service (clones
+/// share its store and clients): `settle_once` runs one pass now.
+pub use app::recovery::Recovery as RecoveryHandle;
+pub use app::recovery::{RecoveryError, Settled};
 
 /// The orders service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
-    state: AppState,
+    recovery: Recovery,
     config: OrdersConfig,
 }
 
@@ -44,14 +56,25 @@ impl Application {
             &config.service_client_id,
             &config.service_client_secret,
         ));
+        let products = ProductsClient::new(products, credentials);
         let state = AppState {
-            store: store.clone(),
-            dependencies: Dependencies::new(users.clone(), products, credentials),
+            checkout: Checkout::new(
+                store.clone(),
+                UsersClient::new(users.clone()),
+                products.clone(),
+                &config.currency,
+                config.tax_rate_bp,
+            ),
+            orders: Orders::new(store.clone(), products.clone()),
+            stats: SalesStats::new(store.clone(), &config.currency),
             verifier: Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL)),
-            currency: config.currency.as_str().into(),
-            tax_rate_bp: config.tax_rate_bp,
         };
-        let (api, openapi) = routes::router(state.clone());
+        let policy = Policy {
+            pending_timeout: config.recovery.pending_timeout(),
+            first_backoff: config.recovery.retry_backoff(),
+        };
+        let recovery = Recovery::new(store.clone(), products, policy);
+        let (api, openapi) = routes::router(state);
         let service = Service {
             name: "orders",
             api,
@@ -62,53 +85,25 @@ impl Application {
             }),
         };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, state, config })
+        Ok(Self { server, recovery, config })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
 
-    /// Settles abandoned checkouts once, now (the worker does this every interval).
-    pub async fn settle_once(&self) -> anyhow::Result<recovery::Settled> {
-        recovery::settle_once(&self.state, self.config.recovery.policy()).await
-    }
-
-    /// A handle for running recovery passes from outside (tests, chores).
+    /// A handle for running recovery passes from outside (tests, the shop).
     pub fn recovery_handle(&self) -> RecoveryHandle {
-        RecoveryHandle { state: self.state.clone(), policy: self.config.recovery.policy() }
+        self.recovery.clone()
     }
 
     /// Serves, with the recovery worker, until `shutdown` is cancelled; then drains.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let recovery = &self.config.recovery;
-        if recovery.enabled {
-            tokio::spawn(recovery::run(
-                self.state.clone(),
-                recovery.interval(),
-                recovery.policy(),
-                shutdown.clone(),
-            ));
+        if self.config.recovery.enabled {
+            tokio::spawn(self.recovery.run(self.config.recovery.interval(), shutdown.clone()));
         }
         self.server.run(shutdown).await
-    }
-}
-
-/// Runs recovery passes against a running orders service.
-#[derive(Clone)]
-pub struct RecoveryHandle {
-    state: AppState,
-    policy: recovery::Policy,
-}
-
-impl RecoveryHandle {
-    /// One pass; with `pending_timeout` overridden (e.g. zero in tests, to settle at once).
-    pub async fn settle_once(&self, pending_timeout: Option<Duration>) -> anyhow::Result<recovery::Settled> {
-        let policy = recovery::Policy {
-            pending_timeout: pending_timeout.unwrap_or(self.policy.pending_timeout),
-            ..self.policy
-        };
-        recovery::settle_once(&self.state, policy).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! What a valid checkout request is: 1 to 100 lines of 1 to 999 units, one line per product
-//! (duplicates merged), and exactly one way of naming the shipping address.
+//! (duplicates merged), and exactly one way of naming the shipping address; and what an
+//! idempotency key is.
 
 use std::collections::BTreeMap;
 
@@ -7,8 +8,35 @@ use kit::FieldErrors;
 use kit::address::PostalAddress;
 use uuid::Uuid;
 
+/// The most lines one order holds.
 pub const MAX_LINES: usize = 100;
+/// The most units of one product one order holds.
 pub const MAX_QUANTITY: i64 = 999;
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// A client's `Idempotency-Key`: 1 to [`MAX_IDEMPOTENCY_KEY`] printable ASCII characters,
+/// surrounding spaces trimmed. Unique per user: the same key names the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Parses a header's value; the error says what a key must be.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let key = raw.trim();
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+            ));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// The key, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Units of one product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +57,7 @@ pub enum ShippingChoice {
 /// A validated checkout, lines merged and in product-id order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutRequest {
+    /// One line per product, in product-id order.
     pub lines: Vec<OrderLineRequest>,
     pub shipping: ShippingChoice,
 }
@@ -152,6 +181,16 @@ mod tests {
         assert_eq!(err.status(), 400);
         let err = CheckoutRequest::parse(&[(id(1), i64::MIN), (id(1), -1)], Some(id(9)), None).unwrap_err();
         assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn idempotency_keys_are_trimmed_printable_ascii_of_bounded_length() {
+        assert_eq!(IdempotencyKey::parse("  order-1 ").unwrap().as_str(), "order-1");
+        assert!(IdempotencyKey::parse(&"k".repeat(MAX_IDEMPOTENCY_KEY)).is_ok());
+        for bad in ["", "   ", "two words", "tab\there", "é"] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(IdempotencyKey::parse(&"k".repeat(MAX_IDEMPOTENCY_KEY + 1)).is_err());
     }
 
     #[test]

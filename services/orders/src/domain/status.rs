@@ -20,6 +20,7 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the order of an order's life (cancelled last).
     pub const ALL: [OrderStatus; 6] = [
         OrderStatus::Pending,
         OrderStatus::Confirmed,
@@ -52,6 +53,7 @@ impl OrderStatus {
         !matches!(self, OrderStatus::Pending | OrderStatus::Cancelled)
     }
 
+    /// The status as the API and the database write it.
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Pending => "pending",
@@ -63,6 +65,7 @@ impl OrderStatus {
         }
     }
 
+    /// A status from its name; the error lists the names.
     pub fn parse(raw: &str) -> Result<Self, String> {
         Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
             "must be one of pending, confirmed, paid, shipped, delivered, cancelled".to_owned()

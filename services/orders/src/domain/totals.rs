@@ -3,8 +3,6 @@
 //! Tax rounding: `tax = subtotal × rate_bp / 10,000` rounded half up (half a cent goes up), on
 //! the subtotal, never per line, so the tax on an order does not depend on how it is split.
 
-use kit::money::Money;
-
 /// An order line with its price, as snapshotted at purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedLine {
@@ -51,10 +49,6 @@ impl Totals {
         let subtotal = lines.iter().try_fold(0i64, |sum, line| sum.checked_add(line.line_total))?;
         let tax = tax(subtotal, rate_bp)?;
         Some(Self { subtotal, tax, total: subtotal.checked_add(tax)? })
-    }
-
-    pub fn money(amount: i64, currency: &str) -> Money {
-        Money::new(amount, currency)
     }
 }
 

@@ -1,14 +1,12 @@
-//! HTTP surface of the orders service: every route is listed in [`router`].
+//! HTTP surface of the orders service: every route is listed in [`router`]. Handlers extract and
+//! parse the request, call one use case of [`crate::app`], map its error to a problem, and
+//! build the view.
 
 mod orders;
 mod stats;
 
-use std::sync::Arc;
-
-use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use kit::address::PostalAddress;
-use kit::auth::TokenVerifier;
 use kit::http::BearerAuth;
 use kit::money::Money;
 use serde::Serialize;
@@ -17,25 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::dependencies::Dependencies;
-use crate::domain::OrderStatus;
-use crate::store::{Order, OrderStore};
-
-/// What every handler of the orders service shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: OrderStore,
-    pub dependencies: Dependencies,
-    pub verifier: Arc<TokenVerifier>,
-    pub currency: Arc<str>,
-    pub tax_rate_bp: u32,
-}
-
-impl FromRef<AppState> for Arc<TokenVerifier> {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
+use crate::domain::{Order, OrderStatus};
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,7 +27,7 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
 struct ApiDoc;
 
 /// Every route of the service, with its OpenAPI document.
-pub fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_order, orders::list_orders))
         .routes(routes!(stats::order_stats))

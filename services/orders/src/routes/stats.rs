@@ -5,14 +5,17 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use kit::auth::AdminUser;
+use kit::error::ProblemBody;
 use kit::extract::Query;
 use kit::money::Money;
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use crate::app::stats::{SalesReport, StatsError};
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// Start, inclusive: an RFC 3339 date (`2026-11-01`) or time.
     from: Option<String>,
@@ -20,6 +23,7 @@ pub struct StatsParams {
     to: Option<String>,
 }
 
+/// Sales figures of a period.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatsView {
     /// Orders that are sales (confirmed, paid, shipped, delivered).
@@ -32,9 +36,38 @@ pub struct StatsView {
     by_status: BTreeMap<String, u64>,
 }
 
+impl From<SalesReport> for StatsView {
+    fn from(report: SalesReport) -> Self {
+        Self {
+            orders: report.orders,
+            revenue: report.revenue,
+            average_order_value: report.average_order_value,
+            by_status: report
+                .by_status
+                .into_iter()
+                .map(|(status, n)| (status.as_str().to_owned(), n))
+                .collect(),
+        }
+    }
+}
+
+impl From<StatsError> for ApiError {
+    fn from(err: StatsError) -> Self {
+        match err {
+            StatsError::TooLarge => ApiError::unprocessable(err.to_string()),
+            StatsError::Store(db) => db.into(),
+        }
+    }
+}
+
 /// Orders, revenue, average order value and counts by status over a period.
 #[utoipa::path(get, path = "/api/v1/orders/stats", tag = "admin", security(("bearer" = [])), params(StatsParams),
-    responses((status = 200, body = StatsView), (status = 400, description = "bad date")))]
+    responses(
+        (status = 200, body = StatsView),
+        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "a bad date"),
+        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
+        (status = 403, body = ProblemBody, content_type = "application/problem+json", description = "not an admin"),
+        (status = 422, body = ProblemBody, content_type = "application/problem+json", description = "the period's revenue does not fit in one amount")))]
 pub async fn order_stats(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -44,29 +77,7 @@ pub async fn order_stats(
     let from = errors.take("from", params.from.as_deref().map(|v| instant(v, false)).transpose());
     let to = errors.take("to", params.to.as_deref().map(|v| instant(v, true)).transpose());
     let (from, to) = errors.finish(|| Some((from?, to?)))?;
-    let stats = state.store.stats(from, to).await?;
-    let too_large = || {
-        ApiError::unprocessable(
-            "the revenue of this period is too large to express in minor units; ask for a shorter period",
-        )
-    };
-    let revenue = i64::try_from(stats.revenue).map_err(|_| too_large())?;
-    let average = average_order_value(stats.revenue, stats.orders).ok_or_else(too_large)?;
-    Ok(axum::Json(StatsView {
-        orders: stats.orders,
-        revenue: Money::new(revenue, &state.currency),
-        average_order_value: Money::new(average, &state.currency),
-        by_status: stats.by_status.into_iter().map(|(status, n)| (status.as_str().to_owned(), n)).collect(),
-    }))
-}
-
-/// Revenue per order, rounded half up; 0 without orders, `None` if it does not fit.
-fn average_order_value(revenue: i128, orders: u64) -> Option<i64> {
-    if orders == 0 {
-        return Some(0);
-    }
-    let orders = i128::from(orders);
-    i64::try_from((revenue * 2 + orders) / (orders * 2)).ok()
+    Ok(axum::Json(state.stats.report(from, to).await?.into()))
 }
 
 /// An RFC 3339 time, or a date: its start (or, for an end, the start of the next day).
@@ -83,15 +94,6 @@ fn instant(raw: &str, end: bool) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn average_rounds_half_up_and_never_overflows() {
-        assert_eq!(average_order_value(0, 0), Some(0));
-        assert_eq!(average_order_value(3, 2), Some(2));
-        assert_eq!(average_order_value(5, 4), Some(1));
-        assert_eq!(average_order_value(i128::from(i64::MAX) * 3, 3), Some(i64::MAX));
-        assert_eq!(average_order_value(i128::from(i64::MAX) * 3, 1), None);
-    }
 
     #[test]
     fn dates_cover_whole_days() {

@@ -11,52 +11,25 @@ use chrono::{DateTime, SubsecRound, Utc};
 use kit::address::PostalAddress;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
 pub use entities::{order, order_item};
 
-use crate::domain::{OrderStatus, PricedLine, Totals};
+use crate::domain::{Order, OrderStatus, PricedLine, Totals};
 
 /// What can go wrong storing orders, beyond the database failing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The user has an order with this idempotency key already.
     #[error("this idempotency key was already used by this user")]
     DuplicateKey,
+    /// The database failed.
     #[error(transparent)]
     Db(#[from] DbErr),
-}
-
-impl From<StoreError> for kit::ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::DuplicateKey => kit::ApiError::conflict("this idempotency key is in use"),
-            StoreError::Db(db) => db.into(),
-        }
-    }
-}
-
-/// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Order {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub status: OrderStatus,
-    pub currency: String,
-    pub lines: Vec<PricedLine>,
-    pub totals: Totals,
-    pub shipping_address: PostalAddress,
-    pub idempotency_key: Option<String>,
-    pub fingerprint: String,
-    pub status_reason: Option<String>,
-    pub stock_released: bool,
-    /// How often the recovery worker has failed to settle it.
-    pub recovery_attempts: u32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// A new order, priced and addressed, to record as pending.
@@ -103,14 +76,17 @@ fn now() -> DateTime<Utc> {
 }
 
 impl OrderStore {
+    /// The store over a connected database (SQLite or PostgreSQL).
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
     }
 
+    /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), DbErr> {
         migration::Migrator::up(&self.db, None).await
     }
 
+    /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
     }
@@ -182,6 +158,7 @@ impl OrderStore {
         })
     }
 
+    /// The order with its lines.
     pub async fn get(&self, id: Uuid) -> Result<Option<Order>, DbErr> {
         let Some(model) = order::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
@@ -214,10 +191,10 @@ impl OrderStore {
         if self.update_status(id, from, to, reason, now()).await? { self.get(id).await } else { Ok(None) }
     }
 
-    /// [`Self::transition`] of an order the caller has just read or written: on success the
-    /// order comes back with the new status, reason and time, without reading it again (a
+    /// [`Self::transition`] of an order the caller has in hand (just read or written): on
+    /// success it comes back with the new status, reason and time, without reading it again (a
     /// status move changes nothing else, and it only succeeds from a status in `from`).
-    pub async fn transition_held(
+    pub async fn transition_order(
         &self,
         mut order: Order,
         from: &[OrderStatus],
@@ -475,11 +452,6 @@ impl OrderStore {
                 })
             })
             .collect()
-    }
-
-    /// The connection, for tests and chores.
-    pub fn connection(&self) -> &impl ConnectionTrait {
-        &self.db
     }
 }
 

@@ -1,43 +1,32 @@
-//! Calls to the services checkout depends on: the users service (the buyer's saved address, on
-//! their behalf) and the products service (lookup, reservations, with this service's own token).
-//! Every call has the timeouts, retries (idempotent calls only) and circuit breaker of
-//! `kit::client`.
+//! The typed HTTP clients of the services checkout depends on, speaking `contracts` types: the
+//! users service (the buyer's saved address, read on their behalf) and the products service
+//! (lookup and reservations, called with this service's own token). Every call has the
+//! timeouts, retries (idempotent calls only) and circuit breaker of `kit::client`.
 
 use std::sync::Arc;
 
 use contracts::products::{
-    LookupRequest, LookupResponse, ProductInfo, Reservation as ReservationAnswer, ReservationConflict,
+    LookupRequest, LookupResponse, ProductInfo, ReleaseResponse, Reservation, ReservationConflict,
     ReservationStatus, ReserveItem, ReserveRequest, Shortage,
 };
 use contracts::users::AddressView;
 use http::{Method, StatusCode};
 use kit::address::PostalAddress;
 use kit::auth::ServiceCredentials;
-use kit::client::{ClientError, ServiceClient};
+use kit::client::{ClientError, ServiceClient, ServiceRequest};
 use uuid::Uuid;
 
 use crate::domain::OrderLineRequest;
 
-/// What a reservation attempt did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    Held,
-    Short(Vec<Shortage>),
-    /// The order's reservation had been released (the order was given up meanwhile).
-    Released,
-}
-
-/// The orders service's view of its dependencies.
+/// The users service, on the buyer's behalf.
 #[derive(Clone)]
-pub struct Dependencies {
+pub struct UsersClient {
     users: ServiceClient,
-    products: ServiceClient,
-    credentials: Arc<ServiceCredentials>,
 }
 
-impl Dependencies {
-    pub fn new(users: ServiceClient, products: ServiceClient, credentials: Arc<ServiceCredentials>) -> Self {
-        Self { users, products, credentials }
+impl UsersClient {
+    pub fn new(users: ServiceClient) -> Self {
+        Self { users }
     }
 
     /// The buyer's saved address, read with their own token; `None` if it is not theirs.
@@ -60,8 +49,33 @@ impl Dependencies {
             Err(e) => Err(e),
         }
     }
+}
 
-    /// Price, name, SKU and stock of each product found.
+/// What an attempt to reserve an order's stock did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    /// Every line is held.
+    Held,
+    /// Some lines could not be held; nothing was taken.
+    Short(Vec<Shortage>),
+    /// The order's reservation had been released before this attempt (the order was given up
+    /// meanwhile, by the recovery worker or a cancel): nothing is held, and nothing will be.
+    AlreadyReleased,
+}
+
+/// The products service, as this service (its own service token).
+#[derive(Clone)]
+pub struct ProductsClient {
+    products: ServiceClient,
+    credentials: Arc<ServiceCredentials>,
+}
+
+impl ProductsClient {
+    pub fn new(products: ServiceClient, credentials: Arc<ServiceCredentials>) -> Self {
+        Self { products, credentials }
+    }
+
+    /// Price, name and SKU of each product found (deleted ones flagged).
     pub async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<ProductInfo>, ClientError> {
         let body = LookupRequest { ids: ids.to_vec() };
         let answer: LookupResponse = self
@@ -81,7 +95,7 @@ impl Dependencies {
         &self,
         order_id: Uuid,
         lines: &[OrderLineRequest],
-    ) -> Result<Reservation, ClientError> {
+    ) -> Result<ReserveOutcome, ClientError> {
         let body = ReserveRequest {
             order_id,
             items: lines
@@ -89,7 +103,7 @@ impl Dependencies {
                 .map(|l| ReserveItem { product_id: l.product_id, quantity: l.quantity })
                 .collect(),
         };
-        let result: Result<ReservationAnswer, ClientError> = self
+        let result: Result<Reservation, ClientError> = self
             .as_service(|token| {
                 self.products
                     .request(Method::POST, "/internal/v1/reservations")
@@ -99,12 +113,12 @@ impl Dependencies {
             })
             .await;
         match result {
-            Ok(_) => Ok(Reservation::Held),
+            Ok(_) => Ok(ReserveOutcome::Held),
             Err(e) if e.status() == Some(StatusCode::CONFLICT) => {
                 // A 409 whose reason cannot be read is not guessed at: the outcome is unknown.
                 match e.problem().map(serde_json::from_value::<ReservationConflict>) {
-                    Some(Ok(ReservationConflict::Short { short })) => Ok(Reservation::Short(short)),
-                    Some(Ok(ReservationConflict::Released)) => Ok(Reservation::Released),
+                    Some(Ok(ReservationConflict::Short { short })) => Ok(ReserveOutcome::Short(short)),
+                    Some(Ok(ReservationConflict::Released)) => Ok(ReserveOutcome::AlreadyReleased),
                     _ => Err(ClientError::Decode {
                         service: "products".to_owned(),
                         reason: "a reservation conflict without a known reason".to_owned(),
@@ -115,10 +129,11 @@ impl Dependencies {
         }
     }
 
-    /// Returns the order's stock; safe to repeat.
+    /// Returns the order's stock; safe to repeat. Releasing an order never reserved records it
+    /// as given up, so a reservation still in flight for it is refused.
     pub async fn release(&self, order_id: Uuid) -> Result<(), ClientError> {
         let path = format!("/internal/v1/reservations/{order_id}/release");
-        let _: contracts::products::ReleaseResponse = self
+        let _: ReleaseResponse = self
             .as_service(|token| self.products.request(Method::POST, &path).bearer(token).idempotent())
             .await?;
         Ok(())
@@ -127,7 +142,7 @@ impl Dependencies {
     /// Whether stock is held for the order right now.
     pub async fn is_held(&self, order_id: Uuid) -> Result<bool, ClientError> {
         let path = format!("/internal/v1/reservations/{order_id}");
-        let result: Result<ReservationAnswer, ClientError> =
+        let result: Result<Reservation, ClientError> =
             self.as_service(|token| self.products.request(Method::GET, &path).bearer(token)).await;
         match result {
             Ok(reservation) => Ok(reservation.status == ReservationStatus::Held),
@@ -140,7 +155,7 @@ impl Dependencies {
     async fn as_service<T, F>(&self, build: F) -> Result<T, ClientError>
     where
         T: serde::de::DeserializeOwned,
-        F: Fn(&str) -> kit::client::ServiceRequest,
+        F: Fn(&str) -> ServiceRequest,
     {
         let token = self.credentials.token().await?;
         match self.products.send_json(build(&token)).await {
