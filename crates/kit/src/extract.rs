@@ -169,10 +169,65 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// An integer field as JSON Schema's `integer` reads it: `2` and `2.0` alike (a number whose
+/// fraction is zero is an integer there, so a document that says `integer` promises both), any
+/// other fraction refused. Use as `#[serde(deserialize_with = "kit::extract::whole_number")]`.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct WholeNumber;
+
+    impl serde::de::Visitor<'_> for WholeNumber {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i64, E> {
+            Ok(n)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
+            i64::try_from(n).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<i64, E> {
+            // Every whole f64 in this range converts exactly; 2^63 itself is out of range.
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            if n.fract() == 0.0 && (-LIMIT..LIMIT).contains(&n) {
+                Ok(n as i64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(n), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(WholeNumber)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn whole_numbers_may_carry_a_zero_fraction_and_nothing_else() {
+        #[derive(Debug, Deserialize)]
+        struct Line {
+            #[serde(deserialize_with = "whole_number")]
+            quantity: i64,
+        }
+        let read = |json: &str| serde_json::from_str::<Line>(json).map(|l| l.quantity);
+        assert_eq!(read(r#"{"quantity": 2}"#).unwrap(), 2);
+        assert_eq!(read(r#"{"quantity": 2.0}"#).unwrap(), 2);
+        assert_eq!(read(r#"{"quantity": -3e2}"#).unwrap(), -300);
+        assert_eq!(read(r#"{"quantity": 9223372036854775807}"#).unwrap(), i64::MAX);
+        for refused in ["2.5", "1e300", "9223372036854775808", "\"2\"", "null", "-9.3e18"] {
+            assert!(read(&format!(r#"{{"quantity": {refused}}}"#)).is_err(), "{refused}");
+        }
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -134,6 +134,9 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CursorPage<T> {
     pub items: Vec<T>,
+    /// Always present (`null` on the last page), which is also what tells this shape from an
+    /// offset [`Page`] where a document offers both.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -217,6 +220,14 @@ mod tests {
             assert_eq!(fields, ["page"], "limit {limit}");
             assert!(PageRequest::new(Some(LAST_PAGE as i64), Some(limit)).is_ok(), "limit {limit}");
         }
+    }
+
+    #[test]
+    fn a_cursor_page_always_names_its_next_cursor() {
+        let schema = serde_json::to_value(<CursorPage<u8> as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["required"], serde_json::json!(["items", "next_cursor"]));
+        let last = serde_json::to_value(CursorPage::<u8> { items: vec![], next_cursor: None }).unwrap();
+        assert_eq!(last, serde_json::json!({"items": [], "next_cursor": null}));
     }
 
     #[test]
