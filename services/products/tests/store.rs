@@ -73,6 +73,7 @@ kit::on_both_backends!(
     reservation_is_idempotent_and_release_happens_once,
     release_before_reserve_refuses_the_late_reservation,
     in_stock_totals_follow_reservations_and_releases_at_once,
+    concurrent_edits_and_image_additions_all_succeed,
     upsert_updates_by_sku_without_duplicating,
     offset_pages_tile_the_list_in_every_order_with_their_images,
     a_list_while_no_connection_is_free_is_unavailable_not_a_fault,
@@ -446,6 +447,36 @@ async fn in_stock_totals_follow_reservations_and_releases_at_once(backend: Backe
     assert_eq!(total(store.clone(), in_stock.clone()).await, Some(0), "sold out at once");
     ledger.release(order).await.unwrap();
     assert_eq!(total(store.clone(), in_stock).await, Some(1), "back in stock at once");
+}
+
+async fn concurrent_edits_and_image_additions_all_succeed(backend: Backend) {
+    // On SQLite a transaction that reads before it writes cannot take the write lock once
+    // another writer committed in between (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits
+    // out); every write transaction must write first.
+    let (store, _db) = store(backend).await;
+    let lamp = store.create_product(parse(product("Lamp"))).await.unwrap();
+    let edits: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    let patch = ProductPatch { stock: Some(i), ..ProductPatch::default() };
+                    store.update_product(lamp.id, patch).await.map(|p| p.is_some())
+                } else {
+                    store
+                        .add_image(lamp.id, &format!("https://img.example/{i}.jpg"))
+                        .await
+                        .map(|p| p.is_some())
+                }
+            })
+        })
+        .collect();
+    for edit in edits {
+        assert!(edit.await.unwrap().unwrap(), "the product is there");
+    }
+    assert_eq!(store.product(lamp.id).await.unwrap().unwrap().images.len(), 20);
+    assert!(store.update_product(Uuid::now_v7(), ProductPatch::default()).await.unwrap().is_none());
+    assert!(store.add_image(Uuid::now_v7(), "https://img.example/x.jpg").await.unwrap().is_none());
 }
 
 async fn upsert_updates_by_sku_without_duplicating(backend: Backend) {

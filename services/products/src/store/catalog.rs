@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -54,6 +55,21 @@ impl SqlCatalog {
     }
 }
 
+/// Marks a live product updated now; `false` when there is none. The first statement of a
+/// transaction that changes a product: on SQLite a transaction that reads first cannot take the
+/// write lock once another writer has committed meanwhile (`SQLITE_BUSY_SNAPSHOT`, which no busy
+/// timeout waits out), while one that writes first waits its turn. On PostgreSQL it also locks
+/// the row for the rest of the transaction.
+async fn touch_live(txn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let touched = product::Entity::update_many()
+        .col_expr(product::Column::UpdatedAt, Expr::value(now()))
+        .filter(product::Column::Id.eq(id))
+        .filter(product::Column::DeletedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(touched.rows_affected == 1)
+}
+
 #[async_trait]
 impl CatalogStore for SqlCatalog {
     async fn create_product(&self, new: NewProduct) -> Result<Product, StoreError> {
@@ -78,11 +94,13 @@ impl CatalogStore for SqlCatalog {
 
     async fn update_product(&self, id: Uuid, patch: ProductPatch) -> Result<Option<Product>, StoreError> {
         let txn = self.db.begin().await?;
-        let Some(current) =
-            product::Entity::find_by_id(id).filter(product::Column::DeletedAt.is_null()).one(&txn).await?
-        else {
+        if !touch_live(&txn, id).await? {
             return Ok(None);
-        };
+        }
+        let current = product::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
         let mut model: product::ActiveModel = current.into();
         let new_sku = patch.sku.as_ref().map(|s| s.to_string());
         if let Some(sku) = &new_sku {
@@ -162,23 +180,18 @@ impl CatalogStore for SqlCatalog {
 
     async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError> {
         let txn = self.db.begin().await?;
-        let Some(model) = product::Entity::find_by_id(product_id)
-            .filter(product::Column::DeletedAt.is_null())
+        if !touch_live(&txn, product_id).await? {
+            return Ok(None);
+        }
+        let model = product::Entity::find_by_id(product_id)
             .one(&txn)
             .await?
-        else {
-            return Ok(None);
-        };
+            .ok_or_else(|| DbErr::RecordNotFound(product_id.to_string()))?;
         let count = product_image::Entity::find()
             .filter(product_image::Column::ProductId.eq(product_id))
             .count(&txn)
             .await?;
         insert_images(&txn, product_id, &[key.to_owned()], count as i32).await?;
-        product::Entity::update_many()
-            .col_expr(product::Column::UpdatedAt, Expr::value(now()))
-            .filter(product::Column::Id.eq(product_id))
-            .exec(&txn)
-            .await?;
         txn.commit().await?;
         Ok(self.hydrate(vec![model]).await?.pop())
     }
