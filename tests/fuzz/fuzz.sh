@@ -87,6 +87,21 @@ parameters = { id = "$address" }
 [[operations]]
 include-path-regex = "^/api/v1/users/\\\\{id\\\\}"
 parameters = { id = "$user" }
+# A cursor is a token the list hands out: no schema tells a forged one from a real one, and the
+# list answers a forged one 400. So the product list is fuzzed with the cursor absent or empty
+# (both answer shapes), and without the coverage phase, which ignores dictionaries.
+[dictionaries.cursors]
+values = [""]
+[[operations]]
+include-path = "/api/v1/products"
+include-method = "GET"
+parameters = { cursor = { dictionary = "cursors", probability = 1.0 } }
+phases.coverage.enabled = false
+# Random bytes are not a JPEG, PNG or WebP, which no schema can say: 415 and 422 are answers.
+[[operations]]
+include-path-regex = "^/api/v1/products/\\\\{id\\\\}/images$"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "415", "422"]
 TOML
 
   for who in customer admin; do

@@ -19,9 +19,6 @@ pub(crate) enum CatalogError {
     NotFound,
     #[error("a product with SKU {0} already exists")]
     DuplicateSku(String),
-    /// A change that names no field.
-    #[error("the change names no field")]
-    NothingToChange,
     /// A cursor handed out for one sort order, sent with another.
     #[error("the cursor belongs to another sort order")]
     CursorOfAnotherSort,
@@ -64,10 +61,11 @@ impl Catalog {
         Ok(self.records.create_product(new).await?)
     }
 
-    /// Changes the fields `patch` names of a live product.
+    /// Changes the fields `patch` names of a live product; a patch that names none changes
+    /// nothing (not even when it was last updated) and answers the product as it is.
     pub async fn change(&self, id: Uuid, patch: ProductPatch) -> Result<Product, CatalogError> {
         if patch.is_empty() {
-            return Err(CatalogError::NothingToChange);
+            return self.product(id).await;
         }
         self.records.update_product(id, patch).await?.ok_or(CatalogError::NotFound)
     }

@@ -2,6 +2,7 @@
 //! keyset position of a cursor page) and what it answers.
 
 use kit::FieldErrors;
+use kit::money::MAX_AMOUNT;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -42,7 +43,7 @@ pub struct ListQuery {
     /// Category slug.
     pub category: Option<String>,
     pub brand: Option<String>,
-    /// Inclusive bounds in minor units.
+    /// Inclusive bounds in minor units; a maximum below the minimum matches nothing.
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     /// `Some(true)`: only products with stock; `Some(false)`: only sold-out ones.
@@ -78,11 +79,6 @@ impl ListQuery {
         let category =
             errors.take("category", params.category.as_deref().map(|c| text(c, 0, 200)).transpose());
         let brand = errors.take("brand", params.brand.as_deref().map(|b| text(b, 0, 100)).transpose());
-        if let (Some(Some(min)), Some(Some(max))) = (min_price, max_price)
-            && min > max
-        {
-            errors.push("min_price", "must not be above max_price");
-        }
         errors.finish(|| {
             let sort = match sort? {
                 Some(Sort::Relevance) | None if search.is_some() => Sort::Relevance,
@@ -102,12 +98,13 @@ impl ListQuery {
     }
 }
 
+/// A price bound: no price is outside 0 to [`MAX_AMOUNT`], so neither is a bound.
 fn price_bound(raw: &str) -> Result<i64, String> {
     raw.trim()
         .parse::<i64>()
         .ok()
-        .filter(|v| *v >= 0)
-        .ok_or_else(|| "must be a whole number of minor units (cents), 0 or more".to_owned())
+        .filter(|v| (0..=MAX_AMOUNT).contains(v))
+        .ok_or_else(|| format!("must be a whole number of minor units (cents), 0 to {MAX_AMOUNT}"))
 }
 
 fn boolean(raw: &str) -> Result<bool, String> {
@@ -233,13 +230,28 @@ mod tests {
     }
 
     #[test]
-    fn inverted_price_range_is_refused() {
+    fn price_bounds_above_the_largest_price_are_refused() {
+        let params = ListParams {
+            min_price: Some("1000000000001".into()),
+            max_price: Some("9223372036854775807".into()),
+            ..ListParams::default()
+        };
+        let err = ListQuery::parse(params).unwrap_err();
+        let names: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, ["min_price", "max_price"]);
+        let largest = ListParams { max_price: Some("1000000000000".into()), ..ListParams::default() };
+        assert_eq!(ListQuery::parse(largest).unwrap().max_price, Some(1_000_000_000_000));
+    }
+
+    #[test]
+    fn an_inverted_price_range_is_a_query_for_nothing() {
         let params = ListParams {
             min_price: Some("500".into()),
             max_price: Some("100".into()),
             ..ListParams::default()
         };
-        assert!(ListQuery::parse(params).is_err());
+        let query = ListQuery::parse(params).unwrap();
+        assert_eq!((query.min_price, query.max_price), (Some(500), Some(100)));
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Category {
         if name.chars().count() > 64 {
             return Err("must be at most 64 characters".into());
         }
-        if name.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }
         let slug = slugify(name);
@@ -262,7 +262,7 @@ pub(crate) fn text(raw: &str, min: usize, max: usize) -> Result<String, String> 
     if chars > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err("must not contain control characters".into());
     }
     Ok(trimmed.to_owned())
@@ -392,6 +392,18 @@ mod tests {
         let long_url = ProductFields { images: vec![format!("https://x/{}", "a".repeat(600))], ..fields() };
         assert_eq!(NewProduct::parse(long_url, "USD").unwrap_err().field_errors()[0].field, "images");
         assert!(Category::parse("Bad\u{7}Bell").is_err());
+    }
+
+    #[test]
+    fn control_characters_at_the_edges_are_refused_too() {
+        // Trimming would drop them, but the rule is about what was sent.
+        for name in ["\rLamp", "Lamp\u{b}", "\u{85}Lamp"] {
+            let err = NewProduct::parse(ProductFields { name: name.into(), ..fields() }, "USD").unwrap_err();
+            assert_eq!(err.field_errors()[0].field, "name", "{name:?}");
+        }
+        assert!(Category::parse("\rKitchen").is_err());
+        let tabs = ProductFields { name: "\tLamp\n".into(), ..fields() };
+        assert_eq!(NewProduct::parse(tabs, "USD").unwrap().name, "Lamp", "tab and newline are allowed");
     }
 
     #[test]

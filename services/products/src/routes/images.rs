@@ -12,7 +12,7 @@ use kit::auth::AdminUser;
 use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::Path;
 use kit::{ApiError, ApiResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -36,6 +36,16 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub(crate) struct UploadedImage {
     /// Where the image is served.
     url: String,
+}
+
+/// The multipart body of an upload: the `image` field and no other.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read field by field from the multipart stream; declared for the document
+pub(crate) struct ImageUpload {
+    /// A JPEG, PNG or WebP of at most 5 MiB, recognised by its bytes.
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    image: Vec<u8>,
 }
 
 impl From<ImageError> for ApiError {
@@ -62,7 +72,7 @@ impl From<ImageError> for ApiError {
 /// format says, and is stored re-encoded, without EXIF/XMP metadata.
 #[utoipa::path(post, path = "/api/v1/products/{id}/images", tag = "images", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    request_body(content_type = "multipart/form-data", description = "field `image`: a JPEG, PNG or WebP of at most 5 MiB"),
+    request_body(content = ImageUpload, content_type = "multipart/form-data", description = "field `image`: a JPEG, PNG or WebP of at most 5 MiB"),
     responses((status = 201, body = UploadedImage),
         (status = 400, description = "no `image` field, a malformed multipart body, or the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -88,11 +98,20 @@ pub(crate) async fn upload_image(
         .into_response())
 }
 
-/// The bytes of the `image` field, refusing more than [`MAX_IMAGE_BYTES`].
+/// The bytes of the one `image` field, refusing more than [`MAX_IMAGE_BYTES`] and any other
+/// field (the body is read to its end, so a field after the image is refused too).
 async fn read_image_field(multipart: &mut Multipart) -> ApiResult<Bytes> {
+    let mut image = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() != Some("image") {
-            continue;
+        match field.name() {
+            Some("image") if image.is_some() => {
+                return Err(ApiError::invalid_field("image", "is sent twice: upload one image at a time"));
+            }
+            Some("image") => {}
+            other => {
+                let name = other.unwrap_or_default().to_owned();
+                return Err(ApiError::invalid_field(name, "is not a field of an upload: send only `image`"));
+            }
         }
         let mut bytes = BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -101,9 +120,11 @@ async fn read_image_field(multipart: &mut Multipart) -> ApiResult<Bytes> {
             }
             bytes.extend_from_slice(&chunk);
         }
-        return Ok(bytes.freeze());
+        image = Some(bytes.freeze());
     }
-    Err(ApiError::invalid_field("image", "is required: send the file in a multipart field named `image`"))
+    image.ok_or_else(|| {
+        ApiError::invalid_field("image", "is required: send the file in a multipart field named `image`")
+    })
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {

@@ -21,7 +21,7 @@ use crate::store::StoreError;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mercato products", description = "Catalog, categories, search, images, stock and reservations."),
-    components(schemas(kit::error::ProblemBody)),
+    components(schemas(kit::error::ProblemBody, products::AttributeValue)),
     modifiers(&BearerAuth),
     tags((name = "products"), (name = "categories"), (name = "images"), (name = "admin"))
 )]
@@ -31,6 +31,7 @@ struct ApiDoc;
 /// (lookup and reservations, called by orders) are served but left out of the document: the
 /// gateway never routes them.
 pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let currency = state.currency.clone();
     let (internal, _internal_doc) = OpenApiRouter::new()
         .routes(routes!(lookup::lookup))
         .routes(routes!(reservations::reserve))
@@ -38,7 +39,7 @@ pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi
         .routes(routes!(reservations::release))
         .with_state(state.clone())
         .split_for_parts();
-    let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (public, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(products::list_products, products::create_product))
         .routes(routes!(products::low_stock))
         .routes(routes!(products::product_by_sku))
@@ -47,6 +48,7 @@ pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi
         .merge(images::routes())
         .with_state(state)
         .split_for_parts();
+    products::document_currency(&mut openapi, &currency);
     (public.merge(internal), openapi)
 }
 
