@@ -35,6 +35,7 @@ impl Format {
     /// The names `--format` accepts.
     pub const NAMES: [&'static str; 3] = ["mercato", "dummyjson", "bestbuy"];
 
+    /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Mercato => "mercato",
@@ -97,6 +98,7 @@ pub(crate) enum Layout {
 /// Why a catalog file cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The file cannot be opened or read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
