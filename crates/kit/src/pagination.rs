@@ -80,11 +80,9 @@ struct RawPage {
     limit: Option<String>,
 }
 
+/// A `page` or `limit` value: absent, or a whole number (an empty `limit=` is neither).
 fn parse_number(field: &str, raw: Option<String>) -> Result<Option<i64>, ApiError> {
-    raw.filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number"))
-        })
+    raw.map(|s| s.trim().parse::<i64>().map_err(|_| ApiError::invalid_field(field, "must be a whole number")))
         .transpose()
 }
 
@@ -210,6 +208,17 @@ mod tests {
         }
         let deepest = PageRequest::new(Some(MAX_OFFSET as i64 / 100 + 1), Some(100)).unwrap();
         assert_eq!(deepest.offset(), MAX_OFFSET);
+    }
+
+    #[test]
+    fn an_empty_page_or_limit_is_not_a_number() {
+        // `?limit=` is no integer, as a list's document says each is.
+        for field in ["page", "limit"] {
+            let err = parse_number(field, Some(String::new())).unwrap_err();
+            assert_eq!(err.field_errors()[0].field, field);
+        }
+        assert_eq!(parse_number("limit", None).unwrap(), None);
+        assert_eq!(parse_number("limit", Some(" 7 ".into())).unwrap(), Some(7));
     }
 
     #[test]
