@@ -33,6 +33,16 @@ impl CountryCode {
     }
 }
 
+/// The OpenAPI schema of a country code field: a string, one of the assigned ISO 3166-1 alpha-2
+/// codes (the server takes them in lowercase too).
+pub fn country_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("ISO 3166-1 alpha-2, e.g. `US`"))
+        .enum_values(Some(ISO_3166_ALPHA2.split(' ')))
+        .build()
+}
+
 /// A required line of text: trimmed, 1 to `max` characters.
 pub fn required_line(raw: &str, max: usize) -> Result<String, String> {
     let trimmed = raw.trim();
@@ -110,6 +120,39 @@ impl PostalAddress {
             country: &body.country,
         })
     }
+}
+
+/// Not blank, no control characters: what [`required_line`] accepts, its length aside.
+const NON_BLANK_LINE: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
+/// No control characters: what [`optional_line`] accepts, its length aside.
+const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
+
+/// Writes what [`PostalAddress::parse`] requires into the OpenAPI schema of an address body
+/// (`contracts::users::AddressBody` and its kin carry the shape; the rules are kit's): each
+/// line's length and characters, and the country codes. A `utoipa::Modify` of the service that
+/// documents the body calls it on that schema.
+pub fn document_address_rules(object: &mut utoipa::openapi::schema::Object) {
+    use utoipa::openapi::{RefOr, Schema};
+    let lines = [
+        ("line1", 200, true),
+        ("line2", 200, false),
+        ("city", 100, true),
+        ("state", 100, false),
+        ("postal_code", 20, true),
+    ];
+    for (name, max, required) in lines {
+        if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(name) {
+            field.max_length = Some(max);
+            if required {
+                field.min_length = Some(1);
+                field.pattern = Some(NON_BLANK_LINE.to_owned());
+            } else {
+                field.pattern = Some(NO_CONTROL_CHARACTERS.to_owned());
+            }
+        }
+    }
+    object.properties.insert("country".to_owned(), country_code_schema().into());
 }
 
 #[cfg(test)]

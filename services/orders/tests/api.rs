@@ -50,6 +50,7 @@ kit::on_both_backends!(
     a_placed_order_is_confirmed_with_its_stock_held,
     short_stock_is_409_naming_the_products_and_the_order_is_cancelled,
     a_product_not_for_sale_is_422_and_nothing_is_recorded,
+    whole_quantities_written_with_a_decimal_point_are_accepted,
     a_saved_address_that_is_not_the_buyers_is_422_and_nothing_is_recorded,
     users_failing_is_503_and_nothing_is_recorded,
     a_failing_lookup_is_503_and_nothing_is_recorded,
@@ -546,6 +547,24 @@ async fn a_product_not_for_sale_is_422_and_nothing_is_recorded(backend: Backend)
     assert!(app.products_received(Products::Reserve).await.is_empty());
 }
 
+/// JSON Schema's `integer` (the document's type for a quantity) takes `2.0`, so the server does.
+async fn whole_quantities_written_with_a_decimal_point_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.products_answer(Products::Reserve, held).await;
+    let body = json!({"items": [{"product_id": MUG, "quantity": 2.0}], "shipping_address_id": HOME});
+    let (status, order, _) = app.place(&body, None).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["items"][0]["quantity"], 2);
+    for fraction in [json!(2.5), json!(1e300), json!(-0.5)] {
+        let body = json!({"items": [{"product_id": MUG, "quantity": fraction}], "shipping_address_id": HOME});
+        let (status, problem, _) = app.place(&body, None).await;
+        assert_eq!(
+            (status, &problem["errors"][0]["field"]),
+            (StatusCode::BAD_REQUEST, &json!("items[0].quantity"))
+        );
+    }
+}
+
 async fn a_saved_address_that_is_not_the_buyers_is_422_and_nothing_is_recorded(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = json!({"items": [{"product_id": MUG, "quantity": 1}], "shipping_address_id": NOT_MINE});
@@ -876,4 +895,59 @@ async fn admins_see_sales_stats(backend: Backend) {
     assert_eq!(status, 403);
     let (status, problem) = app.json("/api/v1/orders/stats?from=yesterday", &app.admin).await;
     assert_eq!((status, &problem["errors"][0]["field"]), (StatusCode::BAD_REQUEST, &json!("from")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document
+
+/// The OpenAPI document says what the server does: every problem answer as problem+json with
+/// kit's `ProblemBody`, one way of naming the shipping address, the address rules, the dates
+/// stats reads. (tests/fuzz/fuzz.sh checks the server against it.)
+#[tokio::test]
+async fn the_document_describes_the_answers_and_the_input_the_server_takes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let document: Value =
+        app.http.get(format!("{}/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let operation = |path: &str, verb: &str| document["paths"][path][verb].clone();
+    let problem_ref = json!({"$ref": "#/components/schemas/ProblemBody"});
+    for (path, verb, statuses) in [
+        ("/api/v1/orders", "post", &["400", "401", "409", "413", "415", "422", "503"][..]),
+        ("/api/v1/orders", "get", &["400", "401", "403"]),
+        ("/api/v1/orders/{id}", "get", &["400", "401", "404"]),
+        ("/api/v1/orders/{id}/cancel", "post", &["400", "401", "404", "409"]),
+        ("/api/v1/orders/{id}/status", "patch", &["400", "401", "403", "404", "409", "413", "415", "503"]),
+        ("/api/v1/orders/stats", "get", &["400", "401", "403", "422"]),
+    ] {
+        let responses = &operation(path, verb)["responses"];
+        for status in statuses {
+            let schema = &responses[status]["content"]["application/problem+json"]["schema"];
+            assert_eq!(schema, &problem_ref, "{verb} {path} {status}");
+        }
+    }
+
+    let body = &operation("/api/v1/orders", "post")["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["$ref"], "#/components/schemas/PlaceOrderBody");
+    let naming = &document["components"]["schemas"]["PlaceOrderBody"]["allOf"][1]["oneOf"];
+    assert_eq!(
+        (&naming[0]["required"], &naming[1]["required"]),
+        (&json!(["shipping_address_id"]), &json!(["shipping_address"]))
+    );
+    let address = &document["components"]["schemas"]["AddressBody"];
+    assert_eq!(
+        (&address["properties"]["line1"]["maxLength"], &address["properties"]["postal_code"]["maxLength"]),
+        (&json!(200), &json!(20))
+    );
+    assert!(address["properties"]["country"]["enum"].as_array().unwrap().contains(&json!("DE")));
+    assert_eq!(address["additionalProperties"], false);
+
+    let list = operation("/api/v1/orders", "get");
+    let page = list["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "page").unwrap();
+    assert_eq!((&page["schema"]["minimum"], &page["schema"]["maximum"]), (&json!(1), &json!(10001)));
+    let shapes = &document["components"]["schemas"]["OrderList"]["oneOf"];
+    assert_eq!(shapes.as_array().unwrap().len(), 2, "an offset page or a keyset page");
+    let stats = operation("/api/v1/orders/stats", "get");
+    let from = stats["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "from").unwrap();
+    let formats: Vec<&Value> =
+        from["schema"]["oneOf"].as_array().unwrap().iter().map(|s| &s["format"]).collect();
+    assert_eq!(formats, [&json!("date"), &json!("date-time")]);
 }

@@ -62,7 +62,13 @@ impl TestApp {
 
 async fn huge_pages_and_forged_cursors_are_400(backend: Backend) {
     let app = spawn_app(backend).await;
-    for deep in ["page=9223372036854775807", "page=200000000000000000&limit=100", "page=10000001&limit=100"] {
+    // The document's bound: page 10,001 at most, whatever the page size.
+    for deep in [
+        "page=9223372036854775807",
+        "page=200000000000000000&limit=100",
+        "page=10000001&limit=100",
+        "page=10002&limit=1",
+    ] {
         assert_eq!(app.bad_field(&format!("/api/v1/orders?{deep}")).await, "page", "{deep}");
     }
     let id = "0190f0a0-0000-7000-8000-000000000000";
@@ -80,6 +86,51 @@ async fn huge_pages_and_forged_cursors_are_400(backend: Backend) {
     let first =
         app.http.get(format!("{}/api/v1/orders?cursor=", app.base)).bearer_auth(&app.admin).send().await;
     assert_eq!(first.unwrap().status(), 200);
+    let deepest = app
+        .http
+        .get(format!("{}/api/v1/orders?page=10001&limit=100", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await;
+    assert_eq!(deepest.unwrap().status(), 200);
+}
+
+/// The document describes a cursor exactly (a pattern every string of which the list reads), so
+/// no well-formed cursor is refused and every other is.
+async fn every_cursor_the_document_describes_is_read(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let document: Value =
+        app.http.get(format!("{}/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let parameters = document["paths"]["/api/v1/orders"]["get"]["parameters"].as_array().unwrap();
+    let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+    assert_eq!(cursor["schema"]["pattern"], "^([0-9a-f]{48})?$");
+    let list = |cursor: String| {
+        let request =
+            app.http.get(format!("{}/api/v1/orders?cursor={cursor}", app.base)).bearer_auth(&app.admin);
+        async move { request.send().await.unwrap().status() }
+    };
+    for described in [
+        "0".repeat(48),
+        "f".repeat(48),
+        format!("7fffffffffffffff{}", "f".repeat(32)),
+        format!("{}{}", "8".repeat(16), "0".repeat(32)),
+        String::new(),
+    ] {
+        assert_eq!(list(described.clone()).await, 200, "{described}");
+    }
+    for other in ["F".repeat(48), "0".repeat(47), "g".repeat(48), format!("%20{}", "0".repeat(48))] {
+        assert_eq!(app.bad_field(&format!("/api/v1/orders?cursor={other}")).await, "cursor", "{other}");
+    }
+}
+
+#[tokio::test]
+async fn every_cursor_the_document_describes_is_read_on_sqlite() {
+    every_cursor_the_document_describes_is_read(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_cursor_the_document_describes_is_read_on_postgres() {
+    every_cursor_the_document_describes_is_read(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use kit::address::PostalAddress;
 use kit::http::BearerAuth;
 use kit::money::Money;
 use serde::Serialize;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -28,14 +28,31 @@ struct ApiDoc;
 
 /// Every route of the service, with its OpenAPI document.
 pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_order, orders::list_orders))
         .routes(routes!(stats::order_stats))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::cancel_order))
         .routes(routes!(orders::change_status))
         .with_state(state)
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes: their schemas (the address body among them) exist only now.
+    AddressRules.modify(&mut openapi);
+    (router, openapi)
+}
+
+/// What `kit::address` requires of an inline shipping address, written into the schema of the
+/// contract's `AddressBody`.
+struct AddressRules;
+
+impl Modify for AddressRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let schema = openapi.components.as_mut().and_then(|c| c.schemas.get_mut("AddressBody"));
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            kit::address::document_address_rules(object);
+        }
+    }
 }
 
 /// An order line as the API shows it.

@@ -7,12 +7,17 @@ use chrono::{DateTime, Utc};
 use contracts::users::AddressBody;
 use kit::address::PostalAddress;
 use kit::auth::{AdminUser, CurrentUser};
-use kit::error::ProblemBody;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
-use kit::pagination::{CursorPage, Page, PageRequest, decode_cursor, encode_cursor};
+use kit::pagination::{CursorPage, Page, PageRequest, forged_cursor};
 use kit::{ApiError, ApiResult};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::schema::{
+    AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Ref, SchemaFormat, Type,
+};
+use utoipa::openapi::{RefOr, Schema};
 use uuid::Uuid;
 
 use super::OrderView;
@@ -34,11 +39,49 @@ pub struct PlaceOrderRequest {
     shipping_address: Option<AddressBody>,
 }
 
+/// `POST /api/v1/orders` as its document shows it: a [`PlaceOrderRequest`] that names the
+/// shipping address exactly one way, by `shipping_address_id` or `shipping_address` (the server
+/// refuses both, and neither).
+pub struct PlaceOrderBody;
+
+impl utoipa::PartialSchema for PlaceOrderBody {
+    fn schema() -> RefOr<Schema> {
+        let naming =
+            |field: &str, schema: RefOr<Schema>| ObjectBuilder::new().property(field, schema).required(field);
+        let id = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)));
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("PlaceOrderRequest"))
+            .item(
+                OneOfBuilder::new()
+                    .item(naming("shipping_address_id", id.into()))
+                    .item(naming("shipping_address", Ref::from_schema_name("AddressBody").into())),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PlaceOrderBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "PlaceOrderBody".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            <PlaceOrderRequest as utoipa::ToSchema>::name().into(),
+            <PlaceOrderRequest as utoipa::PartialSchema>::schema(),
+        ));
+        <PlaceOrderRequest as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// Units of one product.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderItem {
     product_id: Uuid,
+    #[serde(deserialize_with = "kit::extract::whole_number")]
     #[schema(minimum = 1, maximum = 999)]
     quantity: i64,
 }
@@ -47,15 +90,28 @@ pub struct PlaceOrderItem {
 #[into_params(parameter_in = Query)]
 pub struct OrderFilters {
     /// Only orders in this status.
-    #[param(value_type = Option<OrderStatus>)]
+    #[param(value_type = Option<OrderStatus>, nullable = false)]
     status: Option<String>,
     /// Admins: only this user's orders.
-    #[param(value_type = Option<Uuid>)]
+    #[param(value_type = Option<Uuid>, nullable = false)]
     user_id: Option<String>,
     /// Keyset paging: empty to start, then the previous answer's `next_cursor`; the answer is
     /// then `{items, next_cursor}`.
+    #[param(nullable = false, pattern = "^([0-9a-f]{48})?$")]
     cursor: Option<String>,
+    /// 1-based page number (offset pages).
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 10001)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    page: Option<IgnoredAny>,
+    /// Page size.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
+    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
+    limit: Option<IgnoredAny>,
 }
+
+/// The deepest page of an order list: at the largest page size it starts 1,000,000 rows deep
+/// (kit's bound); deeper lists use a cursor.
+const LAST_PAGE: u64 = 10_001;
 
 /// `PATCH /api/v1/orders/{id}/status`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -73,10 +129,30 @@ pub enum OrderList {
     Cursor(CursorPage<OrderView>),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct OrderCursor {
-    at: i64,
-    id: Uuid,
+/// Where a keyset page of orders (newest first) ends: the last order's creation time in
+/// microseconds and its id, as 48 lowercase hex digits. Every such string is a position the
+/// list can read (times outside the years orders can have are brought inside), so the
+/// document describes a cursor exactly: `^([0-9a-f]{48})?$`, empty for the first page.
+struct OrderCursor;
+
+impl OrderCursor {
+    /// 9999-12-31T23:59:59.999999Z, the last instant both databases store and order alike.
+    const LATEST_MICROS: i64 = 253_402_300_799_999_999;
+
+    fn encode(at: DateTime<Utc>, id: Uuid) -> String {
+        format!("{:016x}{}", at.timestamp_micros().cast_unsigned(), id.simple())
+    }
+
+    fn parse(text: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
+        if text.len() != 48 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(forged_cursor());
+        }
+        let micros = u64::from_str_radix(&text[..16], 16).map_err(|_| forged_cursor())?.cast_signed();
+        let id = Uuid::parse_str(&text[16..]).map_err(|_| forged_cursor())?;
+        let at =
+            DateTime::<Utc>::from_timestamp_micros(micros.clamp(0, Self::LATEST_MICROS)).unwrap_or_default();
+        Ok((at, id))
+    }
 }
 
 impl From<CheckoutError> for ApiError {
@@ -128,20 +204,20 @@ fn viewer(user: &CurrentUser) -> Viewer {
 }
 
 /// Places an order: the stock is held and the order confirmed, or nothing is taken.
-#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = r"^\s*[!-~]+\s*$",
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), request_body = PlaceOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]+$",
         description = "replaying a request with the same key returns the original order")),
     responses(
         (status = 201, body = OrderView, description = "placed and confirmed",
             headers(("location" = String, description = "the order's URL"))),
         (status = 200, body = OrderView, description = "replay of an idempotency key: the order as it was settled"),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "invalid items, address or Idempotency-Key; unknown fields"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 409, body = ProblemBody, content_type = "application/problem+json", description = "insufficient stock (`short` names each product; the order is cancelled, nothing taken), or the order was cancelled while it was being placed"),
-        (status = 413, body = ProblemBody, content_type = "application/problem+json", description = "body too large"),
-        (status = 415, body = ProblemBody, content_type = "application/problem+json", description = "not JSON"),
-        (status = 422, body = ProblemBody, content_type = "application/problem+json", description = "unknown or deleted products (`products`), not your address, a total too large, or a reused key"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json", description = "a dependency is down; nothing is left half-done (`order_id` when an order was recorded and cancelled)")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "invalid items, address or Idempotency-Key; unknown fields"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 409, body = ProblemBody, content_type = PROBLEM_JSON, description = "insufficient stock (`short` names each product; the order is cancelled, nothing taken), or the order was cancelled while it was being placed"),
+        (status = 413, body = ProblemBody, content_type = PROBLEM_JSON, description = "body too large"),
+        (status = 415, body = ProblemBody, content_type = PROBLEM_JSON, description = "not JSON"),
+        (status = 422, body = ProblemBody, content_type = PROBLEM_JSON, description = "unknown or deleted products (`products`), not your address, a total too large, or a reused key"),
+        (status = 503, body = ProblemBody, content_type = PROBLEM_JSON, description = "a dependency is down; nothing is left half-done (`order_id` when an order was recorded and cancelled)")))]
 pub async fn place_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -172,20 +248,24 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {
 
 /// The caller's orders, newest first (admins: everyone's, or one user's with `user_id`).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
-    params(OrderFilters,
-        ("page" = Option<u64>, Query, minimum = 1, description = "1-based; offset pages reach at most 1,000,000 rows deep"),
-        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    params(OrderFilters),
     responses(
         (status = 200, body = OrderList, description = "an offset page, or `{items, next_cursor}` with `cursor`"),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "a bad page, limit, status, user id or cursor"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 403, body = ProblemBody, content_type = "application/problem+json", description = "another user's orders, asked for by a customer")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "a bad page, limit, status, user id or cursor"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 403, body = ProblemBody, content_type = PROBLEM_JSON, description = "another user's orders, asked for by a customer")))]
 pub async fn list_orders(
     State(state): State<AppState>,
     user: CurrentUser,
     page: PageRequest,
     Query(filters): Query<OrderFilters>,
 ) -> ApiResult<Response> {
+    if page.page() > LAST_PAGE {
+        return Err(ApiError::invalid_field(
+            "page",
+            format!("must be at most {LAST_PAGE}; use a cursor to go further"),
+        ));
+    }
     let status = filters
         .status
         .as_deref()
@@ -201,21 +281,13 @@ pub async fn list_orders(
     let query = ListQuery { user_id, status };
     let list = match filters.cursor {
         Some(cursor) => {
-            let after = match cursor.trim() {
+            let after = match cursor.as_str() {
                 "" => None,
-                text => {
-                    let key: OrderCursor = decode_cursor(text)?;
-                    let at = DateTime::<Utc>::from_timestamp_micros(key.at).ok_or_else(|| {
-                        ApiError::invalid_field("cursor", "is not a cursor this list gave out")
-                    })?;
-                    Some((at, key.id))
-                }
+                text => Some(OrderCursor::parse(text)?),
             };
             let (orders, more) = state.orders.page_after(viewer(&user), query, after, page.limit()).await?;
             let next_cursor = match (more, orders.last()) {
-                (true, Some(last)) => {
-                    Some(encode_cursor(&OrderCursor { at: last.created_at.timestamp_micros(), id: last.id }))
-                }
+                (true, Some(last)) => Some(OrderCursor::encode(last.created_at, last.id)),
                 _ => None,
             };
             let items = orders.into_iter().map(OrderView::from).collect();
@@ -235,9 +307,9 @@ pub async fn list_orders(
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = OrderView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "the id is not a UUID"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 404, body = ProblemBody, content_type = "application/problem+json", description = "absent or not yours")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "the id is not a UUID"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 404, body = ProblemBody, content_type = PROBLEM_JSON, description = "absent or not yours")))]
 pub async fn get_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -250,10 +322,10 @@ pub async fn get_order(
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = OrderView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "the id is not a UUID"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 404, body = ProblemBody, content_type = "application/problem+json", description = "absent or not yours"),
-        (status = 409, body = ProblemBody, content_type = "application/problem+json", description = "shipped, delivered or already cancelled")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "the id is not a UUID"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 404, body = ProblemBody, content_type = PROBLEM_JSON, description = "absent or not yours"),
+        (status = 409, body = ProblemBody, content_type = PROBLEM_JSON, description = "shipped, delivered or already cancelled")))]
 pub async fn cancel_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -269,14 +341,14 @@ pub async fn cancel_order(
     request_body = StatusChange,
     responses(
         (status = 200, body = OrderView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "the id is not a UUID, or an unknown status"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 403, body = ProblemBody, content_type = "application/problem+json", description = "not an admin"),
-        (status = 404, body = ProblemBody, content_type = "application/problem+json", description = "absent"),
-        (status = 409, body = ProblemBody, content_type = "application/problem+json", description = "illegal transition, or a pending order whose stock is not held"),
-        (status = 413, body = ProblemBody, content_type = "application/problem+json", description = "body too large"),
-        (status = 415, body = ProblemBody, content_type = "application/problem+json", description = "not JSON"),
-        (status = 503, body = ProblemBody, content_type = "application/problem+json", description = "the products service could not say whether the stock is held")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "the id is not a UUID, or an unknown status"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 403, body = ProblemBody, content_type = PROBLEM_JSON, description = "not an admin"),
+        (status = 404, body = ProblemBody, content_type = PROBLEM_JSON, description = "absent"),
+        (status = 409, body = ProblemBody, content_type = PROBLEM_JSON, description = "illegal transition, or a pending order whose stock is not held"),
+        (status = 413, body = ProblemBody, content_type = PROBLEM_JSON, description = "body too large"),
+        (status = 415, body = ProblemBody, content_type = PROBLEM_JSON, description = "not JSON"),
+        (status = 503, body = ProblemBody, content_type = PROBLEM_JSON, description = "the products service could not say whether the stock is held")))]
 pub async fn change_status(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -285,4 +357,32 @@ pub async fn change_status(
 ) -> ApiResult<axum::Json<OrderView>> {
     let to = OrderStatus::parse(&body.status).map_err(|e| ApiError::invalid_field("status", e))?;
     Ok(axum::Json(state.orders.change_status(admin.id, id, to).await?.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_cursor_names_the_order_it_was_made_from(micros in 0..=OrderCursor::LATEST_MICROS, id: u128) {
+            let at = DateTime::<Utc>::from_timestamp_micros(micros).unwrap();
+            let id = Uuid::from_u128(id);
+            prop_assert_eq!(OrderCursor::parse(&OrderCursor::encode(at, id)).unwrap(), (at, id));
+        }
+
+        #[test]
+        fn every_cursor_of_48_hex_digits_is_a_position(text in "[0-9a-f]{48}") {
+            prop_assert!(OrderCursor::parse(&text).is_ok());
+        }
+    }
+
+    #[test]
+    fn positions_outside_the_years_orders_have_are_brought_inside() {
+        let (before, _) = OrderCursor::parse(&format!("{}{}", "f".repeat(16), "0".repeat(32))).unwrap();
+        assert_eq!(before, DateTime::UNIX_EPOCH);
+        let (after, _) = OrderCursor::parse(&format!("7{}{}", "f".repeat(15), "0".repeat(32))).unwrap();
+        assert_eq!(after.timestamp_micros(), OrderCursor::LATEST_MICROS);
+    }
 }

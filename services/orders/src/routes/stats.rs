@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use kit::auth::AdminUser;
-use kit::error::ProblemBody;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::Query;
 use kit::money::Money;
 use kit::{ApiError, ApiResult, FieldErrors};
@@ -18,9 +18,20 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
     /// Start, inclusive: an RFC 3339 date (`2026-11-01`) or time.
+    #[param(schema_with = date_or_time)]
     from: Option<String>,
     /// End: a date counts as the whole day; a time is exclusive.
+    #[param(schema_with = date_or_time)]
     to: Option<String>,
+}
+
+/// The schema of what [`instant`] reads: an RFC 3339 date, or an RFC 3339 date and time.
+fn date_or_time() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let string = |format| {
+        ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    OneOfBuilder::new().item(string(KnownFormat::Date)).item(string(KnownFormat::DateTime)).build().into()
 }
 
 /// Sales figures of a period.
@@ -64,10 +75,10 @@ impl From<StatsError> for ApiError {
 #[utoipa::path(get, path = "/api/v1/orders/stats", tag = "admin", security(("bearer" = [])), params(StatsParams),
     responses(
         (status = 200, body = StatsView),
-        (status = 400, body = ProblemBody, content_type = "application/problem+json", description = "a bad date"),
-        (status = 401, body = ProblemBody, content_type = "application/problem+json", description = "not signed in"),
-        (status = 403, body = ProblemBody, content_type = "application/problem+json", description = "not an admin"),
-        (status = 422, body = ProblemBody, content_type = "application/problem+json", description = "the period's revenue does not fit in one amount")))]
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "a bad date"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 403, body = ProblemBody, content_type = PROBLEM_JSON, description = "not an admin"),
+        (status = 422, body = ProblemBody, content_type = PROBLEM_JSON, description = "the period's revenue does not fit in one amount")))]
 pub async fn order_stats(
     State(state): State<AppState>,
     _admin: AdminUser,
