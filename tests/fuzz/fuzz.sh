@@ -73,11 +73,20 @@ for backend in "${BACKENDS[@]}"; do
   order=$(call POST /api/v1/orders "$customer" \
     "{\"items\":[{\"product_id\":\"$product\",\"quantity\":1}],\"shipping_address_id\":\"$address\"}" | json '["id"]')
   user=$(call GET /api/v1/users/me "$customer" | json '["id"]')
+  doomed=$(call POST /api/v1/products "$admin" \
+    '{"name":"Doomed","description":"Deleted by the fuzzer.","price":{"amount":100,"currency":"USD"},"category":"Fuzz"}' \
+    | json '["id"]')
+  # An [[operations]] entry selects what any of its include-* keys matches (include-path and
+  # include-method are two filters, ORed), so one operation is named by its label (include-name).
   cat >"$OUT/$backend/schemathesis.toml" <<TOML
 [[operations]]
-include-path = "/api/v1/users/me"
-include-method = "DELETE"
+include-name = "DELETE /api/v1/users/me"
 enabled = false
+# DELETE of a product has a product of its own to delete, so the other operations keep theirs
+# (the first entry that names an option decides it).
+[[operations]]
+include-name = "DELETE /api/v1/products/{id}"
+parameters = { id = "$doomed" }
 [[operations]]
 include-path-regex = "^/api/v1/products/\\\\{id\\\\}"
 parameters = { id = "$product" }
@@ -87,8 +96,7 @@ parameters = { id = "$order" }
 # A schema-valid order may name any product or saved address; one that does not exist, or is
 # someone else's, is 422 by contract (API.md), not a refusal of well-formed input.
 [[operations]]
-include-path = "/api/v1/orders"
-include-method = "POST"
+include-name = "POST /api/v1/orders"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 [[operations]]
 include-path-regex = "^/api/v1/users/me/addresses/\\\\{id\\\\}"
@@ -96,6 +104,19 @@ parameters = { id = "$address" }
 [[operations]]
 include-path-regex = "^/api/v1/users/\\\\{id\\\\}"
 parameters = { id = "$user" }
+# A cursor is a token the list hands out: no schema tells a forged one from a real one, and the
+# list answers a forged one 400. So the product list is fuzzed with the cursor absent or empty
+# (both answer shapes), and without the coverage phase, which ignores dictionaries.
+[dictionaries.cursors]
+values = [""]
+[[operations]]
+include-name = "GET /api/v1/products"
+parameters = { cursor = { dictionary = "cursors", probability = 1.0 } }
+phases.coverage.enabled = false
+# Random bytes are not a JPEG, PNG or WebP, which no schema can say: 415 and 422 are answers.
+[[operations]]
+include-name = "POST /api/v1/products/{id}/images"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "415", "422", "429", "5xx"]
 TOML
 
   for who in customer admin; do

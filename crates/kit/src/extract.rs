@@ -44,8 +44,18 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Parses a JSON document into `T`, turning any failure into a 400 that names the field.
+/// Parses a JSON body into `T`, turning any failure into a 400 that names the field. A body
+/// is a JSON object: serde would also fill a struct from an array of its fields in order, which
+/// no document describes.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
+        // Empty, or not JSON at all: serde says what is wrong.
+        _ => {}
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -235,6 +245,17 @@ mod tests {
     struct Register {
         email: String,
         age: u8,
+    }
+
+    #[test]
+    fn a_body_is_an_object_not_its_fields_in_a_row() {
+        // serde fills a struct from an array of its fields; no mercato body is an array.
+        for body in [&br#"["a@b.c", 3]"#[..], b" [null, null]", b"3", b"\"a@b.c\"", b"null"] {
+            let err = parse_json::<Register>(body).unwrap_err();
+            assert_eq!(err.status(), 400, "{}", String::from_utf8_lossy(body));
+            assert!(err.detail().contains("JSON object"), "{}", err.detail());
+        }
+        assert!(parse_json::<Register>(b" \n{\"email\":\"a@b.c\",\"age\":3}").is_ok());
     }
 
     #[test]

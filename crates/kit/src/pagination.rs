@@ -1,5 +1,5 @@
-//! Pagination shared by every list: offset pages (`page`, `limit` ≤ 100, at most
-//! [`MAX_OFFSET`] rows deep) with totals, and opaque keyset cursors.
+//! Pagination shared by every list: offset pages (`page` ≤ [`LAST_PAGE`], `limit` ≤ 100, so
+//! at most [`MAX_OFFSET`] rows deep) with totals, and opaque keyset cursors.
 
 use axum::extract::FromRequestParts;
 use base64::Engine;
@@ -17,6 +17,9 @@ pub const DEFAULT_LIMIT: u64 = 20;
 /// Deepest row an offset page may start at (`(page − 1) × limit`). Databases read every row an
 /// `OFFSET` skips, and an unbounded one overflows the SQL integer; deeper lists use a cursor.
 pub const MAX_OFFSET: u64 = 1_000_000;
+/// The last offset page of any list: at the largest page size it starts [`MAX_OFFSET`] rows
+/// deep. One bound whatever the page size, so a list's document can state it.
+pub const LAST_PAGE: u64 = MAX_OFFSET / MAX_LIMIT + 1;
 /// Longest cursor accepted; the cursors this crate makes are far shorter.
 const MAX_CURSOR_LEN: usize = 1024;
 
@@ -34,13 +37,18 @@ impl Default for PageRequest {
 }
 
 impl PageRequest {
-    /// `page` is 1-based; `limit` is 1 to [`MAX_LIMIT`]; the page starts at most
+    /// `page` is 1 to [`LAST_PAGE`]; `limit` is 1 to [`MAX_LIMIT`]; so the page starts at most
     /// [`MAX_OFFSET`] rows deep.
     pub fn new(page: Option<i64>, limit: Option<i64>) -> Result<Self, ApiError> {
         let mut errors = Vec::new();
         let page = page.unwrap_or(1);
         if page < 1 {
             errors.push(FieldError::new("page", "must be 1 or more"));
+        } else if page as u64 > LAST_PAGE {
+            errors.push(FieldError::new(
+                "page",
+                format!("is too deep: at most {LAST_PAGE}; use a cursor to go further"),
+            ));
         }
         let limit = limit.unwrap_or(DEFAULT_LIMIT as i64);
         if !(1..=MAX_LIMIT as i64).contains(&limit) {
@@ -49,16 +57,7 @@ impl PageRequest {
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
-        let (page, limit) = (page as u64, limit as u64);
-        if (page - 1).checked_mul(limit).is_none_or(|offset| offset > MAX_OFFSET) {
-            return Err(ApiError::invalid_field(
-                "page",
-                format!(
-                    "is too deep: (page − 1) × limit must be at most {MAX_OFFSET}; use a cursor to go further"
-                ),
-            ));
-        }
-        Ok(Self { page, limit })
+        Ok(Self { page: page as u64, limit: limit as u64 })
     }
 
     pub fn page(&self) -> u64 {
@@ -227,6 +226,24 @@ mod tests {
         }
         let deepest = PageRequest::new(Some(MAX_OFFSET as i64 / 100 + 1), Some(100)).unwrap();
         assert_eq!(deepest.offset(), MAX_OFFSET);
+    }
+
+    #[test]
+    fn no_page_beyond_the_last_whatever_the_limit() {
+        for limit in [1, 20, 100] {
+            let err = PageRequest::new(Some(LAST_PAGE as i64 + 1), Some(limit)).unwrap_err();
+            let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["page"], "limit {limit}");
+            assert!(PageRequest::new(Some(LAST_PAGE as i64), Some(limit)).is_ok(), "limit {limit}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_page_always_names_its_next_cursor() {
+        let schema = serde_json::to_value(<CursorPage<u8> as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["required"], serde_json::json!(["items", "next_cursor"]));
+        let last = serde_json::to_value(CursorPage::<u8> { items: vec![], next_cursor: None }).unwrap();
+        assert_eq!(last, serde_json::json!({"items": [], "next_cursor": null}));
     }
 
     #[test]

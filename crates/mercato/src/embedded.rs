@@ -243,7 +243,7 @@ impl Shop {
             products::Application::build(products.clone()).await.context("starting the products service")?;
         products.http.listen = products_app.local_addr();
         if options.seed_demo {
-            seed_demo_catalog(products_app.store().as_ref(), &products.currency).await?;
+            seed_demo_catalog(products_app.catalog_import().as_ref(), &products.currency).await?;
         }
 
         let orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
@@ -408,14 +408,11 @@ impl Shop {
 }
 
 /// Loads the demo catalog when the products database is empty (the first start).
-async fn seed_demo_catalog(store: &dyn products::store::CatalogStore, currency: &str) -> anyhow::Result<()> {
-    use products::domain::listing::{ListParams, ListQuery};
-    let everything = ListQuery::parse(ListParams::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let existing = store.list(&everything, products::store::Paging::Offset { offset: 0, limit: 1 }).await?;
-    if existing.total.unwrap_or(0) > 0 {
+async fn seed_demo_catalog(store: &dyn products::store::CatalogImport, currency: &str) -> anyhow::Result<()> {
+    if !store.is_empty().await? {
         return Ok(());
     }
-    let summary = products::seed::seed_demo(store, currency).await?;
+    let summary = catalog_import::seed_demo(store, currency).await?;
     tracing::info!(products = summary.inserted, "seeded the demo catalog (skip with --no-seed)");
     Ok(())
 }

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use catalog_import::{self as seed, Format, Progress, SeedSummary};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use kit::config::{ConfigError, DatabaseConfig, Settings};
-use products::seed::{self, Format, Progress, SeedSummary};
-use products::store::{CatalogStore, SqlCatalog};
+use products::store::{CatalogImport, SqlCatalog};
 use serde::{Deserialize, Serialize};
 
 use crate::chores::Databases;
@@ -177,7 +177,7 @@ fn settings(databases: &Databases) -> anyhow::Result<SeedSettings> {
 /// Runs the import with `bar` showing progress and the first rejected records printed to
 /// stderr, then how many more were rejected.
 async fn load(
-    store: &dyn CatalogStore,
+    store: &dyn CatalogImport,
     records: impl Iterator<Item = Result<products::domain::NewProduct, seed::RecordError>>,
     bar: ProgressBar,
 ) -> anyhow::Result<SeedSummary> {

@@ -42,21 +42,6 @@ impl Default for CacheConfig {
     }
 }
 
-impl CacheConfig {
-    /// The cache's limits, or `None` when it is off.
-    pub fn limits(&self) -> Option<crate::store::CacheLimits> {
-        if self.ttl_ms == 0 || self.max_mib == 0 {
-            return None;
-        }
-        let bytes = self.max_mib * 1024 * 1024;
-        Some(crate::store::CacheLimits {
-            ttl: std::time::Duration::from_millis(self.ttl_ms),
-            product_bytes: bytes / 4,
-            page_bytes: bytes - bytes / 4,
-        })
-    }
-}
-
 impl Default for ProductsConfig {
     fn default() -> Self {
         Self {

@@ -1,11 +1,11 @@
 //! The products service: catalog, categories, full-text search, images, stock and
-//! reservations, and catalog import. See README.md for its API.
+//! reservations. See README.md for its API and its layers.
 
+mod app;
 pub mod config;
 pub mod domain;
-pub mod images;
-pub mod routes;
-pub mod seed;
+mod routes;
+mod state;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -16,63 +16,68 @@ use kit::client::ServiceClient;
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
+use app::catalog::Catalog;
+use app::images::Images;
+use app::reservations::Reservations;
 pub use config::ProductsConfig;
-use images::ImageStore;
-use routes::AppState;
-use store::{CachedCatalog, CatalogStore, SqlCatalog};
+use state::AppState;
+use store::{CacheLimits, CachedCatalog, CatalogHandles, CatalogImport, ImageStore, SqlCatalog, SqlLedger};
 
 /// The products service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
-    store: Arc<dyn CatalogStore>,
+    import: Arc<dyn CatalogImport>,
 }
 
 impl Application {
-    /// Connects the catalog (migrating it when configured), opens the image store, and binds.
+    /// Connects the catalogue (migrating it when configured), puts the read cache in front of
+    /// it when configured, opens the image store, and binds.
     pub async fn build(config: ProductsConfig) -> anyhow::Result<Self> {
-        let mut store: Arc<dyn CatalogStore> = Arc::new(SqlCatalog::connect(&config.database).await?);
+        let database = Arc::new(SqlCatalog::connect(&config.database).await?);
         if config.database.migrate_on_start {
-            store.migrate().await?;
+            database.migrate().await?;
         }
-        if let Some(limits) = config.cache.limits() {
-            store = Arc::new(CachedCatalog::new(store, limits));
-        }
+        let catalog = match CacheLimits::from_config(&config.cache) {
+            Some(limits) => CatalogHandles::of(Arc::new(CachedCatalog::new(database.clone(), limits))),
+            None => CatalogHandles::of(database.clone()),
+        };
+        let ledger = Arc::new(SqlLedger::new(database.connection().clone(), catalog.stock.clone()));
         let images = ImageStore::open(&config.images)?;
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());
-        let verifier = Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL));
         let state = AppState {
-            store: store.clone(),
-            images: images.clone(),
-            verifier,
+            catalog: Catalog::new(catalog.records.clone(), catalog.search),
+            images: Images::new(catalog.records, images.clone()),
+            reservations: Reservations::new(ledger),
+            verifier: Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL)),
             currency: config.currency.as_str().into(),
             image_path: config.images.public_path.trim_end_matches('/').into(),
-            image_work: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let (api, openapi) = routes::router(state);
-        let ready_store = store.clone();
         let service = Service {
             name: "products",
             api,
             openapi,
             ready: ready_check(move || {
-                let (store, images) = (ready_store.clone(), images.clone());
+                let (database, images) = (database.clone(), images.clone());
                 async move {
-                    store.ping().await.map_err(|e| format!("database: {e}"))?;
+                    database.ping().await.map_err(|e| format!("database: {e}"))?;
                     images.ping().await
                 }
             }),
         };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, store })
+        Ok(Self { server, import: catalog.import })
     }
 
+    /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
 
-    /// The catalog store, e.g. to seed a demo catalog before serving.
-    pub fn store(&self) -> Arc<dyn CatalogStore> {
-        self.store.clone()
+    /// The catalogue's bulk import (through the read cache), e.g. to seed a demo catalogue
+    /// before serving.
+    pub fn catalog_import(&self) -> Arc<dyn CatalogImport> {
+        self.import.clone()
     }
 
     /// Serves until `shutdown` is cancelled, then drains.

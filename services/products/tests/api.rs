@@ -83,6 +83,7 @@ async fn patch_validates_and_delete_hides() {
     let patched: Value = patched.json().await.unwrap();
     assert_eq!((patched["stock"].as_i64(), patched["brand"].is_null()), (Some(9), true));
     problem(app.send(Method::PATCH, &path, Some(json!({})), Some(&app.admin)).await, 400).await;
+    problem(app.send(Method::PATCH, &path, Some(json!([null, null])), Some(&app.admin)).await, 400).await;
     problem(app.send(Method::PATCH, &path, Some(json!({"stock": -1})), Some(&app.admin)).await, 400).await;
 
     assert_eq!(app.send(Method::DELETE, &path, None, Some(&app.admin)).await.status(), 204);
@@ -90,6 +91,48 @@ async fn patch_validates_and_delete_hides() {
     let list: Value = app.get("/api/v1/products").await.json().await.unwrap();
     assert_eq!(list["total"], 0);
     problem(app.get("/api/v1/products/not-a-uuid").await, 400).await;
+}
+
+#[tokio::test]
+async fn whole_numbers_written_with_a_decimal_point_are_accepted() {
+    // JSON Schema's `integer` counts 4999.0 as one, so the document's integers must accept it.
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut body = product("Oak Board", 0, 0);
+    body["price"]["amount"] = json!(4999.0);
+    body["stock"] = json!(5.0);
+    body["weight_grams"] = json!(800.0);
+    let created = app.create(body).await;
+    assert_eq!(
+        (&created["price"]["amount"], &created["stock"], &created["weight_grams"]),
+        (&json!(4999), &json!(5), &json!(800))
+    );
+    let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
+    let patched = app.send(Method::PATCH, &path, Some(json!({"stock": 7.0})), Some(&app.admin)).await;
+    assert_eq!(patched.json::<Value>().await.unwrap()["stock"], 7);
+
+    let mut fraction = product("Half", 0, 0);
+    fraction["stock"] = json!(2.5);
+    let body =
+        problem(app.send(Method::POST, "/api/v1/products", Some(fraction), Some(&app.admin)).await, 400)
+            .await;
+    assert_eq!(body["errors"][0]["field"], "stock");
+}
+
+#[tokio::test]
+async fn a_patch_of_nulls_keeps_every_field() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let created = app.create(product("Teapot", 2500, 3)).await;
+    let path = format!("/api/v1/products/{}", created["id"].as_str().unwrap());
+    let kept = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(json!({"price": null, "name": null, "stock": null})),
+            Some(&app.admin),
+        )
+        .await;
+    assert_eq!(kept.status(), 200);
+    assert_eq!(kept.json::<Value>().await.unwrap(), created, "nothing changed, not even updated_at");
 }
 
 #[tokio::test]
@@ -111,6 +154,10 @@ async fn lists_page_filter_search_and_cursor() {
     let filtered: Value =
         app.get("/api/v1/products?in_stock=false&sort=price_asc").await.json().await.unwrap();
     assert!(filtered["items"].as_array().unwrap().iter().all(|p| p["stock"] == 0));
+    // No document can say "max_price ≥ min_price"; an empty range is simply a list of nothing.
+    let inverted = app.get("/api/v1/products?min_price=1020&max_price=1010").await;
+    assert_eq!(inverted.status(), 200);
+    assert_eq!(inverted.json::<Value>().await.unwrap()["total"], 0);
 
     let mut seen = 0;
     let mut cursor = String::new();
@@ -294,6 +341,28 @@ async fn images_upload_by_content_and_serve_with_cache_headers() {
     problem(upload(&app, id, png(), &customer).await, 403).await;
     problem(upload(&app, &uuid::Uuid::now_v7().to_string(), png(), &app.admin).await, 404).await;
     problem(app.get("/api/v1/images/..%2F..%2Fetc%2Fpasswd").await, 404).await;
+}
+
+#[tokio::test]
+async fn an_upload_carries_one_image_field_and_nothing_else() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let id = app.create(product("Framed Print", 3000, 2)).await["id"].as_str().unwrap().to_owned();
+    let send = |form: reqwest::multipart::Form| {
+        app.http
+            .post(app.url(&format!("/api/v1/products/{id}/images")))
+            .bearer_auth(&app.admin)
+            .multipart(form)
+            .send()
+    };
+    let image = || reqwest::multipart::Part::bytes(png()).file_name("x.png");
+    let extra = reqwest::multipart::Form::new().text("note", "hello").part("image", image());
+    let body = problem(send(extra).await.unwrap(), 400).await;
+    assert_eq!(body["errors"][0]["field"], "note");
+    let twice = reqwest::multipart::Form::new().part("image", image()).part("image", image());
+    let body = problem(send(twice).await.unwrap(), 400).await;
+    assert_eq!(body["errors"][0]["field"], "image");
+    let product: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
+    assert_eq!(product["images"], json!([]), "nothing was stored");
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use products::config::{ImageBackend, ImagesConfig, S3Config};
 use products::domain::ImageKind;
-use products::images::ImageStore;
+use products::domain::image::ImageKey;
+use products::store::ImageStore;
 
 /// A moto S3 server on a free loopback port, stopped on drop.
 struct S3Server {
@@ -72,7 +73,7 @@ async fn images_round_trip_through_s3() {
 
     let jpeg = Bytes::from_static(b"\xFF\xD8\xFF\xE0 a very small jpeg body");
     let key = store.put(ImageKind::Jpeg, jpeg.clone()).await.unwrap();
-    assert!(key.ends_with(".jpg"));
+    assert!(key.as_str().ends_with(".jpg"));
     let image = store.get(&key).await.unwrap().expect("stored");
     assert_eq!((image.kind, image.size), (ImageKind::Jpeg, jpeg.len() as u64));
     let mut body = Vec::new();
@@ -82,7 +83,8 @@ async fn images_round_trip_through_s3() {
         body.extend_from_slice(&chunk.unwrap());
     }
     assert_eq!(body, jpeg.to_vec());
-    assert!(store.get(&format!("{}.jpg", "0".repeat(64))).await.unwrap().is_none());
+    let absent = ImageKey::parse(&format!("{}.jpg", "0".repeat(64))).unwrap();
+    assert!(store.get(&absent).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -9,8 +9,11 @@ use kit::money::Money;
 use kit::testing::{Backend, TestDatabase};
 use products::domain::listing::{ListParams, ListQuery};
 use products::domain::product::ProductFields;
-use products::domain::{NewProduct, ProductPatch, ReservationRequest, Sku};
-use products::store::{CatalogStore, Paging, ReleaseOutcome, ReserveOutcome, SqlCatalog, StoreError};
+use products::domain::{NewProduct, Paging, ProductPatch, ReservationRequest, ReservationState, Sku};
+use products::store::{
+    CatalogImport, CatalogSearch, CatalogStore, ReleaseOutcome, ReservationLedger, ReserveOutcome,
+    SqlCatalog, SqlLedger, StoreError,
+};
 use uuid::Uuid;
 
 async fn store(backend: Backend) -> (Arc<SqlCatalog>, TestDatabase) {
@@ -20,6 +23,11 @@ async fn store(backend: Backend) -> (Arc<SqlCatalog>, TestDatabase) {
     let store = SqlCatalog::connect(&config).await.expect("connect");
     store.migrate().await.expect("migrate");
     (Arc::new(store), db)
+}
+
+/// The reservation ledger on the catalogue's database.
+fn ledger(store: &Arc<SqlCatalog>) -> Arc<SqlLedger> {
+    Arc::new(SqlLedger::new(store.connection().clone(), store.clone()))
 }
 
 fn product(name: &str) -> ProductFields {
@@ -64,6 +72,8 @@ kit::on_both_backends!(
     reservation_is_all_or_nothing_and_names_short_products,
     reservation_is_idempotent_and_release_happens_once,
     release_before_reserve_refuses_the_late_reservation,
+    in_stock_totals_follow_reservations_and_releases_at_once,
+    concurrent_edits_and_image_additions_all_succeed,
     upsert_updates_by_sku_without_duplicating,
     offset_pages_tile_the_list_in_every_order_with_their_images,
     a_list_while_no_connection_is_free_is_unavailable_not_a_fault,
@@ -334,15 +344,16 @@ async fn categories_count_live_products(backend: Backend) {
 
 async fn fifty_concurrent_reservations_take_exactly_the_stock(backend: Backend) {
     let (store, _db) = store(backend).await;
+    let ledger = ledger(&store);
     let p = store
         .create_product(parse(ProductFields { stock: Some(10), ..product("Last Units") }))
         .await
         .unwrap();
     let attempts: Vec<_> = (0..50)
         .map(|_| {
-            let store = store.clone();
+            let ledger = ledger.clone();
             let request = ReservationRequest::parse(Uuid::now_v7(), &[(p.id, 1)]).unwrap();
-            tokio::spawn(async move { store.reserve(&request).await })
+            tokio::spawn(async move { ledger.reserve(&request).await })
         })
         .collect();
     let (mut reserved, mut short) = (0, 0);
@@ -359,6 +370,7 @@ async fn fifty_concurrent_reservations_take_exactly_the_stock(backend: Backend) 
 
 async fn reservation_is_all_or_nothing_and_names_short_products(backend: Backend) {
     let (store, _db) = store(backend).await;
+    let ledger = ledger(&store);
     let plenty =
         store.create_product(parse(ProductFields { stock: Some(100), ..product("Plenty") })).await.unwrap();
     let scarce =
@@ -366,29 +378,32 @@ async fn reservation_is_all_or_nothing_and_names_short_products(backend: Backend
     let ghost = Uuid::now_v7();
     let request =
         ReservationRequest::parse(Uuid::now_v7(), &[(plenty.id, 5), (scarce.id, 3), (ghost, 1)]).unwrap();
-    let ReserveOutcome::Short(mut short) = store.reserve(&request).await.unwrap() else {
+    let ReserveOutcome::Short(mut short) = ledger.reserve(&request).await.unwrap() else {
         panic!("must be short")
     };
     short.sort_by_key(|s| s.product_id == ghost);
     assert_eq!((short[0].product_id, short[0].requested, short[0].available), (scarce.id, 3, 2));
     assert_eq!((short[1].product_id, short[1].available), (ghost, 0));
     assert_eq!(store.product(plenty.id).await.unwrap().unwrap().stock, 100, "nothing taken");
-    assert!(store.reservation(request.order_id).await.unwrap().is_none(), "no reservation left behind");
+    assert!(ledger.reservation(request.order_id).await.unwrap().is_none(), "no reservation left behind");
 }
 
 async fn reservation_is_idempotent_and_release_happens_once(backend: Backend) {
     let (store, _db) = store(backend).await;
+    let ledger = ledger(&store);
     let p =
         store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
     let request = ReservationRequest::parse(Uuid::now_v7(), &[(p.id, 4)]).unwrap();
-    assert!(matches!(store.reserve(&request).await.unwrap(), ReserveOutcome::Reserved(_)));
-    assert!(matches!(store.reserve(&request).await.unwrap(), ReserveOutcome::Existing(r) if r.held));
+    assert!(matches!(ledger.reserve(&request).await.unwrap(), ReserveOutcome::Reserved(_)));
+    assert!(
+        matches!(ledger.reserve(&request).await.unwrap(), ReserveOutcome::Existing(r) if r.state == ReservationState::Held)
+    );
     assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 6, "a replay takes no more stock");
 
     let releases: Vec<_> = (0..8)
         .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.release(request.order_id).await })
+            let ledger = ledger.clone();
+            tokio::spawn(async move { ledger.release(request.order_id).await })
         })
         .collect();
     let mut released = 0;
@@ -403,13 +418,65 @@ async fn reservation_is_idempotent_and_release_happens_once(backend: Backend) {
 
 async fn release_before_reserve_refuses_the_late_reservation(backend: Backend) {
     let (store, _db) = store(backend).await;
+    let ledger = ledger(&store);
     let p =
         store.create_product(parse(ProductFields { stock: Some(10), ..product("Widget") })).await.unwrap();
     let order = Uuid::now_v7();
-    assert_eq!(store.release(order).await.unwrap(), ReleaseOutcome::AlreadyReleased);
+    assert_eq!(ledger.release(order).await.unwrap(), ReleaseOutcome::AlreadyReleased);
     let late = ReservationRequest::parse(order, &[(p.id, 1)]).unwrap();
-    assert!(matches!(store.reserve(&late).await.unwrap(), ReserveOutcome::Existing(r) if !r.held));
+    assert!(
+        matches!(ledger.reserve(&late).await.unwrap(), ReserveOutcome::Existing(r) if r.state == ReservationState::Released)
+    );
     assert_eq!(store.product(p.id).await.unwrap().unwrap().stock, 10);
+}
+
+async fn in_stock_totals_follow_reservations_and_releases_at_once(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let ledger = ledger(&store);
+    let last =
+        store.create_product(parse(ProductFields { stock: Some(1), ..product("Last One") })).await.unwrap();
+    let in_stock = query(ListParams { in_stock: Some("true".into()), ..ListParams::default() });
+    let total = |store: Arc<SqlCatalog>, q: ListQuery| async move {
+        store.list(&q, Paging::Offset { offset: 0, limit: 10 }).await.unwrap().total
+    };
+    assert_eq!(total(store.clone(), in_stock.clone()).await, Some(1));
+
+    // Totals are cached for seconds; the ledger drops the ones that depend on stock.
+    let order = Uuid::now_v7();
+    ledger.reserve(&ReservationRequest::parse(order, &[(last.id, 1)]).unwrap()).await.unwrap();
+    assert_eq!(total(store.clone(), in_stock.clone()).await, Some(0), "sold out at once");
+    ledger.release(order).await.unwrap();
+    assert_eq!(total(store.clone(), in_stock).await, Some(1), "back in stock at once");
+}
+
+async fn concurrent_edits_and_image_additions_all_succeed(backend: Backend) {
+    // On SQLite a transaction that reads before it writes cannot take the write lock once
+    // another writer committed in between (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits
+    // out); every write transaction must write first.
+    let (store, _db) = store(backend).await;
+    let lamp = store.create_product(parse(product("Lamp"))).await.unwrap();
+    let edits: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    let patch = ProductPatch { stock: Some(i), ..ProductPatch::default() };
+                    store.update_product(lamp.id, patch).await.map(|p| p.is_some())
+                } else {
+                    store
+                        .add_image(lamp.id, &format!("https://img.example/{i}.jpg"))
+                        .await
+                        .map(|p| p.is_some())
+                }
+            })
+        })
+        .collect();
+    for edit in edits {
+        assert!(edit.await.unwrap().unwrap(), "the product is there");
+    }
+    assert_eq!(store.product(lamp.id).await.unwrap().unwrap().images.len(), 20);
+    assert!(store.update_product(Uuid::now_v7(), ProductPatch::default()).await.unwrap().is_none());
+    assert!(store.add_image(Uuid::now_v7(), "https://img.example/x.jpg").await.unwrap().is_none());
 }
 
 async fn upsert_updates_by_sku_without_duplicating(backend: Backend) {
@@ -492,6 +559,7 @@ async fn a_list_while_no_connection_is_free_is_unavailable_not_a_fault(backend: 
     let busy = store.connection().begin().await.unwrap();
     let err =
         store.list(&query(ListParams::default()), Paging::Offset { offset: 0, limit: 20 }).await.unwrap_err();
+    let StoreError::Db(err) = err else { panic!("a database error, not {err}") };
     assert_eq!(kit::ApiError::from(err).status(), http::StatusCode::SERVICE_UNAVAILABLE);
     busy.rollback().await.unwrap();
 }

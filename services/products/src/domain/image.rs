@@ -19,18 +19,18 @@ pub enum ImageKind {
 }
 
 /// Largest image accepted, in bytes.
-pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+pub(crate) const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 /// Widest and tallest image accepted, in pixels.
-pub const MAX_IMAGE_SIDE: u32 = 10_000;
+pub(crate) const MAX_IMAGE_SIDE: u32 = 10_000;
 /// Most pixels an image may have (a 6000 × 4000 photo has 24 million). Decoded, each pixel
 /// takes up to 8 bytes (16-bit RGBA), so this bounds one decode to about 320 MiB.
-pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+pub(crate) const MAX_IMAGE_PIXELS: u64 = 40_000_000;
 /// JPEG quality of the re-encoded image: visually lossless for product photos.
 const JPEG_QUALITY: u8 = 90;
 
 impl ImageKind {
     /// Recognises JPEG, PNG and WebP by their magic bytes.
-    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn sniff(bytes: &[u8]) -> Option<Self> {
         match bytes {
             [0xFF, 0xD8, 0xFF, ..] => Some(Self::Jpeg),
             [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(Self::Png),
@@ -47,6 +47,7 @@ impl ImageKind {
         }
     }
 
+    /// The `Content-Type` it is served with.
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Jpeg => "image/jpeg",
@@ -55,6 +56,7 @@ impl ImageKind {
         }
     }
 
+    /// The extension of its stored keys.
     pub fn extension(self) -> &'static str {
         match self {
             Self::Jpeg => "jpg",
@@ -88,7 +90,7 @@ impl ImageKind {
     }
 
     /// The format a stored key was saved as, from its extension.
-    pub fn from_extension(ext: &str) -> Option<Self> {
+    fn from_extension(ext: &str) -> Option<Self> {
         match ext {
             "jpg" => Some(Self::Jpeg),
             "png" => Some(Self::Png),
@@ -98,9 +100,57 @@ impl ImageKind {
     }
 }
 
+/// The key an image is stored and served under: the SHA-256 of its bytes in 64 lowercase hex
+/// digits, a dot and its format's extension (`3f…a9.png`). Anything else (`..`, slashes,
+/// uppercase) is not a key of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageKey {
+    key: String,
+    kind: ImageKind,
+}
+
+impl ImageKey {
+    /// The key of content with this SHA-256 `digest`.
+    pub fn for_content(kind: ImageKind, digest: &[u8]) -> Self {
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Self { key: format!("{hex}.{}", kind.extension()), kind }
+    }
+
+    /// `None` for anything that is not a content-hash key.
+    pub fn parse(key: &str) -> Option<Self> {
+        let (hash, ext) = key.split_once('.')?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return None;
+        }
+        let kind = ImageKind::from_extension(ext)?;
+        Some(Self { key: key.to_owned(), kind })
+    }
+
+    /// The key as stored and served.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// The content hash alone: the same bytes have the same hash whatever their key.
+    pub fn hash(&self) -> &str {
+        self.key.split_once('.').map_or(self.key.as_str(), |(hash, _)| hash)
+    }
+
+    /// The image's format.
+    pub fn kind(&self) -> ImageKind {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for ImageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
 /// Why an upload is not an acceptable image. Each reads after "the `image` field".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImageProblem {
+pub(crate) enum ImageProblem {
     #[error("is not a JPEG, PNG or WebP image")]
     UnknownFormat,
     #[error("has {0} bytes after the end of the image; upload the image file alone")]
@@ -115,7 +165,7 @@ pub enum ImageProblem {
 
 /// An upload made safe to store and serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CleanImage {
+pub(crate) struct CleanImage {
     pub kind: ImageKind,
     pub bytes: Vec<u8>,
 }
@@ -126,7 +176,7 @@ pub struct CleanImage {
 /// re-encoded image carries no EXIF or XMP (camera location), its EXIF orientation applied to
 /// the pixels instead. The colour profile is kept. CPU-bound: run it on a blocking thread.
 /// Animated images keep their first frame.
-pub fn clean_image(bytes: &[u8]) -> Result<CleanImage, ImageProblem> {
+pub(crate) fn clean_image(bytes: &[u8]) -> Result<CleanImage, ImageProblem> {
     let kind = ImageKind::sniff(bytes).ok_or(ImageProblem::UnknownFormat)?;
     let broken = |reason: String| ImageProblem::Broken(kind.name(), reason);
     let end = kind.end_of(bytes).ok_or_else(|| broken("the file is cut short or malformed".into()))?;
@@ -257,6 +307,22 @@ fn jpeg_end(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_content_hash_keys_are_accepted() {
+        let good = format!("{}.png", "a".repeat(64));
+        let key = ImageKey::parse(&good).unwrap();
+        assert_eq!((key.kind(), key.hash()), (ImageKind::Png, "a".repeat(64).as_str()));
+        for bad in
+            ["../etc/passwd", "x.png", &format!("{}.gif", "a".repeat(64)), &format!("{}.png", "A".repeat(64))]
+        {
+            assert_eq!(ImageKey::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            ImageKey::for_content(ImageKind::Webp, &[0xab; 32]).as_str(),
+            format!("{}.webp", "ab".repeat(32))
+        );
+    }
 
     #[test]
     fn formats_are_recognised_by_their_bytes() {

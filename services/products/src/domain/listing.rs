@@ -1,11 +1,12 @@
-//! What a product list asks for: search text, filters, sort order, and the keyset position of a
-//! cursor page.
+//! What a product list asks for (search text, filters, sort order, how much to read and the
+//! keyset position of a cursor page) and what it answers.
 
 use kit::FieldErrors;
+use kit::money::MAX_AMOUNT;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::product::{MAX_NAME, text};
+use super::product::{MAX_NAME, Product, text};
 use super::search::SearchQuery;
 
 /// List order. Without `sort`: relevance when searching, else newest.
@@ -21,6 +22,7 @@ pub enum Sort {
 }
 
 impl Sort {
+    /// A `sort` query value.
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw {
             "relevance" => Ok(Self::Relevance),
@@ -41,7 +43,7 @@ pub struct ListQuery {
     /// Category slug.
     pub category: Option<String>,
     pub brand: Option<String>,
-    /// Inclusive bounds in minor units.
+    /// Inclusive bounds in minor units; a maximum below the minimum matches nothing.
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     /// `Some(true)`: only products with stock; `Some(false)`: only sold-out ones.
@@ -62,6 +64,7 @@ pub struct ListParams {
 }
 
 impl ListQuery {
+    /// Parses every value, listing each bad one.
     pub fn parse(params: ListParams) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         let q = params.q.filter(|q| !q.trim().is_empty());
@@ -76,11 +79,6 @@ impl ListQuery {
         let category =
             errors.take("category", params.category.as_deref().map(|c| text(c, 0, 200)).transpose());
         let brand = errors.take("brand", params.brand.as_deref().map(|b| text(b, 0, 100)).transpose());
-        if let (Some(Some(min)), Some(Some(max))) = (min_price, max_price)
-            && min > max
-        {
-            errors.push("min_price", "must not be above max_price");
-        }
         errors.finish(|| {
             let sort = match sort? {
                 Some(Sort::Relevance) | None if search.is_some() => Sort::Relevance,
@@ -100,12 +98,13 @@ impl ListQuery {
     }
 }
 
+/// A price bound: no price is outside 0 to [`MAX_AMOUNT`], so neither is a bound.
 fn price_bound(raw: &str) -> Result<i64, String> {
     raw.trim()
         .parse::<i64>()
         .ok()
-        .filter(|v| *v >= 0)
-        .ok_or_else(|| "must be a whole number of minor units (cents), 0 or more".to_owned())
+        .filter(|v| (0..=MAX_AMOUNT).contains(v))
+        .ok_or_else(|| format!("must be a whole number of minor units (cents), 0 to {MAX_AMOUNT}"))
 }
 
 fn boolean(raw: &str) -> Result<bool, String> {
@@ -161,6 +160,7 @@ impl CursorKey {
         if fits { Ok(()) } else { Err("is not a cursor this list gave out".into()) }
     }
 
+    /// The sort order the cursor belongs to.
     pub fn sort(&self) -> Sort {
         match self {
             Self::Newest { .. } => Sort::Newest,
@@ -171,6 +171,33 @@ impl CursorKey {
             Self::Relevance { .. } => Sort::Relevance,
         }
     }
+}
+
+/// How much of a list to read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Paging {
+    /// `limit` rows after skipping `offset`, with the total.
+    Offset { offset: u64, limit: u64 },
+    /// `limit` rows after the cursor position (from the start when `None`).
+    Cursor { after: Option<CursorKey>, limit: u64 },
+}
+
+/// One page of products.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    pub items: Vec<Product>,
+    /// Offset pages only.
+    pub total: Option<u64>,
+    /// Cursor pages only: where the next page starts, `None` on the last page.
+    pub next: Option<CursorKey>,
+}
+
+/// A category and how many live products it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryCount {
+    pub slug: String,
+    pub name: String,
+    pub product_count: u64,
 }
 
 #[cfg(test)]
@@ -203,13 +230,28 @@ mod tests {
     }
 
     #[test]
-    fn inverted_price_range_is_refused() {
+    fn price_bounds_above_the_largest_price_are_refused() {
+        let params = ListParams {
+            min_price: Some("1000000000001".into()),
+            max_price: Some("9223372036854775807".into()),
+            ..ListParams::default()
+        };
+        let err = ListQuery::parse(params).unwrap_err();
+        let names: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, ["min_price", "max_price"]);
+        let largest = ListParams { max_price: Some("1000000000000".into()), ..ListParams::default() };
+        assert_eq!(ListQuery::parse(largest).unwrap().max_price, Some(1_000_000_000_000));
+    }
+
+    #[test]
+    fn an_inverted_price_range_is_a_query_for_nothing() {
         let params = ListParams {
             min_price: Some("500".into()),
             max_price: Some("100".into()),
             ..ListParams::default()
         };
-        assert!(ListQuery::parse(params).is_err());
+        let query = ListQuery::parse(params).unwrap();
+        assert_eq!((query.min_price, query.max_price), (Some(500), Some(100)));
     }
 
     #[test]

@@ -8,9 +8,9 @@ pub mod search;
 pub mod sku;
 pub mod stock;
 
-pub use image::ImageKind;
-pub use listing::{ListQuery, Sort};
-pub use product::{Category, NewProduct, Product, ProductPatch};
+pub use image::{ImageKey, ImageKind};
+pub use listing::{CategoryCount, ListQuery, Listing, Paging, Sort};
+pub use product::{Category, LookupItem, NewProduct, Product, ProductPatch};
 pub use search::SearchQuery;
 pub use sku::Sku;
-pub use stock::{ReservationLine, ReservationRequest};
+pub use stock::{Reservation, ReservationLine, ReservationRequest, ReservationState, Shortage};

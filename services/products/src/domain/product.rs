@@ -36,6 +36,17 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What another service needs to price and check an order line: a product by id, deleted or
+/// not (an order keeps its history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupItem {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub price: Money,
+    pub deleted: bool,
+}
+
 /// A category: a URL-safe slug and the name people see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
@@ -54,7 +65,7 @@ impl Category {
         if name.chars().count() > 64 {
             return Err("must be at most 64 characters".into());
         }
-        if name.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }
         let slug = slugify(name);
@@ -176,7 +187,7 @@ pub struct ProductPatch {
 
 /// The fields of a PATCH as they arrive.
 #[derive(Debug, Clone, Default)]
-pub struct PatchFields {
+pub(crate) struct PatchFields {
     pub sku: Option<String>,
     pub name: Option<String>,
     pub short_description: Option<String>,
@@ -190,7 +201,8 @@ pub struct PatchFields {
 }
 
 impl ProductPatch {
-    pub fn parse(fields: PatchFields, currency: &str) -> Result<Self, kit::ApiError> {
+    /// Parses every field given in `currency`, listing each bad one.
+    pub(crate) fn parse(fields: PatchFields, currency: &str) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         let sku = errors.take("sku", fields.sku.as_deref().map(Sku::parse).transpose());
         let name = errors.take("name", fields.name.as_deref().map(|v| text(v, 1, MAX_NAME)).transpose());
@@ -229,6 +241,7 @@ impl ProductPatch {
         })
     }
 
+    /// A change that names no field.
     pub fn is_empty(&self) -> bool {
         self == &ProductPatch::default()
     }
@@ -249,7 +262,7 @@ pub(crate) fn text(raw: &str, min: usize, max: usize) -> Result<String, String> 
     if chars > max {
         return Err(format!("must be at most {max} characters"));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err("must not contain control characters".into());
     }
     Ok(trimmed.to_owned())
@@ -316,7 +329,7 @@ fn holds_nul(value: &Value) -> bool {
 }
 
 /// The first sentence of a description, at most 160 characters, cut at a word boundary.
-pub fn summary_of(description: &str) -> String {
+fn summary_of(description: &str) -> String {
     let first = description.split_inclusive(['.', '!', '?']).next().unwrap_or(description).trim();
     if first.chars().count() <= 160 {
         return first.to_owned();
@@ -379,6 +392,18 @@ mod tests {
         let long_url = ProductFields { images: vec![format!("https://x/{}", "a".repeat(600))], ..fields() };
         assert_eq!(NewProduct::parse(long_url, "USD").unwrap_err().field_errors()[0].field, "images");
         assert!(Category::parse("Bad\u{7}Bell").is_err());
+    }
+
+    #[test]
+    fn control_characters_at_the_edges_are_refused_too() {
+        // Trimming would drop them, but the rule is about what was sent.
+        for name in ["\rLamp", "Lamp\u{b}", "\u{85}Lamp"] {
+            let err = NewProduct::parse(ProductFields { name: name.into(), ..fields() }, "USD").unwrap_err();
+            assert_eq!(err.field_errors()[0].field, "name", "{name:?}");
+        }
+        assert!(Category::parse("\rKitchen").is_err());
+        let tabs = ProductFields { name: "\tLamp\n".into(), ..fields() };
+        assert_eq!(NewProduct::parse(tabs, "USD").unwrap().name, "Lamp", "tab and newline are allowed");
     }
 
     #[test]

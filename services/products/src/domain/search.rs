@@ -72,7 +72,7 @@ impl SearchQuery {
     }
 
     /// A `to_tsquery` expression; every word is quoted letters and digits only.
-    pub fn to_tsquery(&self) -> String {
+    pub(crate) fn to_tsquery(&self) -> String {
         let render = |t: &Term| -> String {
             let quoted: Vec<String> = t.words.iter().map(|w| format!("'{w}'")).collect();
             match (quoted.as_slice(), t.prefix) {
@@ -92,7 +92,7 @@ impl SearchQuery {
 
     /// An SQLite FTS5 `MATCH` expression; every word is a double-quoted string of letters and
     /// digits only.
-    pub fn to_fts5(&self) -> String {
+    pub(crate) fn to_fts5(&self) -> String {
         let render = |t: &Term| -> String {
             let phrase = format!("\"{}\"", t.words.join(" "));
             if t.prefix { format!("{phrase}*") } else { phrase }

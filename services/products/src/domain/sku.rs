@@ -7,6 +7,7 @@ use std::fmt;
 pub struct Sku(String);
 
 impl Sku {
+    /// Trimmed and uppercased, or why it is not a SKU.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let sku = raw.trim().to_ascii_uppercase();
         if !(3..=64).contains(&sku.len()) {
@@ -43,6 +44,7 @@ impl Sku {
         Self(stored)
     }
 
+    /// The SKU, uppercase.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,4 +1,5 @@
-//! Stock reservations: what an order asks to hold, validated and merged per product.
+//! Stock reservations: what an order asks to hold (validated and merged per product), what is
+//! held, and what could not be.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +26,35 @@ pub struct ReservationRequest {
     pub lines: Vec<ReservationLine>,
 }
 
+/// Whether an order's reservation holds its stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationState {
+    /// The stock is taken for the order.
+    Held,
+    /// The stock went back, or the order was released before anything was reserved (a
+    /// tombstone, with no lines): a reservation for it is refused.
+    Released,
+}
+
+/// An order's reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub order_id: Uuid,
+    pub state: ReservationState,
+    pub lines: Vec<ReservationLine>,
+}
+
+/// A product that could not be held, and what is available of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortage {
+    pub product_id: Uuid,
+    pub requested: i64,
+    /// 0 for unknown or deleted products.
+    pub available: i64,
+}
+
 impl ReservationRequest {
+    /// Merges `lines` (product, quantity) per product, listing each bad one.
     pub fn parse(order_id: Uuid, lines: &[(Uuid, i64)]) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
         if lines.is_empty() || lines.len() > MAX_LINES {

@@ -9,21 +9,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use kit::auth::AdminUser;
+use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::Path;
 use kit::{ApiError, ApiResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
-use crate::domain::image::{CleanImage, ImageProblem, MAX_IMAGE_BYTES, clean_image};
+use crate::app::images::ImageError;
+use crate::domain::image::{ImageKey, ImageProblem, MAX_IMAGE_BYTES};
+use crate::state::AppState;
 
 /// A multipart body carries headers around the image.
 const UPLOAD_BODY_LIMIT: usize = MAX_IMAGE_BYTES + 1024 * 1024;
 
 /// The image routes; the upload route accepts bodies up to the image limit plus multipart framing.
-pub fn routes() -> OpenApiRouter<AppState> {
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload_image))
         .layer(kit::http::body_limit(UPLOAD_BODY_LIMIT))
@@ -31,9 +33,38 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UploadedImage {
+pub(crate) struct UploadedImage {
     /// Where the image is served.
     url: String,
+}
+
+/// The multipart body of an upload: the `image` field and no other.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read field by field from the multipart stream; declared for the document
+pub(crate) struct ImageUpload {
+    /// A JPEG, PNG or WebP of at most 5 MiB, recognised by its bytes.
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    image: Vec<u8>,
+}
+
+impl From<ImageError> for ApiError {
+    fn from(err: ImageError) -> Self {
+        match err {
+            ImageError::NoSuchProduct => ApiError::not_found("no such product"),
+            ImageError::Unacceptable(problem @ ImageProblem::UnknownFormat) => {
+                ApiError::unsupported_media_type(format!("the `image` field {problem}"))
+            }
+            ImageError::Unacceptable(problem) => {
+                ApiError::unprocessable(format!("the `image` field {problem}"))
+            }
+            ImageError::Storage(e) => ApiError::unavailable(format!("image store: {e}")),
+            ImageError::Decoding(reason) => {
+                ApiError::internal(anyhow::anyhow!("decoding an image: {reason}"))
+            }
+            ImageError::Store(store) => store.into(),
+        }
+    }
 }
 
 /// Adds an image to a product. The format is recognised from the bytes, not the declared type;
@@ -41,11 +72,17 @@ pub struct UploadedImage {
 /// format says, and is stored re-encoded, without EXIF/XMP metadata.
 #[utoipa::path(post, path = "/api/v1/products/{id}/images", tag = "images", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
-    request_body(content_type = "multipart/form-data", description = "field `image`: a JPEG, PNG or WebP of at most 5 MiB"),
-    responses((status = 201, body = UploadedImage), (status = 404, description = "no such product"),
-        (status = 413, description = "larger than 5 MiB"), (status = 415, description = "not a JPEG, PNG or WebP"),
-        (status = 422, description = "a broken image, one with data after its end, or too many pixels")))]
-pub async fn upload_image(
+    request_body(content = ImageUpload, content_type = "multipart/form-data", description = "field `image`: a JPEG, PNG or WebP of at most 5 MiB"),
+    responses((status = 201, body = UploadedImage),
+        (status = 400, description = "no `image` field, a malformed multipart body, or the id is not a UUID", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "not an admin", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "no such product", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "larger than 5 MiB", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 415, description = "not multipart, or not a JPEG, PNG or WebP", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "a broken image, one with data after its end, or too many pixels", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 503, description = "the image store is not reachable", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn upload_image(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<Uuid>,
@@ -54,41 +91,27 @@ pub async fn upload_image(
     let mut multipart = multipart
         .map_err(|e| ApiError::unsupported_media_type(format!("expected multipart/form-data: {e}")))?;
     let bytes = read_image_field(&mut multipart).await?;
-    if state.store.product(id).await?.is_none() {
-        return Err(ApiError::not_found("no such product"));
-    }
-    let CleanImage { kind, bytes } = clean(&state, bytes).await?;
-    let key = state
-        .images
-        .put(kind, bytes.into())
-        .await
-        .map_err(|e| ApiError::unavailable(format!("image store: {e}")))?;
-    state.store.add_image(id, &key).await?.ok_or_else(|| ApiError::not_found("no such product"))?;
+    let key = state.images.upload(id, bytes).await?;
     tracing::info!(admin_id = %admin.id, product_id = %id, %key, "image uploaded");
     let url = format!("{}/{key}", state.image_path);
     Ok((StatusCode::CREATED, [(header::LOCATION, url.clone())], axum::Json(UploadedImage { url }))
         .into_response())
 }
 
-/// [`clean_image`] on a blocking thread, a few at a time.
-async fn clean(state: &AppState, bytes: Bytes) -> ApiResult<CleanImage> {
-    let _permit = state.image_work.acquire().await.map_err(ApiError::internal)?;
-    let cleaned =
-        tokio::task::spawn_blocking(move || clean_image(&bytes)).await.map_err(ApiError::internal)?;
-    cleaned.map_err(|problem| {
-        let detail = format!("the `image` field {problem}");
-        match problem {
-            ImageProblem::UnknownFormat => ApiError::unsupported_media_type(detail),
-            _ => ApiError::unprocessable(detail),
-        }
-    })
-}
-
-/// The bytes of the `image` field, refusing more than [`MAX_IMAGE_BYTES`].
+/// The bytes of the one `image` field, refusing more than [`MAX_IMAGE_BYTES`] and any other
+/// field (the body is read to its end, so a field after the image is refused too).
 async fn read_image_field(multipart: &mut Multipart) -> ApiResult<Bytes> {
+    let mut image = None;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
-        if field.name() != Some("image") {
-            continue;
+        match field.name() {
+            Some("image") if image.is_some() => {
+                return Err(ApiError::invalid_field("image", "is sent twice: upload one image at a time"));
+            }
+            Some("image") => {}
+            other => {
+                let name = other.unwrap_or_default().to_owned();
+                return Err(ApiError::invalid_field(name, "is not a field of an upload: send only `image`"));
+            }
         }
         let mut bytes = BytesMut::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -97,9 +120,11 @@ async fn read_image_field(multipart: &mut Multipart) -> ApiResult<Bytes> {
             }
             bytes.extend_from_slice(&chunk);
         }
-        return Ok(bytes.freeze());
+        image = Some(bytes.freeze());
     }
-    Err(ApiError::invalid_field("image", "is required: send the file in a multipart field named `image`"))
+    image.ok_or_else(|| {
+        ApiError::invalid_field("image", "is required: send the file in a multipart field named `image`")
+    })
 }
 
 fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
@@ -113,29 +138,26 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
 /// An image's bytes, cacheable forever (its key is its content hash).
 #[utoipa::path(get, path = "/api/v1/images/{key}", tag = "images", params(("key" = String, Path)),
     responses((status = 200, description = "the image", content_type = "image/*"), (status = 304, description = "unchanged"),
-        (status = 404, description = "no such image")))]
-pub async fn get_image(
+        (status = 404, description = "no such image", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 503, description = "the image store is not reachable", body = ProblemBody, content_type = PROBLEM_JSON)))]
+pub(crate) async fn get_image(
     State(state): State<AppState>,
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let etag = format!("\"{}\"", key.split('.').next().unwrap_or_default());
+    const NO_SUCH_IMAGE: &str = "no such image";
+    let key = ImageKey::parse(&key).ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
+    let etag = format!("\"{}\"", key.hash());
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-        && crate::images::parse_key(&key).is_some()
     {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [(header::CACHE_CONTROL, cache)])
             .into_response());
     }
-    let image = state
-        .images
-        .get(&key)
-        .await
-        .map_err(|e| ApiError::unavailable(format!("image store: {e}")))?
-        .ok_or_else(|| ApiError::not_found("no such image"))?;
+    let image = state.images.image(&key).await?.ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
     let mut response = Body::from_stream(image.body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(image.kind.content_type()));

@@ -1,5 +1,8 @@
-//! [`CachedCatalog`]: the catalog's hot reads (product details, list and search pages, the
-//! category list) kept in memory for a short time, in front of any [`CatalogStore`].
+//! [`CachedCatalog`]: the catalogue's hot reads (product details, list and search pages, the
+//! category list) kept in memory for a short time, in front of a [`CatalogStore`] and
+//! [`CatalogSearch`]. It wraps only what it caches and the writes that change it (catalogue
+//! writes and imports); the reservation ledger is not wrapped but tells it, as a
+//! [`StockObserver`], which products' stock moved.
 //!
 //! What a reader may see, and why it is safe:
 //! - Writes made through this process show at once: creating, editing, deleting, importing
@@ -15,8 +18,8 @@
 //! - Concurrent misses of the same entry are coalesced: one database read fills it and the
 //!   others wait for that read, so an entry expiring under load (a popular search, say) does
 //!   not send every waiting request to the database at once.
-//! - Pricing and reservation reads ([`CatalogStore::lookup`], [`CatalogStore::reserve`]) and
-//!   the admin's low-stock report are never cached.
+//! - Pricing and reservation reads ([`CatalogStore::lookup`], the ledger) and the admin's
+//!   low-stock report are never cached.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +28,11 @@ use async_trait::async_trait;
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{
-    CatalogStore, CategoryCount, Listing, LookupItem, Paging, ReleaseOutcome, Reservation, ReserveOutcome,
-    StoreError, UpsertSummary,
+use super::{CatalogImport, CatalogSearch, CatalogStore, StockObserver, StoreError, UpsertSummary};
+use crate::config::CacheConfig;
+use crate::domain::{
+    CategoryCount, ListQuery, Listing, LookupItem, NewProduct, Paging, Product, ProductPatch, Sku,
 };
-use crate::domain::{ListQuery, NewProduct, Product, ProductPatch, ReservationRequest, Sku};
 
 /// Sizes and lifetime of the read cache.
 #[derive(Debug, Clone, Copy)]
@@ -42,19 +45,35 @@ pub struct CacheLimits {
     pub page_bytes: u64,
 }
 
-/// A [`CatalogStore`] that serves repeated reads from memory (see the module docs for what a
-/// reader may see).
-pub struct CachedCatalog {
-    inner: Arc<dyn CatalogStore>,
+impl CacheLimits {
+    /// The limits `config` sets, or `None` when it turns the cache off: a quarter of the memory
+    /// for product details, the rest for pages.
+    pub fn from_config(config: &CacheConfig) -> Option<Self> {
+        if config.ttl_ms == 0 || config.max_mib == 0 {
+            return None;
+        }
+        let bytes = config.max_mib * 1024 * 1024;
+        Some(Self {
+            ttl: Duration::from_millis(config.ttl_ms),
+            product_bytes: bytes / 4,
+            page_bytes: bytes - bytes / 4,
+        })
+    }
+}
+
+/// A catalogue that serves repeated reads of `inner` from memory (see the module docs for what
+/// a reader may see).
+pub struct CachedCatalog<S> {
+    inner: Arc<S>,
     /// `None` is kept too (briefly): an id that does not exist is not looked up again and again.
     products: Cache<Uuid, Option<Product>>,
     pages: Cache<String, Listing>,
     categories: Cache<(), Vec<CategoryCount>>,
 }
 
-impl CachedCatalog {
+impl<S> CachedCatalog<S> {
     /// Caches `inner`'s reads within `limits`.
-    pub fn new(inner: Arc<dyn CatalogStore>, limits: CacheLimits) -> Self {
+    pub fn new(inner: Arc<S>, limits: CacheLimits) -> Self {
         Self {
             inner,
             products: Cache::builder()
@@ -120,15 +139,7 @@ fn page_key(query: &ListQuery, paging: &Paging) -> String {
 }
 
 #[async_trait]
-impl CatalogStore for CachedCatalog {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.inner.migrate().await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-
+impl<S: CatalogStore + 'static> CatalogStore for CachedCatalog<S> {
     async fn create_product(&self, new: NewProduct) -> Result<Product, StoreError> {
         let created = self.inner.create_product(new).await;
         self.forget_listings();
@@ -155,9 +166,26 @@ impl CatalogStore for CachedCatalog {
         self.inner.product_by_sku(sku).await
     }
 
+    async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError> {
+        let updated = self.inner.add_image(product_id, key).await;
+        self.forget_product(product_id).await;
+        updated
+    }
+
+    async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError> {
+        self.inner.lookup(ids).await
+    }
+}
+
+#[async_trait]
+impl<S: CatalogSearch + 'static> CatalogSearch for CachedCatalog<S> {
     async fn list(&self, query: &ListQuery, paging: Paging) -> Result<Listing, StoreError> {
         let key = page_key(query, &paging);
         self.pages.try_get_with(key, self.inner.list(query, paging)).await.map_err(unshare)
+    }
+
+    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
+        self.categories.try_get_with((), self.inner.categories()).await.map_err(unshare)
     }
 
     async fn low_stock(
@@ -168,17 +196,10 @@ impl CatalogStore for CachedCatalog {
     ) -> Result<(Vec<Product>, u64), StoreError> {
         self.inner.low_stock(threshold, offset, limit).await
     }
+}
 
-    async fn categories(&self) -> Result<Vec<CategoryCount>, StoreError> {
-        self.categories.try_get_with((), self.inner.categories()).await.map_err(unshare)
-    }
-
-    async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError> {
-        let updated = self.inner.add_image(product_id, key).await;
-        self.forget_product(product_id).await;
-        updated
-    }
-
+#[async_trait]
+impl<S: CatalogImport + 'static> CatalogImport for CachedCatalog<S> {
     async fn upsert_batch(&self, products: Vec<NewProduct>) -> Result<UpsertSummary, StoreError> {
         let written = self.inner.upsert_batch(products).await;
         self.products.invalidate_all();
@@ -186,33 +207,23 @@ impl CatalogStore for CachedCatalog {
         written
     }
 
-    async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError> {
-        self.inner.lookup(ids).await
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        self.inner.is_empty().await
     }
 
-    async fn reserve(&self, request: &ReservationRequest) -> Result<ReserveOutcome, StoreError> {
-        let outcome = self.inner.reserve(request).await;
-        for line in &request.lines {
-            self.products.invalidate(&line.product_id).await;
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.inner.refresh_statistics().await
+    }
+}
+
+/// A reservation or a release: the details of those products show their stock, so they go;
+/// pages keep theirs for the time to live (see the module docs).
+#[async_trait]
+impl<S: StockObserver + 'static> StockObserver for CachedCatalog<S> {
+    async fn stock_moved(&self, products: &[Uuid]) {
+        for id in products {
+            self.products.invalidate(id).await;
         }
-        outcome
-    }
-
-    async fn release(&self, order_id: Uuid) -> Result<ReleaseOutcome, StoreError> {
-        let held = self.inner.reservation(order_id).await?;
-        let outcome = self.inner.release(order_id).await;
-        match held {
-            Some(reservation) => {
-                for (product_id, _) in &reservation.lines {
-                    self.products.invalidate(product_id).await;
-                }
-            }
-            None => self.products.invalidate_all(),
-        }
-        outcome
-    }
-
-    async fn reservation(&self, order_id: Uuid) -> Result<Option<Reservation>, StoreError> {
-        self.inner.reservation(order_id).await
+        self.inner.stock_moved(products).await;
     }
 }

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use super::rng::SplitMix64;
 use super::vocabulary::{DEPARTMENTS, Department, Kind};
 use super::{RecordError, SHOP_CURRENCY, parse_record};
-use crate::domain::NewProduct;
-use crate::domain::product::ProductFields;
+use products::domain::NewProduct;
+use products::domain::product::ProductFields;
 
 /// The generated products, in order; see [`generate`].
 #[derive(Debug, Clone)]

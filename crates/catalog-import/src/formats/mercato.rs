@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use crate::domain::product::ProductFields;
+use products::domain::product::ProductFields;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,11 +1,13 @@
-//! Catalog import (`mercato seed`): the demo catalog generator, readers of catalog files, and
-//! their load into a [`CatalogStore`] in batches.
+//! Catalogue import for the `mercato` CLI (`mercato seed`, and the demo catalogue of
+//! `mercato up`): the demo catalogue generator, readers of catalogue files, and their load into
+//! the products service's store in batches, through its [`CatalogImport`] API.
 //!
-//! Records stream from a source (the [`generate`]d catalog or an [`import`]ed file) one at a
+//! Records stream from a source (the [`generate`]d catalogue or an [`import`]ed file) one at a
 //! time; [`run`] gathers them into batches of [`BATCH_SIZE`] for
-//! [`CatalogStore::upsert_batch`], which updates a product whose SKU already exists, so
-//! importing the same catalog twice never duplicates it. A bad record is set aside with its
-//! number and the reason, and the rest are imported.
+//! [`CatalogImport::upsert_batch`], which updates a product whose SKU already exists, so
+//! importing the same catalogue twice never duplicates it. A bad record is set aside with its
+//! number and the reason, and the rest are imported. Every record is parsed by the products
+//! service's own rules (`NewProduct::parse`), so an import accepts what the admin API accepts.
 
 mod formats;
 mod generator;
@@ -17,16 +19,16 @@ use std::time::{Duration, Instant};
 pub use formats::{Format, ImportError, Records, import};
 pub use generator::{Generator, generate};
 
-use crate::domain::NewProduct;
-use crate::domain::product::ProductFields;
-use crate::store::{CatalogStore, StoreError};
+use products::domain::NewProduct;
+use products::domain::product::ProductFields;
+use products::store::{CatalogImport, StoreError};
 
 /// The currency records are checked against unless told otherwise (`in_currency`): the
 /// shop's default, and the currency of both public catalogs mercato reads (DummyJSON, Best
 /// Buy) and of the demo catalog.
 pub const SHOP_CURRENCY: &str = "USD";
 
-/// Products per [`CatalogStore::upsert_batch`] call (one transaction each).
+/// Products per [`CatalogImport::upsert_batch`] call (one transaction each).
 pub const BATCH_SIZE: usize = 1_000;
 
 /// How many products the demo catalog of a new embedded shop holds.
@@ -97,7 +99,7 @@ pub struct SeedError {
 /// `on_progress` after each batch. Rejected records are collected, not fatal; a database error
 /// stops the import.
 pub async fn run<I>(
-    store: &dyn CatalogStore,
+    store: &dyn CatalogImport,
     records: I,
     batch_size: usize,
     mut on_progress: impl FnMut(&Progress<'_>),
@@ -146,7 +148,7 @@ where
 
 /// Fills a new shop's catalog with the demo products ([`DEMO_PRODUCTS`] of seed
 /// [`DEMO_SEED`], priced in [`SHOP_CURRENCY`]). Safe to call again: it updates the same SKUs.
-pub async fn seed_demo(store: &dyn CatalogStore, currency: &str) -> Result<SeedSummary, SeedError> {
+pub async fn seed_demo(store: &dyn CatalogImport, currency: &str) -> Result<SeedSummary, SeedError> {
     run(store, generate(DEMO_PRODUCTS, DEMO_SEED).in_currency(currency), BATCH_SIZE, |_| {}).await
 }
 

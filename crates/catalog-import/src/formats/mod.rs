@@ -16,8 +16,8 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use super::{RecordError, SHOP_CURRENCY, parse_record};
-use crate::domain::NewProduct;
-use crate::domain::product::ProductFields;
+use products::domain::NewProduct;
+use products::domain::product::ProductFields;
 
 /// Whose field names and conventions a catalog file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,7 @@ impl Format {
     /// The names `--format` accepts.
     pub const NAMES: [&'static str; 3] = ["mercato", "dummyjson", "bestbuy"];
 
+    /// Its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Self::Mercato => "mercato",
@@ -97,6 +98,7 @@ pub(crate) enum Layout {
 /// Why a catalog file cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The file cannot be opened or read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,

@@ -11,8 +11,8 @@ use std::io::BufRead;
 use csv::StringRecord;
 use kit::money::Money;
 
-use crate::domain::product::ProductFields;
-use crate::seed::SHOP_CURRENCY;
+use crate::SHOP_CURRENCY;
+use products::domain::product::ProductFields;
 
 const COLUMNS: [&str; 14] = [
     "sku",

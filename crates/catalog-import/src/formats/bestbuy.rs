@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
 use super::cents;
-use crate::domain::product::ProductFields;
-use crate::seed::SHOP_CURRENCY;
+use crate::SHOP_CURRENCY;
+use products::domain::product::ProductFields;
 
 /// Stock is popularity divided by this.
 const POPULARITY_PER_UNIT: i64 = 50;

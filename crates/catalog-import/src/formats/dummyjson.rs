@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value, json};
 
 use super::cents;
-use crate::domain::product::ProductFields;
-use crate::seed::SHOP_CURRENCY;
+use crate::SHOP_CURRENCY;
+use products::domain::product::ProductFields;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -201,7 +201,7 @@ mod tests {
     fn category_slugs_get_readable_names() {
         assert_eq!(category_name("kitchen-accessories"), "Kitchen Accessories");
         assert_eq!(category_name("mens-shirts"), "Mens Shirts");
-        assert_eq!(crate::domain::product::slugify(&category_name("home-decoration")), "home-decoration");
+        assert_eq!(products::domain::product::slugify(&category_name("home-decoration")), "home-decoration");
     }
 
     #[test]

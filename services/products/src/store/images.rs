@@ -1,6 +1,7 @@
-//! Product images in an object store: a local directory on the embedded default, S3 (or any
-//! S3-compatible store) in production, behind `object_store`'s one API. Keys are the SHA-256 of
-//! the content plus its extension, so an image is stored once and can be cached forever.
+//! Product images in an object store ([`ImageStore`]): a local directory on the embedded
+//! default, S3 (or any S3-compatible store) in production, behind `object_store`'s one API.
+//! Keys are the SHA-256 of the content plus its extension ([`ImageKey`]), so an image is stored
+//! once and can be cached forever.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::config::{ImageBackend, ImagesConfig};
 use crate::domain::ImageKind;
+use crate::domain::image::ImageKey;
 
 /// The image store of the products service.
 #[derive(Clone)]
@@ -63,23 +65,18 @@ impl ImageStore {
     }
 
     /// Stores image bytes of a known kind and answers their key.
-    pub async fn put(&self, kind: ImageKind, bytes: Bytes) -> object_store::Result<String> {
-        let hash = digest::digest(&digest::SHA256, &bytes);
-        let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let key = format!("{hex}.{}", kind.extension());
+    pub async fn put(&self, kind: ImageKind, bytes: Bytes) -> object_store::Result<ImageKey> {
+        let key = ImageKey::for_content(kind, digest::digest(&digest::SHA256, &bytes).as_ref());
         self.store.put(&Path::from(key.as_str()), PutPayload::from_bytes(bytes)).await?;
         Ok(key)
     }
 
-    /// Opens a stored image; `Ok(None)` for keys that are malformed or absent.
-    pub async fn get(&self, key: &str) -> object_store::Result<Option<StoredImage>> {
-        let Some(kind) = parse_key(key) else {
-            return Ok(None);
-        };
-        match self.store.get(&Path::from(key)).await {
+    /// Opens a stored image; `Ok(None)` when there is none under `key`.
+    pub async fn get(&self, key: &ImageKey) -> object_store::Result<Option<StoredImage>> {
+        match self.store.get(&Path::from(key.as_str())).await {
             Ok(result) => {
                 let size = result.meta.size;
-                Ok(Some(StoredImage { kind, size, body: result.into_stream() }))
+                Ok(Some(StoredImage { kind: key.kind(), size, body: result.into_stream() }))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -95,29 +92,9 @@ impl ImageStore {
     }
 }
 
-/// Keys are 64 hex digits, a dot and a known extension; anything else (`..`, slashes) is not ours.
-pub fn parse_key(key: &str) -> Option<ImageKind> {
-    let (hash, ext) = key.split_once('.')?;
-    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return None;
-    }
-    ImageKind::from_extension(ext)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_content_hash_keys_are_accepted() {
-        let good = format!("{}.png", "a".repeat(64));
-        assert_eq!(parse_key(&good), Some(ImageKind::Png));
-        for bad in
-            ["../etc/passwd", "x.png", &format!("{}.gif", "a".repeat(64)), &format!("{}.png", "A".repeat(64))]
-        {
-            assert_eq!(parse_key(bad), None, "{bad}");
-        }
-    }
 
     #[tokio::test]
     async fn local_store_round_trips_and_dedupes() {
@@ -129,7 +106,8 @@ mod tests {
         assert_eq!(store.put(ImageKind::Png, png.clone()).await.unwrap(), key, "same bytes, same key");
         let image = store.get(&key).await.unwrap().unwrap();
         assert_eq!((image.kind, image.size), (ImageKind::Png, png.len() as u64));
-        assert!(store.get(&format!("{}.png", "0".repeat(64))).await.unwrap().is_none());
+        let absent = ImageKey::parse(&format!("{}.png", "0".repeat(64))).unwrap();
+        assert!(store.get(&absent).await.unwrap().is_none());
         assert!(store.ping().await.is_ok());
     }
 }

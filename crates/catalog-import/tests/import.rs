@@ -1,15 +1,16 @@
-//! Catalog import into a real store on both backends: the public DummyJSON and Best Buy
-//! catalogs, re-imports that update instead of duplicating, files with bad records, and the
-//! generated demo catalog.
+//! Catalogue import into a real products store on both backends: the public DummyJSON and
+//! Best Buy catalogues, re-imports that update instead of duplicating, files with bad records,
+//! and the generated demo catalogue.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 use std::path::Path;
 
+use catalog_import::{Format, SeedSummary};
 use kit::testing::{Backend, TestDatabase};
+use products::domain::Paging;
 use products::domain::Sku;
 use products::domain::listing::{ListParams, ListQuery};
-use products::seed::{self, Format, SeedSummary};
-use products::store::{CatalogStore, Paging, SqlCatalog};
+use products::store::{CatalogSearch, CatalogStore, SqlCatalog};
 
 const DUMMYJSON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/dummyjson-products.json");
 const BESTBUY: &str =
@@ -23,8 +24,8 @@ async fn store(backend: Backend) -> (SqlCatalog, TestDatabase) {
 }
 
 async fn import_file(store: &SqlCatalog, path: &str) -> SeedSummary {
-    let records = seed::import(Path::new(path), None).unwrap();
-    seed::run(store, records, seed::BATCH_SIZE, |_| {}).await.unwrap()
+    let records = catalog_import::import(Path::new(path), None).unwrap();
+    catalog_import::run(store, records, catalog_import::BATCH_SIZE, |_| {}).await.unwrap()
 }
 
 async fn live_products(store: &SqlCatalog) -> u64 {
@@ -112,11 +113,12 @@ async fn bad_records_are_reported_and_good_ones_imported(backend: Backend) {
     std::fs::write(&path, lines.join("\n")).unwrap();
 
     let mut progress_rejections = Vec::new();
-    let records = seed::import(&path, None).unwrap();
-    let summary =
-        seed::run(&store, records, 2, |p| progress_rejections.extend(p.newly_rejected.iter().cloned()))
-            .await
-            .unwrap();
+    let records = catalog_import::import(&path, None).unwrap();
+    let summary = catalog_import::run(&store, records, 2, |p| {
+        progress_rejections.extend(p.newly_rejected.iter().cloned())
+    })
+    .await
+    .unwrap();
 
     assert_eq!((summary.read, summary.inserted), (6, 2));
     let rejected: Vec<(usize, &str)> =
@@ -142,9 +144,9 @@ async fn a_csv_catalog_imports(backend: Backend) {
          MUG-2,Glass Mug,Double walled.,Home & Kitchen,twelve,10,\n",
     )
     .unwrap();
-    let records = seed::import(&path, None).unwrap();
+    let records = catalog_import::import(&path, None).unwrap();
     assert_eq!(records.format(), Some(Format::Mercato));
-    let summary = seed::run(&store, records, seed::BATCH_SIZE, |_| {}).await.unwrap();
+    let summary = catalog_import::run(&store, records, catalog_import::BATCH_SIZE, |_| {}).await.unwrap();
     assert_eq!((summary.inserted, summary.rejected.len()), (1, 1));
     assert_eq!(summary.rejected[0].record, 2);
     let mug = by_sku(&store, "MUG-1").await;
@@ -154,14 +156,16 @@ async fn a_csv_catalog_imports(backend: Backend) {
 
 async fn generated_products_are_deterministic_and_import(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let first: Vec<_> = seed::generate(2_500, 7).map(Result::unwrap).collect();
-    assert_eq!(first, seed::generate(2_500, 7).map(Result::unwrap).collect::<Vec<_>>());
+    let first: Vec<_> = catalog_import::generate(2_500, 7).map(Result::unwrap).collect();
+    assert_eq!(first, catalog_import::generate(2_500, 7).map(Result::unwrap).collect::<Vec<_>>());
 
     let mut reports = Vec::new();
     let summary =
-        seed::run(&store, seed::generate(2_500, 7), seed::BATCH_SIZE, |p| reports.push((p.read, p.inserted)))
-            .await
-            .unwrap();
+        catalog_import::run(&store, catalog_import::generate(2_500, 7), catalog_import::BATCH_SIZE, |p| {
+            reports.push((p.read, p.inserted))
+        })
+        .await
+        .unwrap();
     assert_eq!((summary.read, summary.inserted, summary.updated), (2_500, 2_500, 0));
     assert_eq!(reports, [(1_000, 1_000), (2_000, 2_000), (2_500, 2_500)], "progress after each batch");
 
@@ -170,15 +174,18 @@ async fn generated_products_are_deterministic_and_import(backend: Backend) {
     assert_eq!((stored.name.as_str(), stored.price.amount), (sample.name.as_str(), sample.price.amount));
     assert_eq!(stored.attributes, sample.attributes);
 
-    let again = seed::run(&store, seed::generate(2_500, 7), seed::BATCH_SIZE, |_| {}).await.unwrap();
+    let again =
+        catalog_import::run(&store, catalog_import::generate(2_500, 7), catalog_import::BATCH_SIZE, |_| {})
+            .await
+            .unwrap();
     assert_eq!((again.inserted, again.updated), (0, 2_500));
     assert_eq!(live_products(&store).await, 2_500);
 }
 
 async fn the_demo_catalog_seeds_a_new_shop(backend: Backend) {
     let (store, _db) = store(backend).await;
-    let summary = seed::seed_demo(&store, "USD").await.unwrap();
-    assert_eq!(summary.inserted, seed::DEMO_PRODUCTS);
+    let summary = catalog_import::seed_demo(&store, "USD").await.unwrap();
+    assert_eq!(summary.inserted, catalog_import::DEMO_PRODUCTS);
     assert_eq!(store.categories().await.unwrap().len(), 12);
 }
 
