@@ -12,27 +12,38 @@
 # --quick is CI's bounded budget (a few examples per operation); without it, 100 per operation.
 # FUZZ_INCLUDE (a regular expression of paths, e.g. '^/api/v1/orders') narrows the operations.
 # MERCATO_BIN (default target/debug/mercato) is the shop. Reports (JUnit) go to
-# $FUZZ_OUT (default /tmp/mercato-fuzz). MERCATO_FUZZ_PYTHON (default python3) makes the
-# fuzzer's virtualenv (with MERCATO_FUZZ_VENV naming a new one): CPython 3.11.7 fails
-# hypothesis' descriptions of its filters ("SystemError: AST constructor recursion depth
-# mismatch") on richer documents, which schemathesis reports as errors; 3.13 does not.
+# $FUZZ_OUT (default /tmp/mercato-fuzz). MERCATO_FUZZ_PYTHON (default python3.13 when there is
+# one, else python3) makes the fuzzer's virtualenv: CPython 3.11.7 fails hypothesis'
+# descriptions of its filters ("SystemError: AST constructor recursion depth mismatch") on
+# richer documents, which schemathesis reports as errors; 3.13 does not. Each run takes a free
+# port and databases of its own, so runs side by side do not collide.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PIN="schemathesis==4.32.5"
-VENV=${MERCATO_FUZZ_VENV:-$HOME/.cache/mercato-ci/fuzz-venv}
+# The first Python 3.13 that runs (a pyenv shim may exist without the version being active).
+python313() {
+  local candidate
+  for candidate in python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do
+    "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { command -v "$candidate"; return; }
+  done
+  command -v python3
+}
+PYTHON=${MERCATO_FUZZ_PYTHON:-$(python313)}
+VENV=${MERCATO_FUZZ_VENV:-$HOME/.cache/mercato-ci/fuzz-venv-$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')}
 BIN=${MERCATO_BIN:-target/debug/mercato}
 OUT=${FUZZ_OUT:-/tmp/mercato-fuzz}
 PG=postgres://postgres@127.0.0.1:5432
-PORT=18990
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 GW=http://127.0.0.1:$PORT
+RUN=$$
 EXAMPLES=100
 if [ "${1:-}" = --quick ]; then EXAMPLES=8; shift; fi
 BACKENDS=("$@")
 [ ${#BACKENDS[@]} -gt 0 ] || BACKENDS=(sqlite postgres)
 
 if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version ${PIN#*==}" ]; then
-  "${MERCATO_FUZZ_PYTHON:-python3}" -m venv "$VENV"
+  "$PYTHON" -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "$PIN"
 fi
 
@@ -53,9 +64,8 @@ for backend in "${BACKENDS[@]}"; do
             MERCATO_USERS__AUTH__ACCESS_TOKEN_TTL_SECS=3600)
   if [ "$backend" = postgres ]; then
     for service in users products orders; do
-      psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS fuzz_$service WITH (FORCE)" 2>/dev/null
-      psql "$PG/postgres" -qc "CREATE DATABASE fuzz_$service"
-      env_vars+=("MERCATO_${service^^}__DATABASE__URL=$PG/fuzz_$service?sslmode=disable")
+      psql "$PG/postgres" -qc "CREATE DATABASE fuzz_${RUN}_$service"
+      env_vars+=("MERCATO_${service^^}__DATABASE__URL=$PG/fuzz_${RUN}_$service?sslmode=disable")
     done
   fi
   env "${env_vars[@]}" "$BIN" up --data-dir "$data" --listen "127.0.0.1:$PORT" --operations-listen 127.0.0.1:0 \
@@ -122,11 +132,12 @@ TOML
   for who in customer admin; do
     token=${!who}
     echo "==> $backend, signed in as $who"
-    if ! "$VENV/bin/schemathesis" --config-file "$OUT/$backend/schemathesis.toml" run "$GW/openapi.json" \
+    # From the output directory: schemathesis keeps its cache (.schemathesis/) where it runs.
+    if ! (cd "$OUT" && "$VENV/bin/schemathesis" --config-file "$OUT/$backend/schemathesis.toml" run "$GW/openapi.json" \
         --header "Authorization: Bearer $token" --checks all --max-examples "$EXAMPLES" \
         --phases examples,coverage,fuzzing --workers 2 --seed 1 --continue-on-failure \
         ${FUZZ_INCLUDE:+--include-path-regex "$FUZZ_INCLUDE"} \
-        --report junit --report-dir "$OUT/$backend/$who" >"$OUT/$backend/$who.log" 2>&1; then
+        --report junit --report-dir "$OUT/$backend/$who" >"$OUT/$backend/$who.log" 2>&1); then
       failed+=("$backend/$who")
       grep -E '^(- |  - |Failures:|  ❌|Test cases:|====)' "$OUT/$backend/$who.log" | tail -n 40
     else
@@ -135,6 +146,11 @@ TOML
   done
   stop_shop
   rm -rf "$data"
+  if [ "$backend" = postgres ]; then
+    for service in users products orders; do
+      psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS fuzz_${RUN}_$service WITH (FORCE)"
+    done
+  fi
 done
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -97,6 +97,19 @@ impl<S: Send + Sync> FromRequestParts<S> for PageRequest {
     }
 }
 
+/// `page` and `limit` as every list's OpenAPI document describes them: name it in the list's
+/// `utoipa::path` (`params(PageParams, …)`); [`PageRequest`] reads the values.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1-based page number (offset pages), 1 by default; at most 10,001 (deeper: a cursor).
+    #[param(nullable = false, minimum = 1, maximum = 10001)]
+    pub page: Option<u64>,
+    /// Page size, 20 by default.
+    #[param(nullable = false, minimum = 1, maximum = 100)]
+    pub limit: Option<u64>,
+}
+
 /// One offset page of a list.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
@@ -176,6 +189,15 @@ pub fn cursor_offset(offset: u64) -> Result<u64, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_bounds_are_the_enforced_ones() {
+        use utoipa::IntoParams;
+        let params = serde_json::to_value(PageParams::into_params(|| None)).unwrap();
+        assert_eq!(params[0]["schema"]["maximum"], serde_json::json!(LAST_PAGE));
+        assert_eq!(params[1]["schema"]["maximum"], serde_json::json!(MAX_LIMIT));
+        assert_eq!(DEFAULT_LIMIT, 20, "the document says 20");
+    }
     use proptest::prelude::*;
 
     #[test]

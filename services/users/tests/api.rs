@@ -374,11 +374,12 @@ async fn the_document_names_the_rules_the_server_enforces() {
     let register = &schemas["RegisterRequest"]["properties"];
     assert_eq!(register["password"]["minLength"], 8);
     assert_eq!(register["email"]["format"], "email");
-    // An empty `page=` or `limit=` is the default, so the document allows it.
+    // page and limit are bounded whole numbers, as kit reads them (an empty value is a 400).
     let list = openapi["paths"]["/api/v1/users"]["get"]["parameters"].as_array().unwrap();
     let limit = list.iter().find(|p| p["name"] == "limit").unwrap();
-    assert_eq!(limit["schema"]["anyOf"][0]["maximum"], 100);
-    assert_eq!(limit["schema"]["anyOf"][1]["maxLength"], 0);
+    assert_eq!((&limit["schema"]["type"], &limit["schema"]["maximum"]), (&json!("integer"), &json!(100)));
+    let page = list.iter().find(|p| p["name"] == "page").unwrap();
+    assert_eq!(page["schema"]["maximum"], 10001);
     let login = &openapi["paths"]["/api/v1/auth/login"]["post"]["responses"];
     assert_eq!(
         login["429"]["content"]["application/problem+json"]["schema"]["$ref"],

@@ -9,9 +9,8 @@ use kit::address::PostalAddress;
 use kit::auth::{AdminUser, CurrentUser};
 use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
-use kit::pagination::{CursorPage, Page, PageRequest, forged_cursor};
+use kit::pagination::{CursorPage, Page, PageParams, PageRequest, forged_cursor};
 use kit::{ApiError, ApiResult};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::openapi::schema::{
@@ -99,19 +98,7 @@ pub struct OrderFilters {
     /// then `{items, next_cursor}`.
     #[param(nullable = false, pattern = "^([0-9a-f]{48})?$")]
     cursor: Option<String>,
-    /// 1-based page number (offset pages).
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 10001)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    page: Option<IgnoredAny>,
-    /// Page size.
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    limit: Option<IgnoredAny>,
 }
-
-/// The deepest page of an order list: at the largest page size it starts 1,000,000 rows deep
-/// (kit's bound); deeper lists use a cursor.
-const LAST_PAGE: u64 = 10_001;
 
 /// `PATCH /api/v1/orders/{id}/status`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -248,7 +235,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {
 
 /// The caller's orders, newest first (admins: everyone's, or one user's with `user_id`).
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])),
-    params(OrderFilters),
+    params(OrderFilters, PageParams),
     responses(
         (status = 200, body = OrderList, description = "an offset page, or `{items, next_cursor}` with `cursor`"),
         (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "a bad page, limit, status, user id or cursor"),
@@ -260,12 +247,6 @@ pub async fn list_orders(
     page: PageRequest,
     Query(filters): Query<OrderFilters>,
 ) -> ApiResult<Response> {
-    if page.page() > LAST_PAGE {
-        return Err(ApiError::invalid_field(
-            "page",
-            format!("must be at most {LAST_PAGE}; use a cursor to go further"),
-        ));
-    }
     let status = filters
         .status
         .as_deref()

@@ -8,9 +8,8 @@ use kit::auth::AdminUser;
 use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
 use kit::money::Money;
-use kit::pagination::{CursorPage, Page, PageRequest, decode_cursor, encode_cursor};
+use kit::pagination::{CursorPage, Page, PageParams, PageRequest, decode_cursor, encode_cursor};
 use kit::{ApiError, ApiResult};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{Object, OpenApi, Ref, RefOr, Schema};
@@ -51,14 +50,6 @@ pub(crate) struct ListFilters {
     /// then `{items, next_cursor}`.
     #[param(nullable = false, max_length = 1024)]
     cursor: Option<String>,
-    /// 1-based page number (offset pages).
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 10001)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    page: Option<IgnoredAny>,
-    /// Page size.
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    limit: Option<IgnoredAny>,
 }
 
 /// `in_stock`: the four spellings the list accepts.
@@ -267,14 +258,6 @@ pub(crate) struct LowStockParams {
     /// Products with stock at or below this (default 10).
     #[param(nullable = false, minimum = 0, maximum = 1_000_000)]
     threshold: Option<i64>,
-    /// 1-based page number.
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 10001)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    page: Option<IgnoredAny>,
-    /// Page size.
-    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 100)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    limit: Option<IgnoredAny>,
 }
 
 /// A product list: an offset page, or with `cursor` a keyset page.
@@ -303,7 +286,7 @@ impl From<CatalogError> for ApiError {
 }
 
 /// Live products: searched, filtered and sorted; offset pages, or keyset pages with `cursor`.
-#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ListFilters),
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ListFilters, PageParams),
     responses((status = 200, description = "an offset page, or `{items, next_cursor}` with `cursor`", body = ProductList),
         (status = 400, description = "invalid filter, page or cursor", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn list_products(
@@ -469,7 +452,7 @@ pub(crate) async fn delete_product(
 
 /// Products running low, lowest stock first.
 #[utoipa::path(get, path = "/api/v1/products/low-stock", tag = "admin", security(("bearer" = [])),
-    params(LowStockParams),
+    params(LowStockParams, PageParams),
     responses((status = 200, body = Page<ProductView>),
         (status = 400, description = "invalid threshold or page", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "not signed in", body = ProblemBody, content_type = PROBLEM_JSON),

@@ -11,7 +11,6 @@ use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::ObjectBody;
 use super::caller::LiveUser;
 use super::views::{AddressView, address_view};
 use crate::app::addresses::AddressError;
@@ -137,7 +136,7 @@ pub(crate) async fn list_addresses(
 pub(crate) async fn create_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
-    Json(ObjectBody(body)): Json<ObjectBody<CreateAddressRequest>>,
+    Json(body): Json<CreateAddressRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AddressView>)> {
     let (body, is_default) = body.into_parts();
     let address = NewAddress { address: PostalAddress::parse_body(&body)?, is_default };
@@ -177,7 +176,7 @@ pub(crate) async fn update_address(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
     Path(id): Path<Uuid>,
-    Json(ObjectBody(body)): Json<ObjectBody<UpdateAddressRequest>>,
+    Json(body): Json<UpdateAddressRequest>,
 ) -> ApiResult<axum::Json<AddressView>> {
     let mut errors = FieldErrors::default();
     let line1 = errors.take("line1", body.line1.as_deref().map(|v| required_line(v, 200)).transpose());

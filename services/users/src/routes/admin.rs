@@ -4,22 +4,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use kit::error::{PROBLEM_JSON, ProblemBody};
 use kit::extract::{Json, Path, Query};
-use kit::pagination::{Page, PageRequest};
+use kit::pagination::{Page, PageParams, PageRequest};
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use uuid::Uuid;
 
 use super::LAST_ADMIN;
-use super::ObjectBody;
 use super::caller::LiveAdmin;
 use super::views::UserView;
 use crate::app::admin::AdminError;
 use crate::domain::{AdminChanges, PersonRole, UserName, UserSearch};
 use crate::state::AppState;
-
-/// The deepest page of the user list: at the largest page size it starts 1,000,000 rows deep.
-const LAST_PAGE: u64 = 10_001;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -28,34 +23,6 @@ pub(crate) struct UserFilter {
     /// characters.
     #[param(nullable = false, max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     q: Option<String>,
-    /// 1-based page number, 1 by default (also when empty).
-    #[param(schema_with = page_schema)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    page: Option<IgnoredAny>,
-    /// Page size, 20 by default (also when empty).
-    #[param(schema_with = limit_schema)]
-    #[allow(dead_code)] // `PageRequest` reads it; declared here for the document
-    limit: Option<IgnoredAny>,
-}
-
-/// `page`: 1 to [`LAST_PAGE`], or empty for the first.
-fn page_schema() -> utoipa::openapi::Schema {
-    whole_number_or_empty(1, LAST_PAGE)
-}
-
-/// `limit`: 1 to 100, or empty for the default.
-fn limit_schema() -> utoipa::openapi::Schema {
-    whole_number_or_empty(1, kit::pagination::MAX_LIMIT)
-}
-
-/// A query number as `PageRequest` reads it: a whole number within bounds, or nothing at all.
-fn whole_number_or_empty(min: u64, max: u64) -> utoipa::openapi::Schema {
-    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
-    AnyOfBuilder::new()
-        .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max)))
-        .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
-        .build()
-        .into()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -78,7 +45,7 @@ pub(crate) struct AdminUpdateRequest {
 
 /// Live users, newest first.
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("bearer" = [])),
-    params(UserFilter),
+    params(UserFilter, PageParams),
     responses((status = 200, body = Page<UserView>),
         (status = 400, description = "invalid page, limit or q", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "not signed in, or the account is gone", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -89,9 +56,6 @@ pub(crate) async fn list_users(
     page: PageRequest,
     Query(filter): Query<UserFilter>,
 ) -> ApiResult<axum::Json<Page<UserView>>> {
-    if page.page() > LAST_PAGE {
-        return Err(ApiError::invalid_field("page", format!("must be at most {LAST_PAGE}")));
-    }
     let search = filter
         .q
         .as_deref()
@@ -134,7 +98,7 @@ pub(crate) async fn update_user(
     State(state): State<AppState>,
     LiveAdmin(admin): LiveAdmin,
     Path(id): Path<Uuid>,
-    Json(ObjectBody(body)): Json<ObjectBody<AdminUpdateRequest>>,
+    Json(body): Json<AdminUpdateRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
     let mut errors = FieldErrors::default();
     let role = errors.take("role", body.role.as_deref().map(PersonRole::parse).transpose());

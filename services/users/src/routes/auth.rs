@@ -9,7 +9,6 @@ use kit::{ApiError, ApiResult, FieldErrors};
 use serde::{Deserialize, Serialize};
 
 use super::EMAIL_TAKEN;
-use super::ObjectBody;
 use super::caller::ClientAddress;
 use super::views::UserView;
 use crate::app::accounts::RegisterError;
@@ -85,7 +84,7 @@ impl From<Session> for TokenResponse {
         (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    Json(ObjectBody(body)): Json<ObjectBody<RegisterRequest>>,
+    Json(body): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<TokenResponse>)> {
     let mut errors = FieldErrors::default();
     let name = errors.take("name", UserName::parse(&body.name));
@@ -111,7 +110,7 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddress(client): ClientAddress,
-    Json(ObjectBody(body)): Json<ObjectBody<LoginRequest>>,
+    Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     let session = state.sessions.login(&body.email, body.password, client).await?;
     Ok(axum::Json(session.into()))
@@ -127,7 +126,7 @@ pub(crate) async fn login(
         (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
-    Json(ObjectBody(body)): Json<ObjectBody<RefreshRequest>>,
+    Json(body): Json<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
     let session = state.sessions.refresh(&body.refresh_token).await?;
     Ok(axum::Json(session.into()))
@@ -141,7 +140,7 @@ pub(crate) async fn refresh(
         (status = 415, description = "not JSON", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
-    Json(ObjectBody(body)): Json<ObjectBody<RefreshRequest>>,
+    Json(body): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
     state.sessions.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,7 +6,6 @@ use contracts::users::{ServiceTokenRequest, ServiceTokenResponse};
 use kit::extract::Json;
 use kit::{ApiError, ApiResult};
 
-use super::ObjectBody;
 use crate::app::service_tokens::ServiceTokenError;
 use crate::state::AppState;
 
@@ -15,7 +14,7 @@ use crate::state::AppState;
     responses((status = 200, body = ServiceTokenResponse), (status = 401, description = "unknown client or wrong secret")))]
 pub(crate) async fn service_token(
     State(state): State<AppState>,
-    Json(ObjectBody(body)): Json<ObjectBody<ServiceTokenRequest>>,
+    Json(body): Json<ServiceTokenRequest>,
 ) -> ApiResult<axum::Json<ServiceTokenResponse>> {
     let token = state.service_tokens.issue(&body.client_id, &body.client_secret)?;
     Ok(axum::Json(ServiceTokenResponse::bearer(token.token, token.expires_in)))

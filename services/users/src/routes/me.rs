@@ -7,7 +7,6 @@ use kit::extract::Json;
 use kit::{ApiError, ApiResult, FieldErrors};
 use serde::Deserialize;
 
-use super::ObjectBody;
 use super::caller::LiveUser;
 use super::views::UserView;
 use super::{EMAIL_TAKEN, LAST_ADMIN};
@@ -62,7 +61,7 @@ pub(crate) async fn get_me(
 pub(crate) async fn update_me(
     State(state): State<AppState>,
     LiveUser(user): LiveUser,
-    Json(ObjectBody(body)): Json<ObjectBody<UpdateMeRequest>>,
+    Json(body): Json<UpdateMeRequest>,
 ) -> ApiResult<axum::Json<UserView>> {
     let mut errors = FieldErrors::default();
     let name = errors.take("name", body.name.as_deref().map(UserName::parse).transpose());

@@ -66,31 +66,5 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// A request body that must be a JSON object. serde also fills a struct from an array of its
-/// fields in order (`[null, null]`), which the document does not allow and no client means, so
-/// an array is refused as any other wrong type is (400).
-#[derive(Debug)]
-pub(crate) struct ObjectBody<T>(pub T);
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectBody<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields<T>(std::marker::PhantomData<T>);
-
-        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
-            type Value = T;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-            }
-        }
-
-        deserializer.deserialize_map(Fields(std::marker::PhantomData)).map(ObjectBody)
-    }
-}
-
 const EMAIL_TAKEN: &str = "an account with this email already exists";
 const LAST_ADMIN: &str = "this is the shop's last administrator: make another account an admin first";
