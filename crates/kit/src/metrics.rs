@@ -19,7 +19,13 @@ const DURATION: &str = "http_server_request_duration_seconds";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// The process-wide recorder, installed on first use.
+/// How often the recorder's pending histogram samples are folded into their buckets when no
+/// scrape does it (see [`handle`]).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The process-wide recorder, installed on first use. The recorder keeps every histogram sample
+/// until something folds it into its buckets; a scrape does, and so does a thread started here
+/// every [`UPKEEP_INTERVAL`], so a process nobody scrapes does not grow with its requests.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
@@ -33,6 +39,16 @@ pub fn handle() -> &'static PrometheusHandle {
         // Another recorder may already be installed (a test harness); then ours just renders empty.
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
+        let upkeep = handle.clone();
+        let started = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "no metrics upkeep thread: histograms are drained by scrapes only");
         }
         handle
     })
