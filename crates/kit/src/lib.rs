@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod lines;
 pub mod metrics;
 pub mod money;
 pub mod pagination;

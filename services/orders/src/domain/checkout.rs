@@ -2,10 +2,9 @@
 //! (duplicates merged), and exactly one way of naming the shipping address; and what an
 //! idempotency key is.
 
-use std::collections::BTreeMap;
-
 use kit::FieldErrors;
 use kit::address::PostalAddress;
+use kit::lines::LineBounds;
 use uuid::Uuid;
 
 /// The most lines one order holds.
@@ -70,20 +69,8 @@ impl CheckoutRequest {
         inline: Option<Result<PostalAddress, kit::ApiError>>,
     ) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
-        if lines.is_empty() || lines.len() > MAX_LINES {
-            errors.push("items", format!("must hold 1 to {MAX_LINES} lines"));
-        }
-        let mut merged: BTreeMap<Uuid, i64> = BTreeMap::new();
-        for (i, (product_id, quantity)) in lines.iter().enumerate() {
-            if !(1..=MAX_QUANTITY).contains(quantity) {
-                errors.push(&format!("items[{i}].quantity"), format!("must be between 1 and {MAX_QUANTITY}"));
-            }
-            let merged_quantity = merged.entry(*product_id).or_default();
-            *merged_quantity = merged_quantity.saturating_add(*quantity);
-        }
-        if let Some((id, _)) = merged.iter().find(|(_, q)| **q > MAX_QUANTITY) {
-            errors.push("items", format!("at most {MAX_QUANTITY} units of product {id} in one order"));
-        }
+        let merged =
+            LineBounds { max_lines: MAX_LINES, max_quantity: MAX_QUANTITY }.merge(lines, &mut errors);
         let shipping = match (saved_address, inline) {
             (Some(id), None) => Some(ShippingChoice::Saved(id)),
             (None, Some(Ok(address))) => Some(ShippingChoice::Inline(address)),

@@ -1,9 +1,8 @@
 //! Stock reservations: what an order asks to hold (validated and merged per product), what is
 //! held, and what could not be.
 
-use std::collections::BTreeMap;
-
 use kit::FieldErrors;
+use kit::lines::LineBounds;
 use uuid::Uuid;
 
 /// Most lines one reservation may hold.
@@ -57,19 +56,8 @@ impl ReservationRequest {
     /// Merges `lines` (product, quantity) per product, listing each bad one.
     pub fn parse(order_id: Uuid, lines: &[(Uuid, i64)]) -> Result<Self, kit::ApiError> {
         let mut errors = FieldErrors::default();
-        if lines.is_empty() || lines.len() > MAX_LINES {
-            errors.push("items", format!("must hold 1 to {MAX_LINES} lines"));
-        }
-        let mut merged: BTreeMap<Uuid, i64> = BTreeMap::new();
-        for (i, (product_id, quantity)) in lines.iter().enumerate() {
-            if !(1..=MAX_QUANTITY).contains(quantity) {
-                errors.push(&format!("items[{i}].quantity"), format!("must be between 1 and {MAX_QUANTITY}"));
-            }
-            *merged.entry(*product_id).or_default() += quantity;
-        }
-        if merged.values().any(|q| *q > MAX_QUANTITY) {
-            errors.push("items", format!("at most {MAX_QUANTITY} units of one product"));
-        }
+        let merged =
+            LineBounds { max_lines: MAX_LINES, max_quantity: MAX_QUANTITY }.merge(lines, &mut errors);
         errors.finish(|| {
             Some(ReservationRequest {
                 order_id,
@@ -104,5 +92,12 @@ mod tests {
         assert!(ReservationRequest::parse(Uuid::nil(), &[]).is_err());
         assert!(ReservationRequest::parse(Uuid::nil(), &[(Uuid::nil(), 0)]).is_err());
         assert!(ReservationRequest::parse(Uuid::nil(), &[(Uuid::nil(), -3)]).is_err());
+    }
+
+    #[test]
+    fn quantities_that_overflow_when_merged_are_refused_not_a_panic() {
+        let a = Uuid::from_u128(1);
+        assert!(ReservationRequest::parse(Uuid::nil(), &[(a, i64::MAX), (a, i64::MAX)]).is_err());
+        assert!(ReservationRequest::parse(Uuid::nil(), &[(a, i64::MIN), (a, -1)]).is_err());
     }
 }
