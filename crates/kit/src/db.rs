@@ -60,6 +60,12 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     Ok(db)
 }
 
+/// Whether the database answers, worded for a `/readyz` answer ("database: <cause>"): the
+/// readiness check every service with a database runs (`kit::http::ready_check`).
+pub async fn ping(db: &DatabaseConnection) -> Result<(), String> {
+    db.ping().await.map_err(|e| format!("database: {e}"))
+}
+
 /// The database `url` names, for messages and the start-up banner, without credentials:
 /// `SQLite ./data/users.db` or `PostgreSQL 127.0.0.1:5432/mercato_users`.
 pub fn describe(url: &str) -> String {

@@ -45,7 +45,8 @@ pub struct Application {
 impl Application {
     /// Connects the database (migrating it when configured) and binds.
     pub async fn build(config: OrdersConfig) -> anyhow::Result<Self> {
-        let store = OrderStore::new(kit::db::connect(&config.database).await?);
+        let db = kit::db::connect(&config.database).await?;
+        let store = OrderStore::new(db.clone());
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
@@ -80,8 +81,8 @@ impl Application {
             api,
             openapi,
             ready: ready_check(move || {
-                let store = store.clone();
-                async move { store.ping().await.map_err(|e| format!("database: {e}")) }
+                let db = db.clone();
+                async move { kit::db::ping(&db).await }
             }),
         };
         let server = HttpServer::bind(service, &config.http).await?;

@@ -60,7 +60,7 @@ impl Application {
             ready: ready_check(move || {
                 let (database, images) = (database.clone(), images.clone());
                 async move {
-                    database.ping().await.map_err(|e| format!("database: {e}"))?;
+                    kit::db::ping(database.connection()).await?;
                     images.ping().await
                 }
             }),

@@ -31,7 +31,8 @@ impl Application {
     /// Connects the database (migrating it when configured), loads or creates the signing key,
     /// and binds the listener.
     pub async fn build(config: UsersConfig) -> anyhow::Result<Self> {
-        let store = UserStore::new(kit::db::connect(&config.database).await?);
+        let db = kit::db::connect(&config.database).await?;
+        let store = UserStore::new(db.clone());
         if config.database.migrate_on_start {
             store.migrate().await?;
         }
@@ -54,8 +55,8 @@ impl Application {
             api,
             openapi,
             ready: ready_check(move || {
-                let store = store.clone();
-                async move { store.ping().await.map_err(|e| format!("database: {e}")) }
+                let db = db.clone();
+                async move { kit::db::ping(&db).await }
             }),
         };
         let server = HttpServer::bind(service, &config.http).await?;

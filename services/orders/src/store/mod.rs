@@ -86,11 +86,6 @@ impl OrderStore {
         migration::Migrator::up(&self.db, None).await
     }
 
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
-    }
-
     /// Records a new order as pending with its lines, atomically. A second order with the same
     /// user and idempotency key is [`StoreError::DuplicateKey`].
     pub async fn create_pending(&self, new: NewOrder) -> Result<Order, StoreError> {

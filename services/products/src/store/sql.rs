@@ -94,11 +94,6 @@ impl SqlCatalog {
         Ok(Migrator::up(&self.db, None).await?)
     }
 
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(self.db.ping().await?)
-    }
-
     pub(super) fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }

@@ -73,34 +73,11 @@ impl utoipa::Modify for AddressRules {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{RefOr, Schema};
         let schema = openapi.components.as_mut().and_then(|c| c.schemas.get_mut("CreateAddressRequest"));
-        let Some(RefOr::T(Schema::Object(object))) = schema else { return };
-        let lines = [
-            ("line1", 200, true),
-            ("line2", 200, false),
-            ("city", 100, true),
-            ("state", 100, false),
-            ("postal_code", 20, true),
-        ];
-        for (name, max, required) in lines {
-            if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(name) {
-                field.max_length = Some(max);
-                if required {
-                    field.min_length = Some(1);
-                    field.pattern = Some(NON_BLANK_LINE.to_owned());
-                } else {
-                    field.pattern = Some(NO_CONTROL_CHARACTERS.to_owned());
-                }
-            }
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            kit::address::document_address_rules(object);
         }
-        object.properties.insert("country".to_owned(), country_code_schema().into());
     }
 }
-
-/// Not blank, no control characters (what `required_line` accepts, its length aside).
-const NON_BLANK_LINE: &str =
-    "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
-/// No control characters (what `optional_line` accepts, its length aside).
-const NO_CONTROL_CHARACTERS: &str = "^[^\\x00-\\x1f\\x7f-\\x9f]*$";
 
 /// A country code, or `null` to keep the one the address has.
 fn changed_country_code_schema() -> utoipa::openapi::Object {

@@ -97,11 +97,6 @@ impl UserStore {
         migration::Migrator::up(&self.db, None).await
     }
 
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
-    }
-
     /// Adds an account; [`StoreError::EmailTaken`] when a live one has its email.
     pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let now = Utc::now();
