@@ -66,6 +66,14 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), String> {
     db.ping().await.map_err(|e| format!("database: {e}"))
 }
 
+/// The readiness check of a service whose only dependency is its database.
+pub fn readiness(db: DatabaseConnection) -> crate::http::ReadyCheck {
+    crate::http::ready_check(move || {
+        let db = db.clone();
+        async move { ping(&db).await }
+    })
+}
+
 /// The database `url` names, for messages and the start-up banner, without credentials:
 /// `SQLite ./data/users.db` or `PostgreSQL 127.0.0.1:5432/mercato_users`.
 pub fn describe(url: &str) -> String {

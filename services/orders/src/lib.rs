@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kit::auth::{ServiceCredentials, TokenVerifier};
 use kit::client::ServiceClient;
-use kit::http::{HttpServer, Service, ready_check};
+use kit::http::{HttpServer, Service};
 use tokio_util::sync::CancellationToken;
 
 use app::checkout::Checkout;
@@ -76,15 +76,7 @@ impl Application {
         };
         let recovery = Recovery::new(store.clone(), products, policy);
         let (api, openapi) = routes::router(state);
-        let service = Service {
-            name: "orders",
-            api,
-            openapi,
-            ready: ready_check(move || {
-                let db = db.clone();
-                async move { kit::db::ping(&db).await }
-            }),
-        };
+        let service = Service { name: "orders", api, openapi, ready: kit::db::readiness(db) };
         let server = HttpServer::bind(service, &config.http).await?;
         Ok(Self { server, recovery, config })
     }

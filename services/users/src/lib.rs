@@ -12,7 +12,7 @@ pub mod tokens;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kit::http::{HttpServer, Service, ready_check};
+use kit::http::{HttpServer, Service};
 use tokio_util::sync::CancellationToken;
 
 pub use app::accounts::AdminOutcome;
@@ -50,15 +50,7 @@ impl Application {
         );
         let state = AppState::new(store.clone(), issuer, &config);
         let (api, openapi) = routes::router(state);
-        let service = Service {
-            name: "users",
-            api,
-            openapi,
-            ready: ready_check(move || {
-                let db = db.clone();
-                async move { kit::db::ping(&db).await }
-            }),
-        };
+        let service = Service { name: "users", api, openapi, ready: kit::db::readiness(db) };
         let server = HttpServer::bind(service, &config.http).await?;
         Ok(Self { server })
     }
