@@ -38,6 +38,13 @@ EXCEPTIONS = [
         "why": "the key comes either inline (compose) or as a file from the Secret (Kubernetes); the inline one wins",
     },
     {
+        "service": "users",
+        "any_of": ["MERCATO_AUTH__PUBLISHED_KEYS_FILE"],
+        "why": "set only while the signing key is rotated (services/users/README.md); unset, the key set "
+        "publishes the signing key alone, which is what a deployment between rotations wants",
+        "unless": lambda env: True,
+    },
+    {
         "service": "products",
         "any_of": ["MERCATO_IMAGES__S3__ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"],
         "why": "the S3 client reads AWS_ACCESS_KEY_ID, as every AWS tool does; the MERCATO_ key only overrides it; "

@@ -116,7 +116,16 @@ pub fn describe(service: ServiceName) -> anyhow::Result<String> {
 pub fn check(service: ServiceName) -> anyhow::Result<()> {
     match service {
         ServiceName::Gateway => load::<gateway::GatewayConfig>().map(drop),
-        ServiceName::Users => check_signing_key(&load::<users::UsersConfig>()?.auth),
+        ServiceName::Users => {
+            let auth = load::<users::UsersConfig>()?.auth;
+            check_signing_key(&auth)?;
+            match &auth.published_keys_file {
+                Some(path) => kit::signing::load_published_keys(path)
+                    .map(drop)
+                    .context("auth.published_keys_file (MERCATO_AUTH__PUBLISHED_KEYS_FILE)"),
+                None => Ok(()),
+            }
+        }
         ServiceName::Products => load::<products::ProductsConfig>().map(drop),
         ServiceName::Orders => load::<orders::OrdersConfig>().map(drop),
     }

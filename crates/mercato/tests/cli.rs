@@ -766,6 +766,26 @@ fn env_check_validates_the_signing_key_and_secrets_as_serve_does() {
     let readable = check_with("users", &[sqlite, ("MERCATO_AUTH__SIGNING_KEY_FILE", key_file)]);
     assert!(readable.status.success(), "{}", stderr(&readable));
 
+    let published = check_with(
+        "users",
+        &[
+            sqlite,
+            ("MERCATO_AUTH__SIGNING_KEY_FILE", key_file),
+            ("MERCATO_AUTH__PUBLISHED_KEYS_FILE", "/nonexistent/next.pem"),
+        ],
+    );
+    assert!(!published.status.success());
+    assert!(stderr(&published).contains("MERCATO_AUTH__PUBLISHED_KEYS_FILE"), "{}", stderr(&published));
+    let rotating = check_with(
+        "users",
+        &[
+            sqlite,
+            ("MERCATO_AUTH__SIGNING_KEY_FILE", key_file),
+            ("MERCATO_AUTH__PUBLISHED_KEYS_FILE", key_file),
+        ],
+    );
+    assert!(rotating.status.success(), "{}", stderr(&rotating));
+
     let short = check_with(
         "users",
         &[sqlite, ("MERCATO_AUTH__SIGNING_KEY_FILE", key_file), ("MERCATO_SERVICE_CLIENTS__ORDERS", "short")],

@@ -53,6 +53,10 @@ pub struct AuthConfig {
     pub signing_key_file: Option<PathBuf>,
     /// Generate the key file on first run when it does not exist (the embedded default).
     pub generate_signing_key: bool,
+    /// PEM keys (Ed25519, private or public) the key set publishes beside the signing key, never
+    /// signing with them: the next key before a rotation, the previous one until its tokens have
+    /// expired (services/users/README.md, "Rotating the signing key").
+    pub published_keys_file: Option<PathBuf>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u64,
     pub service_token_ttl_secs: u64,
@@ -64,6 +68,7 @@ impl Default for AuthConfig {
             signing_key: None,
             signing_key_file: None,
             generate_signing_key: false,
+            published_keys_file: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_days: 30,
             service_token_ttl_secs: 5 * 60,

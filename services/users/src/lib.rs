@@ -43,11 +43,14 @@ impl Application {
                 anyhow::bail!("no signing key configured (auth.signing_key or auth.signing_key_file)")
             }
         };
-        let issuer = TokenIssuer::new(
+        let mut issuer = TokenIssuer::new(
             key,
             Duration::from_secs(config.auth.access_token_ttl_secs),
             Duration::from_secs(config.auth.service_token_ttl_secs),
         );
+        if let Some(path) = &config.auth.published_keys_file {
+            issuer = issuer.with_published_keys(kit::signing::load_published_keys(path)?);
+        }
         let state = AppState::new(store.clone(), issuer, &config);
         let (api, openapi) = routes::router(state);
         let service = Service { name: "users", api, openapi, ready: kit::db::readiness(db) };

@@ -344,6 +344,61 @@ async fn jwks_publishes_one_ed25519_key() {
     assert!(key["kid"].is_string());
 }
 
+/// The procedure of README's "Rotating the signing key", at its middle step: one replica still
+/// signs with the old key and publishes the new one, the other signs with the new key and
+/// publishes the old one. Every token works on both, and both publish both keys.
+#[tokio::test]
+async fn a_signing_key_rotation_across_two_replicas_never_answers_401() {
+    let keys = tempfile::tempdir().unwrap();
+    let (old, new) = (keys.path().join("old.pem"), keys.path().join("new.pem"));
+    for path in [&old, &new] {
+        std::fs::write(path, kit::signing::SigningKey::generate().unwrap().1).unwrap();
+    }
+    let behind = spawn_app_with(Backend::Sqlite, |config| {
+        config.auth.signing_key_file = Some(old.clone());
+        config.auth.generate_signing_key = false;
+        config.auth.published_keys_file = Some(new.clone());
+    })
+    .await;
+    let mut config = behind.config.clone();
+    config.auth.signing_key_file = Some(new.clone());
+    config.auth.published_keys_file = Some(old.clone());
+    let ahead = users::Application::build(config).await.unwrap();
+    let ahead_base = format!("http://{}", ahead.local_addr());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(ahead.run(stop.clone()));
+    let _stop = stop.drop_guard();
+
+    let http = reqwest::Client::new();
+    let registered = behind.register("rotating@example.com").await;
+    let login = json!({"email": "rotating@example.com", "password": "correct horse"});
+    let answer = http.post(format!("{ahead_base}/api/v1/auth/login")).json(&login).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let from_ahead: Value = answer.json().await.unwrap();
+    let tokens = [registered["access_token"].as_str().unwrap(), from_ahead["access_token"].as_str().unwrap()];
+    for base in [behind.base.as_str(), ahead_base.as_str()] {
+        let jwks: Value =
+            http.get(format!("{base}/api/v1/auth/jwks.json")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{base} publishes both keys");
+        for token in tokens {
+            let me = http.get(format!("{base}/api/v1/users/me")).bearer_auth(token).send().await.unwrap();
+            assert_eq!(me.status(), 200, "{base}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_published_keys_file_that_is_not_a_key_stops_the_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("published.pem");
+    std::fs::write(&path, "not a key").unwrap();
+    let db = kit::testing::TestDatabase::new(Backend::Sqlite, "users_keys").await;
+    let mut config = common::test_config(&db);
+    config.auth.published_keys_file = Some(path.clone());
+    let err = users::Application::build(config).await.err().expect("refused").to_string();
+    assert!(err.contains("published keys file") && err.contains(&path.display().to_string()), "{err}");
+}
+
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let app = spawn_app(Backend::Sqlite).await;
