@@ -10,10 +10,11 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kit::auth::TokenVerifier;
 use kit::client::ServiceClient;
-use kit::http::{HttpServer, Service, ready_check};
+use kit::http::{HttpServer, Service};
 use tokio_util::sync::CancellationToken;
 
 use app::catalog::Catalog;
@@ -27,7 +28,13 @@ use store::{CacheLimits, CachedCatalog, CatalogHandles, CatalogImport, ImageStor
 pub struct Application {
     server: HttpServer,
     import: Arc<dyn CatalogImport>,
+    images: ImageStore,
 }
+
+/// How often the image store is asked whether it answers (`products_image_store_up`).
+const IMAGE_STORE_PROBE_EVERY: Duration = Duration::from_secs(15);
+/// How long one such question may take before the store counts as down.
+const IMAGE_STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Application {
     /// Connects the catalogue (migrating it when configured), puts the read cache in front of
@@ -57,16 +64,12 @@ impl Application {
             name: "products",
             api,
             openapi,
-            ready: ready_check(move || {
-                let (database, images) = (database.clone(), images.clone());
-                async move {
-                    kit::db::ping(database.connection()).await?;
-                    images.ping().await
-                }
-            }),
+            // The database only: an image store that does not answer takes images away, not
+            // the catalog (`watch_image_store` reports it).
+            ready: kit::db::readiness(database.connection().clone()),
         };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, import: catalog.import })
+        Ok(Self { server, import: catalog.import, images })
     }
 
     /// The address actually bound.
@@ -82,6 +85,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        tokio::spawn(watch_image_store(self.images, shutdown.clone()));
         self.server.run(shutdown).await
     }
 }
@@ -90,4 +94,39 @@ impl Application {
 pub async fn migrate(database: &kit::config::DatabaseConfig) -> anyhow::Result<()> {
     SqlCatalog::connect(database).await?.migrate().await?;
     Ok(())
+}
+
+/// Asks the image store every [`IMAGE_STORE_PROBE_EVERY`] whether it answers, until `shutdown`:
+/// the gauge `products_image_store_up` (1 or 0) and a log line when that changes. Readiness does
+/// not follow it (a slow or forbidding S3 must not take the catalog out of service); image
+/// uploads and reads fail on their own meanwhile, with a 503.
+async fn watch_image_store(images: ImageStore, shutdown: CancellationToken) {
+    let gauge = metrics::gauge!("products_image_store_up");
+    let mut was_up = true;
+    loop {
+        let up = match tokio::time::timeout(IMAGE_STORE_PROBE_TIMEOUT, images.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(cause)) => {
+                if was_up {
+                    tracing::warn!(%cause, "the image store does not answer; the catalog keeps serving without images");
+                }
+                false
+            }
+            Err(_) => {
+                if was_up {
+                    tracing::warn!(timeout = ?IMAGE_STORE_PROBE_TIMEOUT, "the image store does not answer in time; the catalog keeps serving without images");
+                }
+                false
+            }
+        };
+        if up && !was_up {
+            tracing::info!("the image store answers again");
+        }
+        was_up = up;
+        gauge.set(if up { 1.0 } else { 0.0 });
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(IMAGE_STORE_PROBE_EVERY) => {}
+        }
+    }
 }

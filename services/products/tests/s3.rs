@@ -96,3 +96,52 @@ async fn writing_to_a_missing_bucket_fails() {
     let put = store.put(ImageKind::Png, Bytes::from_static(b"\x89PNG\r\n\x1a\nbody")).await;
     assert!(put.is_err(), "writing to a missing bucket fails");
 }
+
+/// An image store that does not answer (S3 down, a bucket policy without ListBucket, a wrong
+/// endpoint) takes the images away, not the catalog: `/readyz` stays 200 while the database
+/// answers, and `products_image_store_up` says 0.
+#[tokio::test]
+async fn an_unreachable_image_store_leaves_the_catalog_ready_and_says_so() {
+    use kit::testing::{Backend, TestAuth, TestDatabase};
+    kit::telemetry::init("products-test");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let db = TestDatabase::new(Backend::Sqlite, "products_s3_down").await;
+    let auth = TestAuth::start().await;
+    let config = products::ProductsConfig {
+        http: kit::config::HttpConfig::with_listen("127.0.0.1:0".parse().unwrap()),
+        database: db.config.clone(),
+        users_url: auth.url().to_owned(),
+        images: ImagesConfig {
+            backend: ImageBackend::S3,
+            s3: S3Config {
+                bucket: "nowhere".into(),
+                region: "us-east-1".into(),
+                endpoint: format!("http://127.0.0.1:{closed}"),
+                path_style: true,
+                allow_http: true,
+                access_key_id: Some("testing".into()),
+                secret_access_key: Some("testing".into()),
+            },
+            ..ImagesConfig::default()
+        },
+        ..products::ProductsConfig::default()
+    };
+    let app = products::Application::build(config).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    let _stop = shutdown.drop_guard();
+
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(format!("{base}/api/v1/products")).send().await.unwrap().status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if metrics.lines().any(|l| l.starts_with("products_image_store_up") && l.ends_with(" 0")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no products_image_store_up 0 in:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
