@@ -66,12 +66,48 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), String> {
     db.ping().await.map_err(|e| format!("database: {e}"))
 }
 
-/// The readiness check of a service whose only dependency is its database.
-pub fn readiness(db: DatabaseConnection) -> crate::http::ReadyCheck {
+/// The readiness check of a service whose dependency is its database, at the schema this
+/// binary was built for: `Err` while the database does not answer, or while any migration of
+/// `M` (the service's migrator) is not applied — a pod that started
+/// before its migration Job finished stays out of service instead of failing requests.
+/// Migrations the database has and this binary does not know (a newer schema during a rollback)
+/// are fine. Once the schema was seen complete it is not read again, only pinged.
+pub fn readiness<M: sea_orm_migration::MigratorTrait>(
+    db: DatabaseConnection,
+    service: &'static str,
+) -> crate::http::ReadyCheck {
+    let expected: Vec<String> = M::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let migrated = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     crate::http::ready_check(move || {
-        let db = db.clone();
-        async move { ping(&db).await }
+        let (db, expected, migrated) = (db.clone(), expected.clone(), migrated.clone());
+        async move {
+            ping(&db).await?;
+            if migrated.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            let pending = pending_migrations(&db, &expected).await;
+            if pending.is_empty() {
+                migrated.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(format!(
+                "database schema: {} migration(s) not applied ({}): run `mercato migrate {service}`",
+                pending.len(),
+                pending.join(", ")
+            ))
+        }
     })
+}
+
+/// The names of `expected` that the database's `seaql_migrations` does not list (all of them
+/// when the table does not exist yet).
+async fn pending_migrations(db: &DatabaseConnection, expected: &[String]) -> Vec<String> {
+    let statement = Statement::from_string(db.get_database_backend(), "SELECT version FROM seaql_migrations");
+    let applied: std::collections::HashSet<String> = match db.query_all_raw(statement).await {
+        Ok(rows) => rows.iter().filter_map(|row| row.try_get::<String>("", "version").ok()).collect(),
+        Err(_) => std::collections::HashSet::new(),
+    };
+    expected.iter().filter(|name| !applied.contains(*name)).cloned().collect()
 }
 
 /// The database `url` names, for messages and the start-up banner, without credentials:

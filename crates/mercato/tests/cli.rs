@@ -546,7 +546,7 @@ fn listening_address(stdout: std::process::ChildStdout) -> String {
 }
 
 #[tokio::test]
-async fn serve_stays_unready_until_its_database_answers_then_is_ready() {
+async fn serve_stays_unready_until_its_database_answers_at_its_schema_then_is_ready() {
     let server = kit::testing::postgres_server_url();
     let name = format!("t_cli_later_{}", std::process::id());
     let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
@@ -570,6 +570,16 @@ async fn serve_stays_unready_until_its_database_answers_then_is_ready() {
     assert_eq!(reqwest::get(format!("http://{addr}/healthz")).await.unwrap().status(), 200);
 
     kit::db::create_postgres_database(&server, &name).await.unwrap();
+    // The database answers, but its schema is not the one this binary expects until migrated.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let unmigrated = loop {
+        let answer = reqwest::get(&readyz).await.unwrap().text().await.unwrap();
+        if answer.contains("not applied") || Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let migrated = mercato().args(["migrate", "users"]).env("MERCATO_DATABASE__URL", &url).output().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let ready = loop {
         let status = reqwest::get(&readyz).await.unwrap().status();
@@ -587,7 +597,9 @@ async fn serve_stays_unready_until_its_database_answers_then_is_ready() {
     )
     .await
     .unwrap();
-    assert_eq!(ready, 200, "ready once the database answers");
+    assert!(unmigrated.contains("run `mercato migrate users`"), "{unmigrated}");
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert_eq!(ready, 200, "ready once the database answers at the expected schema");
     assert!(exit.success());
 }
 

@@ -76,7 +76,12 @@ impl Application {
         };
         let recovery = Recovery::new(store.clone(), products, policy);
         let (api, openapi) = routes::router(state);
-        let service = Service { name: "orders", api, openapi, ready: kit::db::readiness(db) };
+        let service = Service {
+            name: "orders",
+            api,
+            openapi,
+            ready: kit::db::readiness::<store::migration::Migrator>(db, "orders"),
+        };
         let server = HttpServer::bind(service, &config.http).await?;
         Ok(Self { server, recovery, config })
     }

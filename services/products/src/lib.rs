@@ -66,7 +66,10 @@ impl Application {
             openapi,
             // The database only: an image store that does not answer takes images away, not
             // the catalog (`watch_image_store` reports it).
-            ready: kit::db::readiness(database.connection().clone()),
+            ready: kit::db::readiness::<store::migration::Migrator>(
+                database.connection().clone(),
+                "products",
+            ),
         };
         let server = HttpServer::bind(service, &config.http).await?;
         Ok(Self { server, import: catalog.import, images })

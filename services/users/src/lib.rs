@@ -53,7 +53,12 @@ impl Application {
         }
         let state = AppState::new(store.clone(), issuer, &config);
         let (api, openapi) = routes::router(state);
-        let service = Service { name: "users", api, openapi, ready: kit::db::readiness(db) };
+        let service = Service {
+            name: "users",
+            api,
+            openapi,
+            ready: kit::db::readiness::<store::migration::Migrator>(db, "users"),
+        };
         let server = HttpServer::bind(service, &config.http).await?;
         Ok(Self { server })
     }

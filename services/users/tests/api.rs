@@ -399,6 +399,19 @@ async fn a_published_keys_file_that_is_not_a_key_stops_the_start_naming_it() {
     assert!(err.contains("published keys file") && err.contains(&path.display().to_string()), "{err}");
 }
 
+/// A replica that starts before its migration Job has run stays out of service, naming what is
+/// missing, and turns ready once the schema is there (deploy/README.md, "Rolling update").
+#[tokio::test]
+async fn readiness_waits_for_the_schema_this_binary_expects() {
+    let app = spawn_app_with(Backend::Postgres, |config| config.database.migrate_on_start = false).await;
+    let unready = app.get("/readyz", None).await;
+    assert_eq!(unready.status(), 503);
+    let detail = problem(unready).await["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("not applied") && detail.contains("mercato migrate users"), "{detail}");
+    users::migrate(&app.config.database).await.unwrap();
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+}
+
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let app = spawn_app(Backend::Sqlite).await;
