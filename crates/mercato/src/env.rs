@@ -18,13 +18,14 @@ use crate::serve::ServiceName;
 const TELEMETRY_VARIABLES: [&str; 2] = ["MERCATO_LOG", "MERCATO_LOG_FORMAT"];
 
 /// Read by the `mercato` command itself rather than by a service's settings: `up`'s options,
-/// `admin create`'s password, and the test suite's PostgreSQL server. Never a typo.
-const COMMAND_VARIABLES: [&str; 5] = [
+/// `admin create`'s password, and the test suite's PostgreSQL and Redis servers. Never a typo.
+const COMMAND_VARIABLES: [&str; 6] = [
     "MERCATO_DATA_DIR",
     "MERCATO_LISTEN",
     "MERCATO_OPERATIONS_LISTEN",
     "MERCATO_ADMIN_PASSWORD",
     "MERCATO_TEST_POSTGRES_URL",
+    "MERCATO_TEST_REDIS_URL",
 ];
 
 /// Settings without a usable default: the service refuses to start until they are set. Two
