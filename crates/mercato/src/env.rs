@@ -40,13 +40,14 @@ const REQUIRED: [(ServiceName, &str, &str); 5] = [
 ];
 
 /// Notes on variables whose default alone would mislead.
-const NOTES: [(&str, &str); 3] = [
+const NOTES: [(&str, &str); 4] = [
     (
         "MERCATO_AUTH__SIGNING_KEY_FILE",
         "or MERCATO_AUTH__SIGNING_KEY; `up`: DATA_DIR/keys/users-signing-key.pem",
     ),
     ("MERCATO_SERVICE_CLIENTS__*", "one per client: MERCATO_SERVICE_CLIENTS__<ID>=secret (16+ characters)"),
     ("MERCATO_IMAGES__S3__BUCKET", "required when MERCATO_IMAGES__BACKEND=s3"),
+    ("MERCATO_REDIS__URL", "each replica keeps its own state; redis://host:6379 shares it between replicas"),
 ];
 
 /// Every `MERCATO_…` variable `service` reads that a deployment sets: the telemetry ones, then
