@@ -83,6 +83,8 @@ FOREIGN = {
 def secret_stand_in(name: str) -> str:
     if name.endswith("DATABASE__URL"):
         return "postgres://check:check@database.invalid:5432/check"
+    if name.endswith("REDIS__URL"):
+        return "redis://:check@redis.invalid:6379"
     return "stand-in-for-a-secret-value"
 
 

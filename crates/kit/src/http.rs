@@ -33,16 +33,50 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-/// Checks a service's own dependencies for `/readyz`; `Err` says which one is unreachable.
-pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// Checks a service's own dependencies for `/readyz`; `Err` says which required one is
+/// unreachable, `Ok` lists the optional ones that are (see [`with_optional`]).
+pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<Readiness, String>> + Send + Sync>;
 
-/// Wraps an async closure as a [`ReadyCheck`].
+/// What a passing readiness check found: the optional dependencies that do not answer, by
+/// name, each with why. The service serves without them (less well: Redis away means
+/// per-replica rate limits and caches), so it stays ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Optional dependency → why it does not answer; empty when all do.
+    pub degraded: std::collections::BTreeMap<&'static str, String>,
+}
+
+/// Wraps an async closure checking the required dependencies as a [`ReadyCheck`].
 pub fn ready_check<F, Fut>(check: F) -> ReadyCheck
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    Arc::new(move || Box::pin(check()))
+    Arc::new(move || {
+        let checked = check();
+        Box::pin(async move { checked.await.map(|()| Readiness::default()) })
+    })
+}
+
+/// `ready`, plus an optional dependency `name` checked at the same time: when `check` fails the
+/// service is reported degraded (`/readyz` still answers 200, naming it), never unready.
+pub fn with_optional<F, Fut>(ready: ReadyCheck, name: &'static str, check: F) -> ReadyCheck
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    Arc::new(move || {
+        let required = ready();
+        let optional = check();
+        Box::pin(async move {
+            let (required, optional) = tokio::join!(required, optional);
+            let mut readiness = required?;
+            if let Err(why) = optional {
+                readiness.degraded.insert(name, why);
+            }
+            Ok(readiness)
+        })
+    })
 }
 
 /// A service as the bootstrap needs it: its name, API routes, OpenAPI document and readiness.
@@ -640,7 +674,12 @@ async fn readyz(State((ready, draining)): State<(ReadyCheck, Draining)>) -> Resp
         return ApiError::unavailable("shutting down").into_response();
     }
     match tokio::time::timeout(READY_TIMEOUT, ready()).await {
-        Ok(Ok(())) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Ok(Ok(readiness)) if readiness.degraded.is_empty() => {
+            Json(serde_json::json!({ "status": "ready" })).into_response()
+        }
+        Ok(Ok(readiness)) => {
+            Json(serde_json::json!({ "status": "ready", "degraded": readiness.degraded })).into_response()
+        }
         Ok(Err(why)) => ApiError::unavailable(format!("not ready: {why}")).into_response(),
         Err(_) => ApiError::unavailable(format!(
             "not ready: the dependencies did not answer within {} ms",
@@ -720,6 +759,26 @@ mod tests {
         assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
         let router = operations_router(ready_check(|| async { Err("db".to_owned()) }), Draining::default());
         assert_eq!(status_of(router, "/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn an_optional_dependency_that_fails_is_degraded_not_unready() {
+        let ready = with_optional(ready_check(|| async { Ok(()) }), "redis", || async {
+            Err("connection refused".to_owned())
+        });
+        let request = Request::builder().uri("/readyz").body(axum::body::Body::empty()).unwrap();
+        let answer = operations_router(ready, Draining::default()).oneshot(request).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(answer.into_body(), usize::MAX).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, serde_json::json!({"status": "ready", "degraded": {"redis": "connection refused"}}));
+        // A failing required dependency still makes the service unready.
+        let ready =
+            with_optional(ready_check(|| async { Err("db".to_owned()) }), "redis", || async { Ok(()) });
+        assert_eq!(
+            status_of(operations_router(ready, Draining::default()), "/readyz").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! What every mercato service shares: configuration, telemetry, the HTTP bootstrap with health,
 //! readiness, metrics and graceful shutdown, problem+json errors, request extraction, JWT
 //! verification, pagination, the resilient service-to-service client (over one or several
-//! replicas) and rate limiting.
+//! replicas), rate limiting, and Redis for the state replicas share.
 //!
 //! **API boundary**: every service depends on this crate; keep its surface small and documented.
 
@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod money;
 pub mod pagination;
 pub mod rate_limit;
+pub mod redis;
 pub mod replicas;
 pub mod signing;
 pub mod telemetry;

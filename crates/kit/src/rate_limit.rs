@@ -2,10 +2,16 @@
 //! at once, and for a refused request how long until one would pass. The `governor` crate's
 //! GCRA does the arithmetic (a token bucket's semantics, one atomic word per key, no lock).
 //!
-//! This is the in-process limiter of the embedded default. Keys whose state is that of a client
-//! never seen (idle long enough to have their whole burst again) are swept out from time to
-//! time, so memory follows the clients active in the last refill period. Redis, later, goes
-//! behind the same two calls (`new`, `check`).
+//! [`RateLimiter`] is the in-process limiter of the embedded default. Keys whose state is that
+//! of a client never seen (idle long enough to have their whole burst again) are swept out from
+//! time to time, so memory follows the clients active in the last refill period.
+//!
+//! [`SharedRateLimiter`] is what a service with several replicas uses: the same GCRA in a Lua
+//! script on Redis (one key per client holding its theoretical arrival time, expiring when the
+//! client has its whole burst back, and Redis's clock, so replicas' clocks do not matter), so
+//! every replica takes from one allowance. Without Redis, or while Redis is away
+//! ([`crate::redis`]), it answers from its in-process limiter: per replica, never refusing
+//! because of Redis.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -16,6 +22,8 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Gcra};
+
+use crate::redis::Redis;
 
 /// A keyed rate limiter.
 pub struct RateLimiter<C: Clock = DefaultClock> {
@@ -93,6 +101,90 @@ impl<C: Clock + Clone> RateLimiter<C> {
     fn sweep(&self) {
         self.gcra.retain_recent();
         self.gcra.shrink_to_fit();
+    }
+}
+
+/// A keyed rate limiter shared by the replicas of a service through Redis, with the
+/// in-process [`RateLimiter`] as its fallback (see the module docs).
+pub struct SharedRateLimiter {
+    local: RateLimiter,
+    shared: Option<RedisGcra>,
+}
+
+/// The GCRA on Redis: one key per client, holding its theoretical arrival time in µs.
+struct RedisGcra {
+    redis: Redis,
+    script: redis::Script,
+    /// One request per this long, in µs.
+    interval_us: f64,
+    /// How far ahead of now the arrival time may run before a request is refused: the burst.
+    tolerance_us: f64,
+}
+
+/// GCRA, atomically on Redis. KEYS[1]: the client's key; ARGV: the emission interval and the
+/// burst tolerance, in µs. Answers 0 when the request passes, else the µs to wait. Times are
+/// Redis's own (`TIME`), so the replicas' clocks play no part; µs since the epoch are exact in
+/// Lua's doubles, and written with `%.0f` so no digit is lost to `%.14g`.
+const GCRA_SCRIPT: &str = r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat or tat < now then
+  tat = now
+end
+local wait = tat - tolerance - now
+if wait > 0 then
+  return math.ceil(wait)
+end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1)
+return 0
+";
+
+impl SharedRateLimiter {
+    /// `rate_per_sec` > 0 sustained and `burst` ≥ 1 at once per key, kept in `redis` when
+    /// given (keys `<prefix>:rl:<key>`), else in this process only.
+    pub fn new(rate_per_sec: f64, burst: u32, redis: Option<Redis>) -> Self {
+        let interval_us = 1e6 / rate_per_sec.clamp(1.0 / 86_400.0, 1e9);
+        let shared = redis.map(|server| RedisGcra {
+            redis: server,
+            script: redis::Script::new(GCRA_SCRIPT),
+            interval_us,
+            tolerance_us: interval_us * f64::from(burst.max(1) - 1),
+        });
+        Self { local: RateLimiter::new(rate_per_sec, burst), shared }
+    }
+
+    /// Takes one request from `key`'s allowance, or answers how long until one is available;
+    /// from Redis when it answers, from this process's limiter otherwise.
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        let Some(gcra) = &self.shared else {
+            return self.local.check(key);
+        };
+        let redis_key = gcra.redis.key(&format!("rl:{key}"));
+        let answer = gcra
+            .redis
+            .run("rate_limit", |mut connection| async move {
+                gcra.script
+                    .key(&redis_key)
+                    .arg(gcra.interval_us)
+                    .arg(gcra.tolerance_us)
+                    .invoke_async::<u64>(&mut connection)
+                    .await
+            })
+            .await;
+        match answer {
+            Ok(0) => Ok(()),
+            Ok(wait_us) => Err(Duration::from_micros(wait_us)),
+            Err(_unavailable) => self.local.check(key),
+        }
+    }
+
+    /// True when the allowance is kept in Redis (while it answers).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 }
 

@@ -1,7 +1,10 @@
-//! Test support (feature `testing`): a fresh database per test on either backend.
+//! Test support (feature `testing`): a fresh database per test on either backend, and a key
+//! prefix of its own per test on the real Redis.
 //!
 //! PostgreSQL tests use the server named by `MERCATO_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and create a new database for each test.
+//! Redis tests use `MERCATO_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`), never flush it,
+//! and delete their own keys when done.
 
 use crate::config::DatabaseConfig;
 
@@ -178,5 +181,83 @@ impl TestAuth {
     /// The key set that verifies the minted tokens.
     pub fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
         self.issuer.jwks()
+    }
+}
+
+/// The Redis server tests use.
+pub fn redis_server_url() -> String {
+    std::env::var("MERCATO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix on the test Redis that no other test uses; its keys are deleted on drop.
+pub struct TestRedis {
+    /// The test server and the prefix (`test:<uuid>`); give it to every instance that should share.
+    pub config: crate::redis::RedisConfig,
+}
+
+impl TestRedis {
+    /// A fresh prefix on [`redis_server_url`]'s server. Panics when that server does not answer:
+    /// the test needs it.
+    pub fn new() -> Self {
+        let config = crate::redis::RedisConfig {
+            key_prefix: format!("test:{}", uuid::Uuid::new_v4().simple()),
+            // Generous: a loaded test machine must not make a test see the fallback by accident.
+            command_timeout_ms: 2_000,
+            ..crate::redis::RedisConfig::with_url(redis_server_url())
+        };
+        let mut connection = redis::Client::open(config.url.as_str())
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|e| panic!("Redis at {} is needed for this test: {e}", config.url));
+        redis::cmd("PING")
+            .query::<()>(&mut connection)
+            .unwrap_or_else(|e| panic!("Redis at {} is needed for this test: {e}", config.url));
+        Self { config }
+    }
+
+    /// The keys under this test's prefix (to check what was written).
+    pub fn keys(&self) -> Vec<String> {
+        let Ok(mut connection) =
+            redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection())
+        else {
+            return Vec::new();
+        };
+        let pattern = format!("{}:*", self.config.key_prefix);
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let scanned: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut connection);
+            let Ok((next, batch)) = scanned else { return keys };
+            keys.extend(batch);
+            if next == 0 {
+                return keys;
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl Default for TestRedis {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if keys.is_empty() {
+            return;
+        }
+        if let Ok(mut connection) =
+            redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection())
+        {
+            let _ = redis::cmd("DEL").arg(&keys).query::<()>(&mut connection);
+        }
     }
 }

@@ -18,13 +18,14 @@ use crate::serve::ServiceName;
 const TELEMETRY_VARIABLES: [&str; 2] = ["MERCATO_LOG", "MERCATO_LOG_FORMAT"];
 
 /// Read by the `mercato` command itself rather than by a service's settings: `up`'s options,
-/// `admin create`'s password, and the test suite's PostgreSQL server. Never a typo.
-const COMMAND_VARIABLES: [&str; 5] = [
+/// `admin create`'s password, and the test suite's PostgreSQL and Redis servers. Never a typo.
+const COMMAND_VARIABLES: [&str; 6] = [
     "MERCATO_DATA_DIR",
     "MERCATO_LISTEN",
     "MERCATO_OPERATIONS_LISTEN",
     "MERCATO_ADMIN_PASSWORD",
     "MERCATO_TEST_POSTGRES_URL",
+    "MERCATO_TEST_REDIS_URL",
 ];
 
 /// Settings without a usable default: the service refuses to start until they are set. Two
@@ -39,13 +40,14 @@ const REQUIRED: [(ServiceName, &str, &str); 5] = [
 ];
 
 /// Notes on variables whose default alone would mislead.
-const NOTES: [(&str, &str); 3] = [
+const NOTES: [(&str, &str); 4] = [
     (
         "MERCATO_AUTH__SIGNING_KEY_FILE",
         "or MERCATO_AUTH__SIGNING_KEY; `up`: DATA_DIR/keys/users-signing-key.pem",
     ),
     ("MERCATO_SERVICE_CLIENTS__*", "one per client: MERCATO_SERVICE_CLIENTS__<ID>=secret (16+ characters)"),
     ("MERCATO_IMAGES__S3__BUCKET", "required when MERCATO_IMAGES__BACKEND=s3"),
+    ("MERCATO_REDIS__URL", "each replica keeps its own state; redis://host:6379 shares it between replicas"),
 ];
 
 /// Every `MERCATO_…` variable `service` reads that a deployment sets: the telemetry ones, then

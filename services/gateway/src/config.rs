@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use kit::config::{ClientConfig, ConfigError, HttpConfig, Settings};
+use kit::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
 /// Everything the gateway reads at start (`MERCATO_…` environment, e.g.
@@ -44,6 +45,10 @@ pub struct GatewayConfig {
     pub client: ClientConfig,
     /// Per-client token bucket.
     pub rate_limit: RateLimitConfig,
+    /// Where the rate limits are kept so every gateway replica shares them (`redis.url`);
+    /// empty: each replica limits on its own. Redis away: each replica limits on its own until
+    /// it answers again, never refusing a request because of Redis.
+    pub redis: RedisConfig,
     /// Cross-origin requests from browsers.
     pub cors: CorsConfig,
     /// The proxies in front of the gateway whose `X-Forwarded-*` headers count: the client is
@@ -188,6 +193,7 @@ impl Default for GatewayConfig {
             probe_timeout_ms: 2_000,
             client: ClientConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            redis: RedisConfig::default(),
             cors: CorsConfig::default(),
             trusted_proxies: TrustedProxiesConfig::default(),
             trust_forwarded_for: None,
@@ -304,6 +310,7 @@ impl GatewayConfig {
 impl Settings for GatewayConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate("http")?;
+        self.redis.validate("redis")?;
         self.validate_upstreams()?;
         self.validate_routes()?;
         self.validate_policies()

@@ -49,8 +49,15 @@ impl Application {
         kit::metrics::handle();
         let state = Arc::new(AppState::new(&config)?);
         let draining = Draining::default();
-        // The gateway is ready when it serves; upstreams have their own readiness (see /api/v1/status).
-        let ready = kit::http::ready_check(|| async { Ok(()) });
+        // The gateway is ready when it serves; upstreams have their own readiness (see
+        // /api/v1/status). Redis away only makes it degraded: it limits per replica meanwhile.
+        let mut ready = kit::http::ready_check(|| async { Ok(()) });
+        if let Some(redis) = state.redis.clone() {
+            ready = kit::http::with_optional(ready, "redis", move || {
+                let redis = redis.clone();
+                async move { redis.ready().await }
+            });
+        }
         let operations = match config.http.operations_listen {
             Some(addr) => Some(
                 TcpListener::bind(addr)

@@ -4,13 +4,15 @@ use axum::body::Body;
 use axum::extract::Request;
 use http::header;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use kit::rate_limit::RateLimiter;
+use kit::rate_limit::SharedRateLimiter;
+use kit::redis::Redis;
 
 use crate::config::{GatewayConfig, RateLimitConfig};
 
-/// The rate limiter of `config`, `None` when limiting is off.
-pub(crate) fn rate_limiter(config: &RateLimitConfig) -> Option<RateLimiter> {
-    config.enabled.then(|| RateLimiter::new(config.per_second, config.burst))
+/// The rate limiter of `config`, `None` when limiting is off; kept in `redis` when there is
+/// one, so every gateway replica takes from the same allowance.
+pub(crate) fn rate_limiter(config: &RateLimitConfig, redis: Option<Redis>) -> Option<SharedRateLimiter> {
+    config.enabled.then(|| SharedRateLimiter::new(config.per_second, config.burst, redis))
 }
 
 /// The body limit of each path: an upload pattern's, else the route's own, else the default.

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kit::auth::TokenVerifier;
-use kit::rate_limit::RateLimiter;
+use kit::rate_limit::SharedRateLimiter;
+use kit::redis::Redis;
 
 use crate::config::GatewayConfig;
 use crate::forwarded::TrustedProxies;
@@ -18,7 +19,9 @@ pub(crate) struct AppState {
     pub upstreams: Upstreams,
     pub proxy: Proxy,
     pub verifier: TokenVerifier,
-    pub rate_limiter: Option<RateLimiter>,
+    pub rate_limiter: Option<SharedRateLimiter>,
+    /// The shared Redis, when configured (rate limits; reported by `/readyz`).
+    pub redis: Option<Redis>,
     pub body_limits: BodyLimits,
     pub trusted_proxies: Arc<TrustedProxies>,
     token_optional_prefixes: Vec<String>,
@@ -32,6 +35,7 @@ impl AppState {
             .get(&config.auth_upstream)
             .ok_or_else(|| anyhow::anyhow!("auth_upstream {} is not an upstream", config.auth_upstream))?;
         let trusted_proxies = TrustedProxies::new(&config.effective_trusted_proxies());
+        let redis = Redis::connect(&config.redis)?;
         Ok(Self {
             routes: RouteTable::new(config, &upstreams)?,
             verifier: crate::auth::verifier(auth_upstream.client.clone()),
@@ -41,7 +45,8 @@ impl AppState {
                 config.upstream_timeout(),
                 trusted_proxies.clone(),
             ),
-            rate_limiter: limits::rate_limiter(&config.rate_limit),
+            rate_limiter: limits::rate_limiter(&config.rate_limit, redis.clone()),
+            redis,
             body_limits: BodyLimits::new(config),
             trusted_proxies: Arc::new(trusted_proxies),
             token_optional_prefixes: config.token_optional_prefixes.clone(),

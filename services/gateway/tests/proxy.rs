@@ -418,6 +418,51 @@ async fn past_the_burst_a_client_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn two_gateways_sharing_redis_admit_what_one_would() {
+    let redis = kit::testing::TestRedis::new();
+    let shared = |config: &mut GatewayConfig| {
+        small_bucket(config);
+        config.redis = redis.config.clone();
+    };
+    let first = spawn_gateway(shared).await;
+    let second = spawn_gateway(shared).await;
+    let mut statuses = Vec::new();
+    for n in 0..8 {
+        let gateway = if n % 2 == 0 { &first } else { &second };
+        statuses.push(gateway.get("/api/v1/users/me").await.status());
+    }
+    assert_eq!(statuses[..3], [StatusCode::OK; 3], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert_eq!(first.echoed() + second.echoed(), 3, "one burst between the two gateways");
+    let refused = second.get("/api/v1/users/me").await;
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after > 1, "the shared wait is the bucket's: {retry_after} s");
+    let ready: Value = first.operations_get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready"}), "Redis answers, nothing is degraded");
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_each_gateway_still_serves_and_limits_on_its_own() {
+    let gw = spawn_gateway(|config| {
+        small_bucket(config);
+        config.redis = kit::redis::RedisConfig::with_url(format!("redis://127.0.0.1:{}", dead_port()));
+    })
+    .await;
+    let started = Instant::now();
+    for _ in 0..3 {
+        assert_eq!(gw.get("/api/v1/users/me").await.status(), StatusCode::OK);
+    }
+    problem(gw.get("/api/v1/users/me").await, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let ready = gw.operations_get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK, "Redis away is degraded, not unready");
+    let ready: Value = ready.json().await.unwrap();
+    assert!(ready["degraded"]["redis"].is_string(), "{ready}");
+    let metrics = gw.operations_get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("redis_fallback_total{use=\"rate_limit\"}"), "{metrics}");
+}
+
+#[tokio::test]
 async fn operations_endpoints_are_not_limited() {
     let gw = spawn_gateway(small_bucket).await;
     for _ in 0..3 {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use kit::config::{ClientConfig, ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
 /// Everything the products service reads at start. Environment: `MERCATO_HTTP__LISTEN`,
@@ -22,6 +23,9 @@ pub struct ProductsConfig {
     pub images: ImagesConfig,
     /// The in-memory cache of hot catalog reads (details, pages, categories).
     pub cache: CacheConfig,
+    /// The shared second level of the product details cache (`redis.url`); empty: none, each
+    /// replica reads the database on its own misses. Redis away: skipped, never an error.
+    pub redis: RedisConfig,
 }
 
 /// The catalog read cache (see `store::CachedCatalog` for what readers may see).
@@ -34,11 +38,15 @@ pub struct CacheConfig {
     pub ttl_ms: u64,
     /// Memory for the cache, in MiB: a quarter for product details, the rest for pages.
     pub max_mib: u64,
+    /// With Redis: how long a product detail is kept there for every replica, in
+    /// milliseconds (also the longest a read racing with a write can leave the old one there).
+    /// 0 turns the second level off.
+    pub shared_ttl_ms: u64,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { ttl_ms: 2_000, max_mib: 16 }
+        Self { ttl_ms: 2_000, max_mib: 16, shared_ttl_ms: 30_000 }
     }
 }
 
@@ -52,6 +60,7 @@ impl Default for ProductsConfig {
             client: ClientConfig::default(),
             images: ImagesConfig::default(),
             cache: CacheConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }
@@ -112,6 +121,10 @@ impl Settings for ProductsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate("http")?;
         self.database.validate("database")?;
+        self.redis.validate("redis")?;
+        if self.cache.shared_ttl_ms > 24 * 3600 * 1000 {
+            return Err(ConfigError::invalid("cache.shared_ttl_ms", "must be at most a day (86400000)"));
+        }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ConfigError::invalid("currency", "must be an ISO 4217 code such as USD"));
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use kit::auth::TokenVerifier;
 use kit::client::ServiceClient;
 use kit::http::{HttpServer, Service};
+use kit::redis::Redis;
 use tokio_util::sync::CancellationToken;
 
 use app::catalog::Catalog;
@@ -22,13 +23,17 @@ use app::images::Images;
 use app::reservations::Reservations;
 pub use config::ProductsConfig;
 use state::AppState;
-use store::{CacheLimits, CachedCatalog, CatalogHandles, CatalogImport, ImageStore, SqlCatalog, SqlLedger};
+use store::{
+    CacheLimits, CachedCatalog, CatalogHandles, CatalogImport, ImageStore, SharedDetails, SqlCatalog,
+    SqlLedger,
+};
 
 /// The products service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
     import: Arc<dyn CatalogImport>,
     images: ImageStore,
+    cache: Option<Arc<CachedCatalog<SqlCatalog>>>,
 }
 
 /// How often the image store is asked whether it answers (`products_image_store_up`).
@@ -38,14 +43,26 @@ const IMAGE_STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Application {
     /// Connects the catalogue (migrating it when configured), puts the read cache in front of
-    /// it when configured, opens the image store, and binds.
+    /// it when configured (with Redis as the details' second level when there is one), opens
+    /// the image store, and binds.
     pub async fn build(config: ProductsConfig) -> anyhow::Result<Self> {
         let database = Arc::new(SqlCatalog::connect(&config.database).await?);
         if config.database.migrate_on_start {
             database.migrate().await?;
         }
-        let catalog = match CacheLimits::from_config(&config.cache) {
-            Some(limits) => CatalogHandles::of(Arc::new(CachedCatalog::new(database.clone(), limits))),
+        let redis = Redis::connect(&config.redis)?;
+        let cache = CacheLimits::from_config(&config.cache).map(|limits| {
+            let cache = CachedCatalog::new(database.clone(), limits);
+            let shared_ttl = std::time::Duration::from_millis(config.cache.shared_ttl_ms);
+            Arc::new(match redis.clone() {
+                Some(redis) if config.cache.shared_ttl_ms > 0 => {
+                    cache.with_shared(SharedDetails::new(redis, shared_ttl))
+                }
+                _ => cache,
+            })
+        });
+        let catalog = match cache.clone() {
+            Some(cache) => CatalogHandles::of(cache),
             None => CatalogHandles::of(database.clone()),
         };
         let ledger = Arc::new(SqlLedger::new(database.connection().clone(), catalog.stock.clone()));
@@ -60,19 +77,26 @@ impl Application {
             image_path: config.images.public_path.trim_end_matches('/').into(),
         };
         let (api, openapi) = routes::router(state);
-        let service = Service {
-            name: "products",
-            api,
-            openapi,
-            // The database only: an image store that does not answer takes images away, not
-            // the catalog (`watch_image_store` reports it).
-            ready: kit::db::readiness::<store::migration::Migrator>(
-                database.connection().clone(),
-                "products",
-            ),
-        };
+        // The database only: an image store that does not answer takes images away, not the
+        // catalog (`watch_image_store` reports it).
+        let mut ready =
+            kit::db::readiness::<store::migration::Migrator>(database.connection().clone(), "products");
+        if let Some(redis) = redis {
+            // Redis away makes the service degraded (no shared cache level), not unready.
+            ready = kit::http::with_optional(ready, "redis", move || {
+                let redis = redis.clone();
+                async move { redis.ready().await }
+            });
+        }
+        let service = Service { name: "products", api, openapi, ready };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, import: catalog.import, images })
+        Ok(Self { server, import: catalog.import, images, cache })
+    }
+
+    /// The read cache, when configured: what drops a product changed elsewhere
+    /// ([`CachedCatalog::invalidate`]).
+    pub fn catalog_cache(&self) -> Option<Arc<CachedCatalog<SqlCatalog>>> {
+        self.cache.clone()
     }
 
     /// The address actually bound.

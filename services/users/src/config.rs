@@ -8,6 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use kit::config::{ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PasswordHasher;
@@ -23,6 +24,10 @@ pub struct UsersConfig {
     pub auth: AuthConfig,
     /// Login throttling, and whose `X-Forwarded-For` names the client.
     pub login: LoginConfig,
+    /// Where the login throttle's counts are kept so every replica shares them (`redis.url`);
+    /// empty: each replica counts on its own. Redis away: each replica counts on its own until
+    /// it answers again; a login never fails because of Redis.
+    pub redis: RedisConfig,
     /// argon2id cost.
     pub passwords: PasswordHasher,
     /// Service client id → secret, for `POST /internal/v1/auth/token`. Secrets are at least 16
@@ -37,6 +42,7 @@ impl Default for UsersConfig {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             login: LoginConfig::default(),
+            redis: RedisConfig::default(),
             passwords: PasswordHasher::default(),
             service_clients: BTreeMap::new(),
         }
@@ -136,6 +142,7 @@ impl Settings for UsersConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate("http")?;
         self.database.validate("database")?;
+        self.redis.validate("redis")?;
         if self.auth.signing_key.is_none() && self.auth.signing_key_file.is_none() {
             return Err(ConfigError::invalid(
                 "auth.signing_key",

@@ -10,9 +10,11 @@ pub mod store;
 pub mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kit::http::{HttpServer, Service};
+use kit::redis::Redis;
 use tokio_util::sync::CancellationToken;
 
 pub use app::accounts::AdminOutcome;
@@ -20,6 +22,7 @@ pub use config::UsersConfig;
 use domain::{Email, Password, UserName};
 use state::AppState;
 use store::UserStore;
+use store::login_attempts::{LoginAttempts, RedisLoginAttempts};
 use tokens::{SigningKey, TokenIssuer};
 
 /// The users service, bound and ready to run.
@@ -51,14 +54,23 @@ impl Application {
         if let Some(path) = &config.auth.published_keys_file {
             issuer = issuer.with_published_keys(kit::signing::load_published_keys(path)?);
         }
-        let state = AppState::new(store.clone(), issuer, &config);
-        let (api, openapi) = routes::router(state);
-        let service = Service {
-            name: "users",
-            api,
-            openapi,
-            ready: kit::db::readiness::<store::migration::Migrator>(db, "users"),
+        // The login throttle's counts: in Redis for every replica when there is one.
+        let redis = Redis::connect(&config.redis)?;
+        let login_attempts: Arc<dyn LoginAttempts> = match redis.clone() {
+            Some(redis) => Arc::new(RedisLoginAttempts::new(redis, config.login.policy())),
+            None => Arc::new(domain::LoginGuard::new(config.login.policy())),
         };
+        let state = AppState::new(store.clone(), issuer, login_attempts, &config);
+        let (api, openapi) = routes::router(state);
+        let mut ready = kit::db::readiness::<store::migration::Migrator>(db, "users");
+        if let Some(redis) = redis {
+            // Redis away makes the service degraded (throttling per replica), not unready.
+            ready = kit::http::with_optional(ready, "redis", move || {
+                let redis = redis.clone();
+                async move { redis.ready().await }
+            });
+        }
+        let service = Service { name: "users", api, openapi, ready };
         let server = HttpServer::bind(service, &config.http).await?;
         Ok(Self { server })
     }

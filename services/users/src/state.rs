@@ -15,8 +15,8 @@ use crate::app::admin::Admin;
 use crate::app::service_tokens::ServiceTokens;
 use crate::app::sessions::Sessions;
 use crate::config::UsersConfig;
-use crate::domain::LoginGuard;
 use crate::store::UserStore;
+use crate::store::login_attempts::LoginAttempts;
 use crate::tokens::TokenIssuer;
 
 /// The users service's shared state: one struct per group of use cases.
@@ -33,18 +33,19 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: UserStore, issuer: TokenIssuer, config: &UsersConfig) -> Self {
+    /// The state of a validated `config`; `login_attempts` keeps the login guard's counts.
+    pub fn new(
+        store: UserStore,
+        issuer: TokenIssuer,
+        login_attempts: Arc<dyn LoginAttempts>,
+        config: &UsersConfig,
+    ) -> Self {
         let issuer = Arc::new(issuer);
         let verifier = Arc::new(TokenVerifier::with_keys(&issuer.jwks()));
         let passwords = PasswordWork::new(config.passwords);
         let refresh_ttl = chrono::Duration::days(config.auth.refresh_token_ttl_days as i64);
-        let sessions = Sessions::new(
-            store.clone(),
-            Arc::clone(&issuer),
-            refresh_ttl,
-            LoginGuard::new(config.login.policy()),
-            passwords.clone(),
-        );
+        let sessions =
+            Sessions::new(store.clone(), Arc::clone(&issuer), refresh_ttl, login_attempts, passwords.clone());
         Self {
             accounts: Accounts::new(store.clone(), passwords, sessions.clone()),
             sessions,

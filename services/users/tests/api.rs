@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{SERVICE_SECRET, problem, spawn_app, spawn_app_with};
-use kit::testing::Backend;
+use common::{SERVICE_SECRET, TestApp, problem, spawn_app, spawn_app_with};
+use kit::testing::{Backend, TestRedis};
 use serde_json::{Value, json};
+use users::UsersConfig;
 
 #[tokio::test]
 async fn register_answers_201_with_user_and_token_pair() {
@@ -497,10 +498,64 @@ async fn retry_after(response: reqwest::Response) -> u64 {
     seconds
 }
 
-#[tokio::test]
-async fn parallel_wrong_passwords_past_the_free_failures_never_reach_the_hash() {
+/// Where the login guard keeps its counts in a throttle test: this process, or the real Redis
+/// under a key prefix of the test's own.
+#[derive(Debug, Clone, Copy)]
+enum Counts {
+    InProcess,
+    Redis,
+}
+
+/// The service with its login counts kept as `counts` says; the [`TestRedis`] must live as
+/// long as the test.
+async fn spawn_throttled(
+    counts: Counts,
+    configure: impl FnOnce(&mut UsersConfig),
+) -> (TestApp, Option<TestRedis>) {
+    let redis = matches!(counts, Counts::Redis).then(TestRedis::new);
+    let shared = redis.as_ref().map(|test| test.config.clone());
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        if let Some(shared) = shared {
+            config.redis = shared;
+        }
+        configure(config);
+    })
+    .await;
+    (app, redis)
+}
+
+/// Each throttle test runs with the counts in this process and in Redis.
+macro_rules! on_both_counts {
+    ($($name:ident),* $(,)?) => {
+        mod counts_in_process {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Counts::InProcess).await
+                }
+            )*
+        }
+        mod counts_in_redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Counts::Redis).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_counts!(
+    parallel_wrong_passwords_past_the_free_failures_never_reach_the_hash,
+    an_attacker_on_another_address_cannot_lock_the_owner_out,
+    an_account_takes_a_bounded_number_of_failures_an_hour_from_all_addresses,
+    forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_last_entry,
+);
+
+async fn parallel_wrong_passwords_past_the_free_failures_never_reach_the_hash(counts: Counts) {
     // A long first delay, so no wait runs out while the burst is still arriving.
-    let app = spawn_app_with(Backend::Sqlite, |c| c.login.first_delay_secs = 60).await;
+    let (app, _redis) = spawn_throttled(counts, |c| c.login.first_delay_secs = 60).await;
     app.register("ada@example.com").await;
     let burst = (0..60).map(|_| app.login_from("203.0.113.7", "ada@example.com", "guess guess"));
     let answers = futures_util::future::join_all(burst).await;
@@ -512,9 +567,8 @@ async fn parallel_wrong_passwords_past_the_free_failures_never_reach_the_hash() 
     }
 }
 
-#[tokio::test]
-async fn an_attacker_on_another_address_cannot_lock_the_owner_out() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.login.first_delay_secs = 60).await;
+async fn an_attacker_on_another_address_cannot_lock_the_owner_out(counts: Counts) {
+    let (app, _redis) = spawn_throttled(counts, |c| c.login.first_delay_secs = 60).await;
     app.register("ada@example.com").await;
     for _ in 0..30 {
         let answer = app.login_from("203.0.113.7", "ada@example.com", "guess guess").await;
@@ -526,9 +580,8 @@ async fn an_attacker_on_another_address_cannot_lock_the_owner_out() {
     assert_eq!(owner.status(), 200, "the owner on another address signs in");
 }
 
-#[tokio::test]
-async fn an_account_takes_a_bounded_number_of_failures_an_hour_from_all_addresses() {
-    let app = spawn_app_with(Backend::Sqlite, |c| c.login.account_failures_per_hour = 8).await;
+async fn an_account_takes_a_bounded_number_of_failures_an_hour_from_all_addresses(counts: Counts) {
+    let (app, _redis) = spawn_throttled(counts, |c| c.login.account_failures_per_hour = 8).await;
     app.register("ada@example.com").await;
     app.register("bob@example.com").await;
     // The owner has signed in from home before.
@@ -545,10 +598,9 @@ async fn an_account_takes_a_bounded_number_of_failures_an_hour_from_all_addresse
     assert_eq!(app.login_from("203.0.113.99", "bob@example.com", "correct horse").await.status(), 200);
 }
 
-#[tokio::test]
-async fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_last_entry() {
+async fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_last_entry(counts: Counts) {
     // The gateway appends the address it saw; what the client wrote before it is not believed.
-    let app = spawn_app_with(Backend::Sqlite, |c| c.login.first_delay_secs = 60).await;
+    let (app, _redis) = spawn_throttled(counts, |c| c.login.first_delay_secs = 60).await;
     app.register("ada@example.com").await;
     let statuses = futures_util::future::join_all(
         (0..10).map(|n| app.login_from(format!("10.9.8.{n}, 203.0.113.7"), "ada@example.com", "guess guess")),
@@ -557,7 +609,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_last_e
     assert_eq!(statuses.iter().filter(|r| r.status() == 401).count(), 5);
 
     // A peer that is not a trusted proxy is the client, whatever it forwards.
-    let app = spawn_app_with(Backend::Sqlite, |c| {
+    let (app, _redis) = spawn_throttled(counts, |c| {
         c.login.first_delay_secs = 60;
         c.login.trusted_proxies = Vec::new();
     })
@@ -568,6 +620,37 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies_and_only_its_last_e
     )
     .await;
     assert_eq!(statuses.iter().filter(|r| r.status() == 401).count(), 5);
+}
+
+#[tokio::test]
+async fn two_replicas_sharing_redis_count_failures_together() {
+    let (first, _redis) = spawn_throttled(Counts::Redis, |c| c.login.first_delay_secs = 60).await;
+    // A second replica: the same database, signing key and Redis, its own port and process state.
+    let second = users::Application::build(first.config.clone()).await.unwrap();
+    let second_url = format!("http://{}", second.local_addr());
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(second.run(stop.clone()));
+    let _stop = stop.drop_guard();
+    first.register("ada@example.com").await;
+    for n in 0..5 {
+        let url = if n % 2 == 0 {
+            first.url("/api/v1/auth/login")
+        } else {
+            format!("{second_url}/api/v1/auth/login")
+        };
+        let answer = first
+            .http
+            .post(url)
+            .header("x-forwarded-for", "203.0.113.7")
+            .json(&json!({"email": "ada@example.com", "password": "guess guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "failure {n} is free");
+    }
+    // Five failures between the two replicas: the sixth waits on either, even with the password.
+    let sixth = first.login_from("203.0.113.7", "ada@example.com", "correct horse").await;
+    assert!((1..=60).contains(&retry_after(sixth).await));
 }
 
 async fn bad_field(response: reqwest::Response) -> String {

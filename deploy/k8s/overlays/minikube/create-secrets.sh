@@ -23,6 +23,7 @@ users_db=$(value_or_new "$dir/postgres.env" USERS_DB_PASSWORD)
 products_db=$(value_or_new "$dir/postgres.env" PRODUCTS_DB_PASSWORD)
 orders_db=$(value_or_new "$dir/postgres.env" ORDERS_DB_PASSWORD)
 minio_password=$(value_or_new "$dir/minio.env" MINIO_ROOT_PASSWORD)
+redis_password=$(value_or_new "$dir/redis.env" password)
 # orders' client secret at users: one value in both orders.env and users.env.
 orders_client=$(value_or_new "$dir/orders.env" service-client-secret)
 
@@ -39,6 +40,10 @@ ENV
 write_once "$dir/minio.env" <<ENV
 MINIO_ROOT_USER=mercato
 MINIO_ROOT_PASSWORD=$minio_password
+ENV
+write_once "$dir/redis.env" <<ENV
+password=$redis_password
+url=redis://:$redis_password@redis:6379
 ENV
 write_once "$dir/users.env" <<ENV
 database-url=postgres://users:$users_db@postgres:5432/mercato_users

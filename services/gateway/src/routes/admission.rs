@@ -21,7 +21,7 @@ pub(crate) async fn admit(State(state): State<Arc<AppState>>, request: Request, 
     if let Some(limiter) = &state.rate_limiter {
         let user = claims.as_ref().ok().and_then(Option::as_ref);
         let key = rate_key(user, &request, &state.trusted_proxies);
-        if let Err(wait) = limiter.check(&key) {
+        if let Err(wait) = limiter.check(&key).await {
             tracing::debug!(client = %key, "rate limited");
             return ApiError::too_many_requests(retry_after_secs(wait)).into_response();
         }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use kit::FieldErrors;
 use kit::money::Money;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -13,8 +14,8 @@ pub const MAX_STOCK: i64 = 1_000_000;
 /// Longest product name, in characters.
 pub const MAX_NAME: usize = 200;
 
-/// A product as stored and shown.
-#[derive(Debug, Clone, PartialEq)]
+/// A product as stored and shown. (Serde: how the shared read cache keeps it.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Product {
     pub id: Uuid,
     pub sku: Sku,

@@ -2,9 +2,27 @@
 
 use std::fmt;
 
-/// A SKU: 3 to 64 characters of `A–Z`, `0–9`, `-`, `_`, `.`; stored uppercase.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use serde::{Deserialize, Serialize};
+
+/// A SKU: 3 to 64 characters of `A–Z`, `0–9`, `-`, `_`, `.`; stored uppercase. Read back
+/// from text (the shared read cache) through [`Sku::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Sku(String);
+
+impl TryFrom<String> for Sku {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Sku> for String {
+    fn from(sku: Sku) -> Self {
+        sku.0
+    }
+}
 
 impl Sku {
     /// Trimmed and uppercased, or why it is not a SKU.

@@ -20,11 +20,23 @@
 //!   not send every waiting request to the database at once.
 //! - Pricing and reservation reads ([`CatalogStore::lookup`], the ledger) and the admin's
 //!   low-stock report are never cached.
+//!
+//! With Redis (`redis.url`), product details have a second level shared by every replica:
+//! a detail missing here is read from Redis, and only then from the database (which fills
+//! both levels; Redis for `cache.shared_ttl_ms`). Everything that drops a detail here drops it
+//! from Redis too, so another replica's next miss reads the database. Another replica's own
+//! memory keeps what it has for at most `cache.ttl_ms`; [`CachedCatalog::invalidate`] is
+//! what an event from another replica calls to drop it at once. A read racing with a write
+//! (it read the database before the write and stores after its invalidation) can leave the
+//! old detail in Redis for at most `cache.shared_ttl_ms`. Redis away: the second level is
+//! skipped (memory, then the database), never an error. Where each detail came from counts in
+//! `catalog_cache_reads_total{level="memory"|"redis"|"database"}`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use kit::redis::Redis;
 use moka::future::Cache;
 use uuid::Uuid;
 
@@ -61,14 +73,119 @@ impl CacheLimits {
     }
 }
 
-/// A catalogue that serves repeated reads of `inner` from memory (see the module docs for what
-/// a reader may see).
+/// A catalogue that serves repeated reads of `inner` from memory, and product details from
+/// Redis as a second level when given one (see the module docs for what a reader may see).
 pub struct CachedCatalog<S> {
     inner: Arc<S>,
     /// `None` is kept too (briefly): an id that does not exist is not looked up again and again.
     products: Cache<Uuid, Option<Product>>,
     pages: Cache<String, Listing>,
     categories: Cache<(), Vec<CategoryCount>>,
+    shared: Option<SharedDetails>,
+}
+
+/// The second level of product details: JSON in Redis, one key per product
+/// (`<prefix>:product:v1:<id>`), expiring after `ttl`.
+pub struct SharedDetails {
+    redis: Redis,
+    ttl: Duration,
+}
+
+impl SharedDetails {
+    /// Details kept in `redis` for `ttl` (at least a millisecond).
+    pub fn new(redis: Redis, ttl: Duration) -> Self {
+        Self { redis, ttl: ttl.max(Duration::from_millis(1)) }
+    }
+
+    fn key(&self, id: Uuid) -> String {
+        self.redis.key(&format!("product:v1:{id}"))
+    }
+
+    /// The detail kept for `id`; `None` when there is none, it cannot be read, or Redis is away.
+    async fn get(&self, id: Uuid) -> Option<Product> {
+        let key = self.key(id);
+        let json = self
+            .redis
+            .run("product_cache", |mut connection| async move {
+                redis::cmd("GET").arg(&key).query_async::<Option<Vec<u8>>>(&mut connection).await
+            })
+            .await
+            .ok()??;
+        match serde_json::from_slice(&json) {
+            Ok(product) => Some(product),
+            Err(error) => {
+                tracing::warn!(%id, %error, "a product detail in redis could not be read; reading the database");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, product: &Product) {
+        let Ok(json) = serde_json::to_vec(product) else { return };
+        let key = self.key(product.id);
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let _ = self
+            .redis
+            .run("product_cache", |mut connection| async move {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(json)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<()>(&mut connection)
+                    .await
+            })
+            .await;
+    }
+
+    async fn forget(&self, ids: &[Uuid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
+        let _ = self
+            .redis
+            .run("product_cache", |mut connection| async move {
+                redis::cmd("DEL").arg(&keys).query_async::<()>(&mut connection).await
+            })
+            .await;
+    }
+
+    /// Drops every detail (after an import, which may change any product): the keys under the
+    /// prefix, a batch at a time. Redis away: they expire within the time to live.
+    async fn forget_all(&self) {
+        let pattern = self.redis.key("product:v1:*");
+        let mut cursor: u64 = 0;
+        loop {
+            let pattern = pattern.clone();
+            let scanned = self
+                .redis
+                .run("product_cache", |mut connection| async move {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut connection)
+                        .await?;
+                    if !keys.is_empty() {
+                        redis::cmd("DEL").arg(&keys).query_async::<()>(&mut connection).await?;
+                    }
+                    Ok::<u64, redis::RedisError>(next)
+                })
+                .await;
+            match scanned {
+                Ok(0) | Err(_) => return,
+                Ok(next) => cursor = next,
+            }
+        }
+    }
+}
+
+/// Counts where a product detail was served from.
+fn served_from(level: &'static str) {
+    metrics::counter!("catalog_cache_reads_total", "level" => level).increment(1);
 }
 
 impl<S> CachedCatalog<S> {
@@ -89,7 +206,20 @@ impl<S> CachedCatalog<S> {
                 .time_to_live(limits.ttl)
                 .build(),
             categories: Cache::builder().max_capacity(1).time_to_live(limits.ttl).build(),
+            shared: None,
         }
+    }
+
+    /// Product details get `shared` as their second level, below this process's memory.
+    pub fn with_shared(mut self, shared: SharedDetails) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Drops what is kept of product `id`, here and in the second level, and every page (it
+    /// may be on any): what an event telling that `id` changed on another replica calls.
+    pub async fn invalidate(&self, id: Uuid) {
+        self.forget_product(id).await;
     }
 
     /// The catalog's shape changed: every page and the category counts may be wrong.
@@ -98,10 +228,32 @@ impl<S> CachedCatalog<S> {
         self.categories.invalidate_all();
     }
 
-    /// One product changed: its detail, and any page it is on.
+    /// One product changed: its detail (both levels), and any page it is on.
     async fn forget_product(&self, id: Uuid) {
         self.products.invalidate(&id).await;
+        if let Some(shared) = &self.shared {
+            shared.forget(&[id]).await;
+        }
         self.forget_listings();
+    }
+}
+
+impl<S: CatalogStore> CachedCatalog<S> {
+    /// A detail this process does not hold: from the second level, else from the database
+    /// (which then fills the second level).
+    async fn load_product(&self, id: Uuid) -> Result<Option<Product>, StoreError> {
+        if let Some(shared) = &self.shared
+            && let Some(product) = shared.get(id).await
+        {
+            served_from("redis");
+            return Ok(Some(product));
+        }
+        let product = self.inner.product(id).await?;
+        served_from("database");
+        if let (Some(shared), Some(product)) = (&self.shared, &product) {
+            shared.put(product).await;
+        }
+        Ok(product)
     }
 }
 
@@ -159,7 +311,12 @@ impl<S: CatalogStore + 'static> CatalogStore for CachedCatalog<S> {
     }
 
     async fn product(&self, id: Uuid) -> Result<Option<Product>, StoreError> {
-        self.products.try_get_with(id, self.inner.product(id)).await.map_err(unshare)
+        let entry =
+            self.products.entry(id).or_try_insert_with(self.load_product(id)).await.map_err(unshare)?;
+        if !entry.is_fresh() {
+            served_from("memory");
+        }
+        Ok(entry.into_value())
     }
 
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError> {
@@ -203,6 +360,9 @@ impl<S: CatalogImport + 'static> CatalogImport for CachedCatalog<S> {
     async fn upsert_batch(&self, products: Vec<NewProduct>) -> Result<UpsertSummary, StoreError> {
         let written = self.inner.upsert_batch(products).await;
         self.products.invalidate_all();
+        if let Some(shared) = &self.shared {
+            shared.forget_all().await;
+        }
         self.forget_listings();
         written
     }
@@ -223,6 +383,9 @@ impl<S: StockObserver + 'static> StockObserver for CachedCatalog<S> {
     async fn stock_moved(&self, products: &[Uuid]) {
         for id in products {
             self.products.invalidate(id).await;
+        }
+        if let Some(shared) = &self.shared {
+            shared.forget(products).await;
         }
         self.inner.stock_moved(products).await;
     }

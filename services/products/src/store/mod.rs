@@ -2,7 +2,8 @@
 //! a backend: the catalogue's records ([`CatalogStore`]), search and listing
 //! ([`CatalogSearch`]), bulk import ([`CatalogImport`]), and apart from them the reservation
 //! ledger ([`ReservationLedger`]). [`SqlCatalog`] and [`SqlLedger`] serve SQLite and
-//! PostgreSQL through SeaORM; [`CachedCatalog`] keeps hot catalogue reads in memory. A later
+//! PostgreSQL through SeaORM; [`CachedCatalog`] keeps hot catalogue reads in memory (and product
+//! details in Redis too, shared by every replica, when configured). A later
 //! MongoDB adapter implements the same traits.
 
 mod cache;
@@ -17,7 +18,7 @@ mod sql;
 
 use std::sync::Arc;
 
-pub use cache::{CacheLimits, CachedCatalog};
+pub use cache::{CacheLimits, CachedCatalog, SharedDetails};
 pub use catalog::CatalogStore;
 pub use images::{ImageStore, StoredImage};
 pub use import::{CatalogImport, UpsertSummary};

@@ -3,13 +3,14 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::jwk::JwkSet;
 use uuid::Uuid;
 
 use super::PasswordWork;
-use crate::domain::{Email, LoginGuard, User};
+use crate::domain::{Email, User};
+use crate::store::login_attempts::LoginAttempts;
 use crate::store::{Rotation, StoreError, UserStore};
 use crate::tokens::{TokenIssuer, hash_token, new_refresh_token};
 
@@ -73,7 +74,7 @@ pub(crate) struct Sessions {
     store: UserStore,
     issuer: Arc<TokenIssuer>,
     refresh_ttl: chrono::Duration,
-    guard: Arc<LoginGuard>,
+    guard: Arc<dyn LoginAttempts>,
     passwords: PasswordWork,
 }
 
@@ -82,10 +83,10 @@ impl Sessions {
         store: UserStore,
         issuer: Arc<TokenIssuer>,
         refresh_ttl: chrono::Duration,
-        guard: LoginGuard,
+        guard: Arc<dyn LoginAttempts>,
         passwords: PasswordWork,
     ) -> Self {
-        Self { store, issuer, refresh_ttl, guard: Arc::new(guard), passwords }
+        Self { store, issuer, refresh_ttl, guard, passwords }
     }
 
     /// Signs in with email and password from `client`. The attempt is counted by the login
@@ -96,7 +97,7 @@ impl Sessions {
             return Err(LoginError::Refused);
         };
         let account = email.normalized();
-        let reservation = self.guard.reserve(&account, client, Instant::now()).map_err(|wait| {
+        let reservation = self.guard.reserve(&account, client, SystemTime::now()).await.map_err(|wait| {
             tracing::info!(retry_after_ms = wait.as_millis() as u64, "login throttled");
             LoginError::Throttled(wait)
         })?;
@@ -118,7 +119,7 @@ impl Sessions {
             .map_err(LoginError::Hashing)?;
         match (found, matches) {
             (Some(user), true) => {
-                self.guard.succeeded(reservation);
+                self.guard.succeeded(reservation).await;
                 Ok(self.start(user).await?)
             }
             // The reservation stays counted as the failure.

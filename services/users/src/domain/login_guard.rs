@@ -7,18 +7,22 @@
 //!
 //! An attempt is counted when it is *reserved*, before the password is hashed, so parallel
 //! requests cannot all slip through before the first failure is recorded; a correct password
-//! hands its reservation back. Time comes in as an argument (`now`), which keeps this module
-//! free of clocks and I/O. The state lives in this process; a later change moves it to Redis.
+//! hands its reservation back. Time comes in as an argument (`now`, wall-clock time, so that
+//! replicas sharing the counts agree on it), which keeps this module free of clocks and I/O.
+//!
+//! [`LoginGuard`] keeps the counts in this process. The same rules run on counts kept in Redis
+//! for every replica (`store::login_attempts`), which takes its numbers from [`LoginPolicy`]
+//! ([`LoginPolicy::delay_schedule`]) and the windows below.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 /// The window of the per-account budgets.
-const HOUR: Duration = Duration::from_secs(3600);
+pub const HOUR: Duration = Duration::from_secs(3600);
 /// An address this long without a failure starts again with its free failures.
-const FORGET_ADDRESS_AFTER: Duration = HOUR;
+pub const FORGET_ADDRESS_AFTER: Duration = HOUR;
 /// An address an account signed in from counts as the owner's this long.
 pub const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -38,22 +42,51 @@ pub struct LoginPolicy {
 
 impl LoginPolicy {
     /// How long an address must wait after its `failures`-th failure in a row.
-    fn delay_after(&self, failures: u32) -> Duration {
+    pub fn delay_after(&self, failures: u32) -> Duration {
         match failures.checked_sub(self.free_failures) {
             None => Duration::ZERO,
             Some(doublings) => self.first_delay.saturating_mul(1 << doublings.min(30)).min(self.max_delay),
         }
     }
+
+    /// The waits after the `free_failures`-th failure, the next one, and so on until the wait
+    /// stops growing: the `n`-th entry is [`Self::delay_after`]`(free_failures + n)`, and the
+    /// last one holds for every failure after it. (What the shared counts take, so the rule is
+    /// written once.)
+    pub fn delay_schedule(&self) -> Vec<Duration> {
+        let mut schedule = vec![self.delay_after(self.free_failures)];
+        for step in 1..=31 {
+            let delay = self.delay_after(self.free_failures.saturating_add(step));
+            if schedule.last() == Some(&delay) {
+                break;
+            }
+            schedule.push(delay);
+        }
+        schedule
+    }
+
+    /// The policy with an hourly budget of at least 1 (0 is taken as 1).
+    pub fn normalized(self) -> Self {
+        Self { account_failures_per_hour: self.account_failures_per_hour.max(1), ..self }
+    }
+}
+
+/// `now - earlier`, or zero when `earlier` is not earlier (a clock stepped back).
+pub fn elapsed(now: SystemTime, earlier: SystemTime) -> Duration {
+    now.duration_since(earlier).unwrap_or_default()
 }
 
 /// An attempt counted in advance. Hand it back with [`LoginGuard::succeeded`] when the password
 /// was right; otherwise it stays counted as a failure.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
-    account: String,
-    client: IpAddr,
-    known_address: bool,
-    at: Instant,
+    /// The normalized email tried.
+    pub account: String,
+    pub client: IpAddr,
+    /// Whether `client` is an address the account signed in from (which budget it counts in).
+    pub known_address: bool,
+    /// When it was reserved.
+    pub at: SystemTime,
 }
 
 /// Failed-login state of every account, in memory.
@@ -68,9 +101,9 @@ pub struct LoginGuard {
 struct AccountAttempts {
     /// When each failed attempt of the last hour from addresses this account never signed in
     /// from was reserved, oldest first.
-    from_unknown: VecDeque<Instant>,
+    from_unknown: VecDeque<SystemTime>,
     /// The same for the addresses it has signed in from.
-    from_known: VecDeque<Instant>,
+    from_known: VecDeque<SystemTime>,
     /// The progressive delay of each address.
     addresses: HashMap<IpAddr, AddressAttempts>,
 }
@@ -78,21 +111,21 @@ struct AccountAttempts {
 #[derive(Debug, Clone, Copy)]
 struct AddressAttempts {
     failures: u32,
-    last_failure: Instant,
-    next_allowed: Instant,
+    last_failure: SystemTime,
+    next_allowed: SystemTime,
 }
 
 impl AccountAttempts {
-    fn forget_old(&mut self, now: Instant) {
+    fn forget_old(&mut self, now: SystemTime) {
         for log in [&mut self.from_unknown, &mut self.from_known] {
-            while log.front().is_some_and(|at| now.saturating_duration_since(*at) >= HOUR) {
+            while log.front().is_some_and(|at| elapsed(now, *at) >= HOUR) {
                 log.pop_front();
             }
         }
-        self.addresses.retain(|_, a| now.saturating_duration_since(a.last_failure) < FORGET_ADDRESS_AFTER);
+        self.addresses.retain(|_, a| elapsed(now, a.last_failure) < FORGET_ADDRESS_AFTER);
     }
 
-    fn log(&mut self, known_address: bool) -> &mut VecDeque<Instant> {
+    fn log(&mut self, known_address: bool) -> &mut VecDeque<SystemTime> {
         if known_address { &mut self.from_known } else { &mut self.from_unknown }
     }
 }
@@ -100,10 +133,8 @@ impl AccountAttempts {
 impl LoginGuard {
     /// An empty guard applying `policy` (an hourly budget of 0 is taken as 1).
     pub fn new(policy: LoginPolicy) -> Self {
-        let policy =
-            LoginPolicy { account_failures_per_hour: policy.account_failures_per_hour.max(1), ..policy };
         Self {
-            policy,
+            policy: policy.normalized(),
             // Every entry expires an hour after its last use (all its state is older by then).
             accounts: moka::sync::Cache::builder().max_capacity(100_000).time_to_idle(HOUR).build(),
             known_addresses: moka::sync::Cache::builder()
@@ -116,7 +147,7 @@ impl LoginGuard {
     /// Counts an attempt to sign in to `account` from `client` before the password is checked.
     /// `Err(wait)` when this address must wait, or the account's hourly budget for addresses
     /// like this one is spent: `wait` is the time left until an attempt would be counted.
-    pub fn reserve(&self, account: &str, client: IpAddr, now: Instant) -> Result<Reservation, Duration> {
+    pub fn reserve(&self, account: &str, client: IpAddr, now: SystemTime) -> Result<Reservation, Duration> {
         let known_address = self.known_addresses.contains_key(&(account.to_owned(), client));
         let slot = self.accounts.get_with_by_ref(account, Default::default);
         let mut state = slot.lock().unwrap_or_else(PoisonError::into_inner);
@@ -124,12 +155,12 @@ impl LoginGuard {
         if let Some(address) = state.addresses.get(&client)
             && address.next_allowed > now
         {
-            return Err(address.next_allowed - now);
+            return Err(elapsed(address.next_allowed, now));
         }
         let log = state.log(known_address);
         if log.len() >= self.policy.account_failures_per_hour as usize {
             let oldest = log.front().copied().unwrap_or(now);
-            return Err((oldest + HOUR).saturating_duration_since(now));
+            return Err(elapsed(oldest + HOUR, now));
         }
         log.push_back(now);
         let failures = state.addresses.get(&client).map_or(0, |a| a.failures) + 1;
@@ -178,9 +209,28 @@ mod tests {
     }
 
     #[test]
+    fn the_delay_schedule_is_the_delay_after_each_failure_past_the_free_ones() {
+        let flat = LoginPolicy { free_failures: 0, first_delay: secs(3.0), max_delay: secs(3.0), ..policy() };
+        let off = LoginPolicy { first_delay: Duration::ZERO, ..policy() };
+        for policy in [policy(), flat, off] {
+            let schedule = policy.delay_schedule();
+            assert!(schedule.len() <= 32, "{schedule:?}");
+            for n in 0..64u32 {
+                let expected = policy.delay_after(policy.free_failures + n);
+                assert_eq!(
+                    schedule[(n as usize).min(schedule.len() - 1)],
+                    expected,
+                    "failure {n} past the free ones"
+                );
+            }
+        }
+        assert_eq!(policy().delay_schedule().len(), 11, "1 s doubling to 512 s, then 900 s");
+    }
+
+    #[test]
     fn attempts_at_once_past_the_free_failures_are_refused() {
         let guard = LoginGuard::new(policy());
-        let now = Instant::now();
+        let now = SystemTime::now();
         let admitted = (0..60).filter(|_| guard.reserve(ADA, address(1), now).is_ok()).count();
         assert_eq!(admitted, 5);
     }
@@ -188,7 +238,7 @@ mod tests {
     #[test]
     fn the_wait_doubles_up_to_the_maximum_and_retry_after_is_the_time_left() {
         let guard = LoginGuard::new(policy());
-        let start = Instant::now();
+        let start = SystemTime::now();
         for _ in 0..5 {
             guard.reserve(ADA, address(1), start).unwrap();
         }
@@ -209,7 +259,7 @@ mod tests {
     #[test]
     fn an_attackers_failures_do_not_slow_the_owner_elsewhere() {
         let guard = LoginGuard::new(policy());
-        let mut now = Instant::now();
+        let mut now = SystemTime::now();
         let end = now + HOUR;
         // An attacker on one address, trying as fast as it is allowed for an hour.
         let mut guesses = 0;
@@ -227,7 +277,7 @@ mod tests {
     #[test]
     fn the_hourly_budget_holds_across_addresses_and_spares_the_owners() {
         let guard = LoginGuard::new(LoginPolicy { account_failures_per_hour: 8, ..policy() });
-        let start = Instant::now();
+        let start = SystemTime::now();
         // The owner signed in from address 0 before.
         guard.succeeded(guard.reserve(ADA, address(0), start).unwrap());
         for n in 1..=8 {
@@ -245,7 +295,7 @@ mod tests {
     #[test]
     fn a_right_password_refunds_its_reservation_and_clears_the_address() {
         let guard = LoginGuard::new(LoginPolicy { account_failures_per_hour: 6, ..policy() });
-        let now = Instant::now();
+        let now = SystemTime::now();
         for _ in 0..4 {
             guard.reserve(ADA, address(1), now).unwrap();
         }

@@ -1,8 +1,10 @@
 //! The users database: accounts, addresses and refresh tokens, through SeaORM on SQLite or
 //! PostgreSQL (one code path; the URL picks the backend). What it hands out are the domain's
-//! `User` and `Address`, never the SeaORM models.
+//! `User` and `Address`, never the SeaORM models. Apart from it, `login_attempts`: where the
+//! login guard keeps its counts (this process, or Redis for every replica).
 
 pub(crate) mod entities;
+pub mod login_attempts;
 pub mod migration;
 
 use chrono::{DateTime, Utc};
