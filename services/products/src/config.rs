@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use kit::config::{ClientConfig, ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::config::{ClientConfig, ConfigError, DatabaseConfig, EventsConfig, HttpConfig, Settings};
 use serde::{Deserialize, Serialize};
 
 /// Everything the products service reads at start. Environment: `MERCATO_HTTP__LISTEN`,
@@ -22,6 +22,11 @@ pub struct ProductsConfig {
     pub images: ImagesConfig,
     /// The in-memory cache of hot catalog reads (details, pages, categories).
     pub cache: CacheConfig,
+    /// Available stock at or below this is low: a change that takes a product there from above
+    /// sends `product.stock_low`.
+    pub low_stock_threshold: i64,
+    /// The outbox relay of the events products sends.
+    pub events: EventsConfig,
 }
 
 /// The catalog read cache (see `store::CachedCatalog` for what readers may see).
@@ -52,6 +57,8 @@ impl Default for ProductsConfig {
             client: ClientConfig::default(),
             images: ImagesConfig::default(),
             cache: CacheConfig::default(),
+            low_stock_threshold: crate::domain::DEFAULT_LOW_STOCK_THRESHOLD,
+            events: EventsConfig::default(),
         }
     }
 }
@@ -112,6 +119,10 @@ impl Settings for ProductsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate("http")?;
         self.database.validate("database")?;
+        self.events.validate("events")?;
+        if self.low_stock_threshold < 0 {
+            return Err(ConfigError::invalid("low_stock_threshold", "must be 0 or more"));
+        }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ConfigError::invalid("currency", "must be an ISO 4217 code such as USD"));
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use kit::config::{ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::config::{ConfigError, DatabaseConfig, EventsConfig, HttpConfig, Settings};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::PasswordHasher;
@@ -28,6 +28,8 @@ pub struct UsersConfig {
     /// Service client id → secret, for `POST /internal/v1/auth/token`. Secrets are at least 16
     /// characters; there are no defaults.
     pub service_clients: BTreeMap<String, String>,
+    /// The outbox relay of the events users sends.
+    pub events: EventsConfig,
 }
 
 impl Default for UsersConfig {
@@ -39,6 +41,7 @@ impl Default for UsersConfig {
             login: LoginConfig::default(),
             passwords: PasswordHasher::default(),
             service_clients: BTreeMap::new(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -131,6 +134,7 @@ impl Settings for UsersConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate("http")?;
         self.database.validate("database")?;
+        self.events.validate("events")?;
         if self.auth.signing_key.is_none() && self.auth.signing_key_file.is_none() {
             return Err(ConfigError::invalid(
                 "auth.signing_key",

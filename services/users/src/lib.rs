@@ -10,8 +10,10 @@ pub mod store;
 pub mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use kit::events::{Bus, Relay};
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
@@ -25,12 +27,19 @@ use tokens::{SigningKey, TokenIssuer};
 /// The users service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
+    relay: Relay,
 }
 
 impl Application {
     /// Connects the database (migrating it when configured), loads or creates the signing key,
-    /// and binds the listener.
+    /// and binds the listener. Its events go to an in-process bus of its own (no service of
+    /// this process hears them): a shop shares one bus through [`Self::build_with_events`].
     pub async fn build(config: UsersConfig) -> anyhow::Result<Self> {
+        Self::build_with_events(config, Bus::new()).await
+    }
+
+    /// As [`Self::build`], publishing its events on `bus` (the embedded shop's).
+    pub async fn build_with_events(config: UsersConfig, bus: Bus) -> anyhow::Result<Self> {
         let store = UserStore::new(kit::db::connect(&config.database).await?);
         if config.database.migrate_on_start {
             store.migrate().await?;
@@ -47,6 +56,7 @@ impl Application {
             Duration::from_secs(config.auth.access_token_ttl_secs),
             Duration::from_secs(config.auth.service_token_ttl_secs),
         );
+        let relay = Relay::new("users", store.connection().clone(), Arc::new(bus), config.events.clone());
         let state = AppState::new(store.clone(), issuer, &config);
         let (api, openapi) = routes::router(state);
         let service = Service {
@@ -59,7 +69,7 @@ impl Application {
             }),
         };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server })
+        Ok(Self { server, relay })
     }
 
     /// The address actually bound.
@@ -67,9 +77,15 @@ impl Application {
         self.server.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, then drains.
+    /// Serves, relaying its outbox, until `shutdown` is cancelled; then drains, and relays
+    /// what the last requests recorded.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        self.server.run(shutdown).await
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+        let served = self.server.run(shutdown).await;
+        relay_stop.cancel();
+        let _ = relay.await;
+        served
     }
 }
 

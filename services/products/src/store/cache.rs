@@ -11,7 +11,8 @@
 //!   already in flight when the write lands may still keep what it read, for at most the time
 //!   to live.)
 //! - Writes made elsewhere (another replica, `mercato seed` against a running shop) show
-//!   within the time to live.
+//!   once their `product.*` event arrives ([`CachedCatalog::invalidate`]), and within the
+//!   time to live at the latest.
 //! - Stock on list and search pages may lag a reservation by up to the time to live; the
 //!   detail page does not (on this replica), and a reservation itself always reads the
 //!   database, so a stale number can never oversell.
@@ -90,6 +91,13 @@ impl<S> CachedCatalog<S> {
                 .build(),
             categories: Cache::builder().max_capacity(1).time_to_live(limits.ttl).build(),
         }
+    }
+
+    /// Drops what is held of product `id` (its detail, and every page and the categories, which
+    /// may show it): the product changed somewhere, perhaps in another replica (the
+    /// `product.*` events call this).
+    pub async fn invalidate(&self, id: Uuid) {
+        self.forget_product(id).await;
     }
 
     /// The catalog's shape changed: every page and the category counts may be wrong.
