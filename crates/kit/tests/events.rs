@@ -78,7 +78,7 @@ async fn wait_for(seen: &Mutex<Vec<Uuid>>, count: usize) -> Vec<Uuid> {
 }
 
 fn config(batch: u64, retention_secs: u64) -> EventsConfig {
-    EventsConfig { relay_interval_ms: 10, relay_batch: batch, sent_retention_secs: retention_secs }
+    EventsConfig { url: None, relay_interval_ms: 10, relay_batch: batch, sent_retention_secs: retention_secs }
 }
 
 async fn a_rolled_back_change_has_no_event_and_a_committed_one_exactly_one(backend: Backend) {

@@ -232,9 +232,13 @@ impl Shop {
         let over = options.overrides;
         let orders_secret = random_secret()?;
         let bus = kit::events::Bus::new();
+        // `MERCATO_EVENTS__URL`: RabbitMQ for the whole shop (a service's own
+        // `MERCATO_<SERVICE>__EVENTS__URL` still wins).
+        let broker = std::env::var("MERCATO_EVENTS__URL").ok().filter(|url| !url.trim().is_empty());
 
         let mut users = users_defaults(dir);
         users.service_clients.insert("orders".into(), orders_secret.clone());
+        users.events.url = broker.clone();
         let mut users = with_env_overrides(users, "users")?;
         (over.users)(&mut users);
         let users_app = users::Application::build_with_events(users.clone(), bus.clone())
@@ -242,7 +246,9 @@ impl Shop {
             .context("starting the users service")?;
         users.http.listen = users_app.local_addr();
 
-        let mut products = with_env_overrides(products_defaults(dir, users.http.listen), "products")?;
+        let mut products = products_defaults(dir, users.http.listen);
+        products.events.url = broker.clone();
+        let mut products = with_env_overrides(products, "products")?;
         (over.products)(&mut products);
         let products_app = products::Application::build_with_events(products.clone(), bus.clone())
             .await
@@ -252,7 +258,8 @@ impl Shop {
             seed_demo_catalog(products_app.catalog_import().as_ref(), &products.currency).await?;
         }
 
-        let orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
+        let mut orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
+        orders.events.url = broker.clone();
         let mut orders = with_env_overrides(orders, "orders")?;
         (over.orders)(&mut orders);
         let orders_app = orders::Application::build_with_events(orders.clone(), bus.clone())
@@ -266,10 +273,9 @@ impl Shop {
             products: products.http.listen,
             orders: orders.http.listen,
         };
-        let mut gateway = with_env_overrides(
-            gateway_defaults(options.listen, options.gateway_operations, services),
-            "gateway",
-        )?;
+        let mut gateway = gateway_defaults(options.listen, options.gateway_operations, services);
+        gateway.events.url = broker;
+        let mut gateway = with_env_overrides(gateway, "gateway")?;
         (over.gateway)(&mut gateway);
         let gateway_app = gateway::Application::build_with_events(gateway.clone(), bus.clone())
             .await

@@ -19,7 +19,8 @@ const TELEMETRY_VARIABLES: [&str; 2] = ["MERCATO_LOG", "MERCATO_LOG_FORMAT"];
 
 /// Read by the `mercato` command itself rather than by a service's settings: `up`'s options,
 /// `admin create`'s password, and the test suite's PostgreSQL server. Never a typo.
-const COMMAND_VARIABLES: [&str; 5] = [
+const COMMAND_VARIABLES: [&str; 6] = [
+    "MERCATO_EVENTS__URL",
     "MERCATO_DATA_DIR",
     "MERCATO_LISTEN",
     "MERCATO_OPERATIONS_LISTEN",

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use kit::config::Settings;
-use kit::events::{Bus, Consumer, Subscription};
+use kit::events::{Bus, Consumer, Subscription, Transport};
 use kit::http::{Draining, HttpServer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -58,7 +58,8 @@ impl Application {
         // Install the metrics recorder now, so requests before the first scrape are counted.
         kit::metrics::handle();
         let state = Arc::new(AppState::new(&config)?);
-        let events = bus.subscribe(kit::events::with_token_revocation(
+        let transport = Transport::from_url(config.events.url.as_deref(), bus);
+        let events = transport.subscribe(kit::events::with_token_revocation(
             Consumer::new("gateway"),
             state.verifier.revocations(),
         ));

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use kit::auth::{ServiceCredentials, TokenVerifier};
 use kit::client::ServiceClient;
-use kit::events::{Bus, Consumer, Relay, Subscription};
+use kit::events::{Bus, Consumer, Relay, Subscription, Transport};
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
@@ -81,9 +81,11 @@ impl Application {
             stats: SalesStats::new(store.clone(), &config.currency),
             verifier: verifier.clone(),
         };
-        let events = bus
+        let transport = Transport::from_config(&config.events, bus);
+        let events = transport
             .subscribe(kit::events::with_token_revocation(Consumer::new("orders"), verifier.revocations()));
-        let relay = Relay::new("orders", store.connection().clone(), Arc::new(bus), config.events.clone());
+        let relay =
+            Relay::new("orders", store.connection().clone(), transport.publisher(), config.events.clone());
         let policy = Policy {
             pending_timeout: config.recovery.pending_timeout(),
             first_backoff: config.recovery.retry_backoff(),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use contracts::events::{CloudEvent, ProductCreated, ProductDeleted, ProductUpdated};
 use kit::auth::{Revocations, TokenVerifier};
 use kit::client::ServiceClient;
-use kit::events::{Bus, Consumer, Relay, Subscription};
+use kit::events::{Bus, Consumer, Relay, Subscription, Transport};
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
@@ -64,9 +64,14 @@ impl Application {
         let images = ImageStore::open(&config.images)?;
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());
         let verifier = Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL));
-        let events = bus.subscribe(consumer(verifier.revocations(), cache));
-        let relay =
-            Relay::new("products", database.connection().clone(), Arc::new(bus), config.events.clone());
+        let transport = Transport::from_config(&config.events, bus);
+        let events = transport.subscribe(consumer(verifier.revocations(), cache));
+        let relay = Relay::new(
+            "products",
+            database.connection().clone(),
+            transport.publisher(),
+            config.events.clone(),
+        );
         let state = AppState {
             catalog: Catalog::new(catalog.records.clone(), catalog.search),
             images: Images::new(catalog.records, images.clone()),

@@ -10,10 +10,9 @@ pub mod store;
 pub mod tokens;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use kit::events::{Bus, Relay};
+use kit::events::{Bus, Relay, Transport};
 use kit::http::{HttpServer, Service, ready_check};
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +55,9 @@ impl Application {
             Duration::from_secs(config.auth.access_token_ttl_secs),
             Duration::from_secs(config.auth.service_token_ttl_secs),
         );
-        let relay = Relay::new("users", store.connection().clone(), Arc::new(bus), config.events.clone());
+        let transport = Transport::from_config(&config.events, bus);
+        let relay =
+            Relay::new("users", store.connection().clone(), transport.publisher(), config.events.clone());
         let state = AppState::new(store.clone(), issuer, &config);
         let (api, openapi) = routes::router(state);
         let service = Service {

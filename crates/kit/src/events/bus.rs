@@ -49,7 +49,7 @@ impl Bus {
         let (sender, receiver) = mpsc::channel(SUBSCRIPTION_BUFFER);
         let subscriber = Subscriber { consumer: consumer.name().to_owned(), types: consumer.types(), sender };
         self.subscribers.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(subscriber);
-        Subscription { consumer, receiver }
+        Subscription { consumer, source: Source::Bus(receiver) }
     }
 }
 
@@ -82,19 +82,36 @@ impl Publisher for Bus {
     }
 }
 
-/// A consumer's place on the bus: run it to apply what arrives.
+/// A consumer's place on the bus or the broker: run it to apply what arrives.
 pub struct Subscription {
     consumer: Consumer,
-    receiver: mpsc::Receiver<Arc<CloudEvent>>,
+    source: Source,
+}
+
+enum Source {
+    Bus(mpsc::Receiver<Arc<CloudEvent>>),
+    /// The broker and this replica's queue.
+    Broker(super::rabbitmq::Broker, String),
 }
 
 impl Subscription {
+    /// `consumer` on a durable queue of this replica's own at `broker`:
+    /// `<consumer>.<random id>` (see `kit::events::rabbitmq` for why each replica has one).
+    pub(crate) fn broker(broker: super::rabbitmq::Broker, consumer: Consumer) -> Self {
+        let queue = format!("{}.{}", consumer.name(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Self { consumer, source: Source::Broker(broker, queue) }
+    }
+
     /// Applies events as they arrive, one at a time in their order, until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut receiver = match self.source {
+            Source::Bus(receiver) => receiver,
+            Source::Broker(broker, queue) => return broker.consume(queue, self.consumer, shutdown).await,
+        };
         loop {
             let event = tokio::select! {
                 () = shutdown.cancelled() => break,
-                event = self.receiver.recv() => event,
+                event = receiver.recv() => event,
             };
             let Some(event) = event else { break };
             self.consumer.deliver(&event).await;

@@ -11,6 +11,7 @@
 mod bus;
 mod consumer;
 mod outbox;
+mod rabbitmq;
 mod relay;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::auth::Revocations;
 pub use bus::{Bus, Subscription};
 pub use consumer::{Consumer, Delivery, RetryPolicy};
 pub use outbox::{Backlog, Outbox, OutboxMigration, outbox_backlog};
+pub use rabbitmq::{Broker, RabbitPublisher};
 pub use relay::{PublishError, Publisher, Relay, RelayError};
 
 /// The outbox's rows, for test support (`kit::testing::outbox_events`).
@@ -34,6 +36,46 @@ pub(crate) fn outbox_rows() -> sea_orm::Select<outbox::row::Entity> {
 /// The outbox's columns, for test support.
 #[cfg(feature = "testing")]
 pub(crate) use outbox::row::Column as OutboxColumn;
+
+/// Where a service's events go and come from: the in-process bus (the embedded shop, or a
+/// service alone), or RabbitMQ when `events.url` names a broker.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    InProcess(Bus),
+    Broker(Broker),
+}
+
+impl Transport {
+    /// RabbitMQ at `config.url` (on [`contracts::events::EXCHANGE`]) when set, else `bus`.
+    pub fn from_config(config: &crate::config::EventsConfig, bus: Bus) -> Self {
+        Self::from_url(config.url.as_deref(), bus)
+    }
+
+    /// RabbitMQ at `url` when there is one, else `bus`.
+    pub fn from_url(url: Option<&str>, bus: Bus) -> Self {
+        match url {
+            Some(url) => Transport::Broker(Broker::new(url, contracts::events::EXCHANGE)),
+            None => Transport::InProcess(bus),
+        }
+    }
+
+    /// What the relay publishes through.
+    pub fn publisher(&self) -> Arc<dyn Publisher> {
+        match self {
+            Transport::InProcess(bus) => Arc::new(bus.clone()),
+            Transport::Broker(broker) => Arc::new(broker.publisher()),
+        }
+    }
+
+    /// `consumer`'s subscription: on the bus at once; on the broker its queue is declared
+    /// when it first connects (`Subscription::run`), and durable from then on.
+    pub fn subscribe(&self, consumer: Consumer) -> Subscription {
+        match self {
+            Transport::InProcess(bus) => bus.subscribe(consumer),
+            Transport::Broker(broker) => Subscription::broker(broker.clone(), consumer),
+        }
+    }
+}
 
 /// Adds the token-revocation handlers to `consumer`: `user.deleted` refuses every token of the
 /// user, `user.role_changed` every token issued before the change or carrying another role.
