@@ -7,13 +7,14 @@
 //! **Architecture invariant**: no service code and no I/O — only types, their serde and OpenAPI
 //! derives, and pure helpers. It depends on no mercato crate.
 //!
+//! - [`asyncapi`]: the AsyncAPI 3.0 document of the events, built from their types.
+//! - [`events`]: the CloudEvents envelope every event travels in, and each event's payload.
 //! - [`money`]: `Money`, the one way an amount travels (integer minor units and a currency).
 //! - [`products`]: the products service's `/internal/` lookup and stock reservations.
 //! - [`users`]: the users service's address body and answer, and its service-token exchange.
-//!
-//! Event envelopes and each event's payload come here with issue 13 (events), in an `events`
-//! module shared by publisher and consumers.
 
+pub mod asyncapi;
+pub mod events;
 pub mod money;
 pub mod products;
 pub mod users;

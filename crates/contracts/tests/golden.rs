@@ -219,3 +219,164 @@ fn requests_refuse_unknown_fields_and_answers_tolerate_them() {
     let newer = serde_json::json!({"order_id": id(10), "status": "held", "items": [], "held_until": null});
     assert_eq!(serde_json::from_value::<Reservation>(newer).unwrap().status, ReservationStatus::Held);
 }
+
+/// An event as it travels: the envelope around `data`, with fixed id and time.
+fn event<D: contracts::events::EventData>(data: D) -> contracts::events::CloudEvent<D> {
+    let mut event = contracts::events::CloudEvent::new(
+        "/mercato/test",
+        at("2026-11-30T18:00:00.250Z"),
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        data,
+    );
+    event.id = id(99);
+    event
+}
+
+mod events {
+    use contracts::events::{
+        OrderCancelled, OrderLine, OrderPlaced, OrderStatusChanged, ProductCreated, ProductDeleted,
+        ProductSnapshot, ProductStockLow, ProductUpdated, UserDeleted, UserRegistered, UserRoleChanged,
+    };
+
+    use super::{Money, at, event, golden, id};
+
+    fn product() -> ProductSnapshot {
+        ProductSnapshot {
+            product_id: id(1),
+            sku: "MUG-001".into(),
+            name: "Enamel Mug".into(),
+            category: "kitchen".into(),
+            brand: Some("Camp".into()),
+            price: Money::new(1250, "USD"),
+            stock: 40,
+        }
+    }
+
+    fn line() -> OrderLine {
+        OrderLine {
+            product_id: id(1),
+            sku: "MUG-001".into(),
+            quantity: 2,
+            unit_price: Money::new(1250, "USD"),
+        }
+    }
+
+    #[test]
+    fn user_registered() {
+        golden(
+            "event_user_registered",
+            &event(UserRegistered {
+                user_id: id(30),
+                name: "Ada".into(),
+                email: "ada@example.com".into(),
+                role: "customer".into(),
+                registered_at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+
+    #[test]
+    fn user_deleted() {
+        golden(
+            "event_user_deleted",
+            &event(UserDeleted { user_id: id(30), deleted_at: at("2026-11-30T18:00:00.250Z") }),
+        );
+    }
+
+    #[test]
+    fn user_role_changed() {
+        golden(
+            "event_user_role_changed",
+            &event(UserRoleChanged {
+                user_id: id(30),
+                previous_role: "admin".into(),
+                role: "customer".into(),
+                changed_at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+
+    #[test]
+    fn product_created() {
+        golden(
+            "event_product_created",
+            &event(ProductCreated { product: product(), created_at: at("2026-11-30T18:00:00.250Z") }),
+        );
+    }
+
+    #[test]
+    fn product_updated() {
+        golden(
+            "event_product_updated",
+            &event(ProductUpdated { product: product(), updated_at: at("2026-11-30T18:00:00.250Z") }),
+        );
+    }
+
+    #[test]
+    fn product_deleted() {
+        golden(
+            "event_product_deleted",
+            &event(ProductDeleted {
+                product_id: id(1),
+                sku: "MUG-001".into(),
+                deleted_at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+
+    #[test]
+    fn product_stock_low() {
+        golden(
+            "event_product_stock_low",
+            &event(ProductStockLow {
+                product_id: id(1),
+                sku: "MUG-001".into(),
+                stock: 9,
+                threshold: 10,
+                at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+
+    #[test]
+    fn order_placed() {
+        golden(
+            "event_order_placed",
+            &event(OrderPlaced {
+                order_id: id(10),
+                user_id: id(30),
+                items: vec![line()],
+                total: Money::new(2700, "USD"),
+                placed_at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+
+    #[test]
+    fn order_cancelled() {
+        golden(
+            "event_order_cancelled",
+            &event(OrderCancelled {
+                order_id: id(10),
+                user_id: id(30),
+                reason: Some("cancelled by the customer".into()),
+                items: vec![line()],
+                cancelled_at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+
+    #[test]
+    fn order_status_changed() {
+        golden(
+            "event_order_status_changed",
+            &event(OrderStatusChanged {
+                order_id: id(10),
+                user_id: id(30),
+                from: "paid".into(),
+                to: "shipped".into(),
+                changed_at: at("2026-11-30T18:00:00.250Z"),
+            }),
+        );
+    }
+}

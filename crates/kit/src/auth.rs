@@ -71,6 +71,12 @@ pub struct Claims {
     pub exp: i64,
     /// Issued at, seconds since the Unix epoch.
     pub iat: i64,
+    /// Issued at, milliseconds since the Unix epoch (mercato's own claim): a revocation at
+    /// time T refuses the tokens issued up to T, and a second is too coarse to tell a token
+    /// issued just after a revocation from one issued just before. Tokens without it count as
+    /// issued at the start of their `iat` second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
     pub iss: String,
     pub aud: String,
     /// Unique token id.
@@ -86,6 +92,8 @@ pub enum TokenError {
     Invalid,
     #[error("the access token was signed by an unknown key")]
     UnknownKey,
+    #[error("the access token was revoked (the account was deleted or its role changed); sign in again")]
+    Revoked,
     #[error("the signing keys could not be fetched: {0}")]
     KeysUnavailable(String),
 }
@@ -159,6 +167,77 @@ impl From<TooSoon> for TokenError {
     }
 }
 
+/// How long a revocation is kept: far longer than any access token lives (users accepts an
+/// `auth.access_token_ttl_secs` of an hour at most), so every token it refuses has expired by
+/// then.
+pub const REVOCATION_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What is refused of one subject's tokens.
+#[derive(Debug, Clone, Copy)]
+struct Revocation {
+    /// Tokens issued at or before this (ms since the epoch) are refused; `i64::MAX`: all.
+    issued_until_ms: i64,
+    /// Tokens claiming another role than this are refused (the role changed).
+    role: Option<Role>,
+    /// When the entry may be forgotten.
+    forget_at: Instant,
+}
+
+/// The deny-list of access tokens: per user, the tokens refused although still unexpired,
+/// fed by the `user.deleted` and `user.role_changed` events (`kit::events::with_token_revocation`)
+/// and consulted by [`TokenVerifier::verify`]. Entries are kept for [`REVOCATION_RETENTION`].
+#[derive(Debug, Default)]
+pub struct Revocations {
+    entries: std::sync::RwLock<HashMap<Uuid, Revocation>>,
+}
+
+impl Revocations {
+    /// Refuses every token of `user` (the account was deleted; it gets no new ones).
+    pub fn revoke_all(&self, user: Uuid) {
+        self.insert(user, Revocation { issued_until_ms: i64::MAX, role: None, forget_at: forget_at() });
+    }
+
+    /// Refuses `user`'s tokens issued at or before `at`, and any claiming another role than
+    /// `role` (one issued while the change was committing). A deleted user stays refused.
+    pub fn revoke_issued_until(&self, user: Uuid, at: chrono::DateTime<chrono::Utc>, role: Role) {
+        if self.read().get(&user).is_some_and(|r| r.issued_until_ms == i64::MAX) {
+            return;
+        }
+        let revocation =
+            Revocation { issued_until_ms: at.timestamp_millis(), role: Some(role), forget_at: forget_at() };
+        self.insert(user, revocation);
+    }
+
+    /// Whether the token with `claims` is revoked.
+    pub fn refuses(&self, claims: &Claims) -> bool {
+        let Ok(user) = Uuid::parse_str(&claims.sub) else {
+            return false;
+        };
+        let entries = self.read();
+        let Some(revocation) = entries.get(&user) else {
+            return false;
+        };
+        let issued_ms = claims.iat_ms.unwrap_or_else(|| claims.iat.saturating_mul(1000));
+        issued_ms <= revocation.issued_until_ms || revocation.role.is_some_and(|role| role != claims.role)
+    }
+
+    fn insert(&self, user: Uuid, revocation: Revocation) {
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        entries.retain(|_, r| r.forget_at > now);
+        entries.insert(user, revocation);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Uuid, Revocation>> {
+        // Every write is one insert or a retain; a panic elsewhere leaves the map whole.
+        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn forget_at() -> Instant {
+    Instant::now() + REVOCATION_RETENTION
+}
+
 /// Verifies access tokens. Cheap to share behind an `Arc`.
 pub struct TokenVerifier {
     source: KeySource,
@@ -169,6 +248,7 @@ pub struct TokenVerifier {
     /// outcome instead of starting their own.
     fetching: tokio::sync::Mutex<()>,
     validation: Validation,
+    revocations: Arc<Revocations>,
 }
 
 impl TokenVerifier {
@@ -194,10 +274,18 @@ impl TokenVerifier {
             cache: std::sync::RwLock::new(cache),
             fetching: tokio::sync::Mutex::new(()),
             validation: validation(),
+            revocations: Arc::default(),
         }
     }
 
-    /// Checks signature, algorithm (EdDSA only), issuer, audience and expiry.
+    /// The deny-list this verifier consults: feed it revocation events
+    /// (`kit::events::with_token_revocation`).
+    pub fn revocations(&self) -> Arc<Revocations> {
+        Arc::clone(&self.revocations)
+    }
+
+    /// Checks signature, algorithm (EdDSA only), issuer, audience and expiry, and that the
+    /// token is not revoked ([`Self::revocations`]).
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
@@ -205,12 +293,16 @@ impl TokenVerifier {
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         let key = self.key(&kid).await?;
-        jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map(|data| data.claims).map_err(|e| {
-            match e.kind() {
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            }
-        })
+            })?;
+        if self.revocations.refuses(&claims) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
     }
 
     fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, KeyCache> {
@@ -454,6 +546,54 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    fn claims(user: Uuid, role: Role, iat_ms: Option<i64>, iat: i64) -> Claims {
+        Claims {
+            sub: user.to_string(),
+            role,
+            exp: iat + 900,
+            iat,
+            iat_ms,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            jti: "j".into(),
+        }
+    }
+
+    #[test]
+    fn a_role_change_refuses_older_tokens_and_tokens_of_the_old_role() {
+        let revocations = Revocations::default();
+        let user = Uuid::from_u128(1);
+        let at: chrono::DateTime<chrono::Utc> = "2026-11-30T18:00:00.500Z".parse().unwrap();
+        let ms = at.timestamp_millis();
+        let (sec, other) = (at.timestamp(), Uuid::from_u128(2));
+        assert!(!revocations.refuses(&claims(user, Role::Admin, Some(ms - 1), sec)), "nothing revoked yet");
+        revocations.revoke_issued_until(user, at, Role::Customer);
+        assert!(revocations.refuses(&claims(user, Role::Admin, Some(ms - 1), sec)), "issued before");
+        assert!(revocations.refuses(&claims(user, Role::Customer, Some(ms), sec)), "issued at the change");
+        assert!(
+            revocations.refuses(&claims(user, Role::Admin, Some(ms + 5), sec)),
+            "after, with the old role"
+        );
+        assert!(!revocations.refuses(&claims(user, Role::Customer, Some(ms + 5), sec)), "after, new role");
+        // A token that only knows its second may have been issued before the change in it.
+        assert!(revocations.refuses(&claims(user, Role::Customer, None, sec)));
+        assert!(!revocations.refuses(&claims(user, Role::Customer, None, sec + 1)));
+        assert!(!revocations.refuses(&claims(other, Role::Admin, Some(ms - 1), sec)), "another user");
+    }
+
+    #[test]
+    fn a_deleted_user_has_every_token_refused_and_a_late_role_change_does_not_undo_it() {
+        let revocations = Revocations::default();
+        let user = Uuid::from_u128(3);
+        let now = chrono::Utc::now();
+        revocations.revoke_all(user);
+        revocations.revoke_issued_until(user, now, Role::Customer);
+        let later = now.timestamp_millis() + 60_000;
+        assert!(revocations.refuses(&claims(user, Role::Customer, Some(later), later / 1000)));
+        let service = Claims { sub: "orders".into(), ..claims(user, Role::Service, None, 0) };
+        assert!(!revocations.refuses(&service), "service tokens are not users'");
     }
 
     #[test]

@@ -357,6 +357,60 @@ impl Default for ClientConfig {
     }
 }
 
+/// The broker of a service that only consumes events (the gateway).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// As [`EventsConfig::url`].
+    #[serde(deserialize_with = "empty_is_none")]
+    pub url: Option<String>,
+}
+
+/// The outbox relay of a service that publishes events (`kit::events::Relay`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// The RabbitMQ broker (`amqp://user:password@host:5672/%2f`); unset (empty in the
+    /// environment): the in-process bus, which in `mercato up` connects every service and for a
+    /// service alone only itself.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub url: Option<String>,
+    /// How often the relay looks for events to publish, in milliseconds: about the most an
+    /// event waits before its consumers have it.
+    pub relay_interval_ms: u64,
+    /// Events published per relay round at most.
+    pub relay_batch: u64,
+    /// How long a published event stays in the outbox before it is pruned, in seconds.
+    pub sent_retention_secs: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self { url: None, relay_interval_ms: 100, relay_batch: 256, sent_retention_secs: 3_600 }
+    }
+}
+
+impl EventsConfig {
+    /// Checks the values; `key` is where this section sits (`events`).
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url
+            && !url.starts_with("amqp://")
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.url"),
+                "must be an amqp:// URL (or empty: the in-process bus)",
+            ));
+        }
+        if !(1..=60_000).contains(&self.relay_interval_ms) {
+            return Err(ConfigError::invalid(format!("{key}.relay_interval_ms"), "must be 1 to 60000"));
+        }
+        if !(1..=10_000).contains(&self.relay_batch) {
+            return Err(ConfigError::invalid(format!("{key}.relay_batch"), "must be 1 to 10000"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error
 mod tests {
@@ -521,6 +575,15 @@ mod tests {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let http = HttpConfig { listen, operations_listen: Some(listen), ..HttpConfig::default() };
         assert!(http.validate("http").unwrap_err().to_string().contains("`http.operations_listen`"));
+    }
+
+    #[test]
+    fn relay_settings_must_be_usable() {
+        assert!(EventsConfig::default().validate("events").is_ok());
+        let events = EventsConfig { relay_batch: 0, ..EventsConfig::default() };
+        assert!(events.validate("events").unwrap_err().to_string().contains("`events.relay_batch`"));
+        let events = EventsConfig { relay_interval_ms: 0, ..EventsConfig::default() };
+        assert!(events.validate("events").unwrap_err().to_string().contains("`events.relay_interval_ms`"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What every mercato service shares: configuration, telemetry, the HTTP bootstrap with health,
 //! readiness, metrics and graceful shutdown, problem+json errors, request extraction, JWT
 //! verification, pagination, the resilient service-to-service client (over one or several
-//! replicas), rate limiting, and Redis for the state replicas share.
+//! replicas), rate limiting, Redis for the state replicas share, and events (the transactional
+//! outbox, its relay, the in-process bus and idempotent consumers).
 //!
 //! **API boundary**: every service depends on this crate; keep its surface small and documented.
 
@@ -11,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http;
 pub mod lines;

@@ -215,11 +215,13 @@ impl TokenIssuer {
     }
 
     fn sign(&self, sub: String, role: Role, ttl: Duration) -> anyhow::Result<AccessToken> {
-        let now = chrono::Utc::now().timestamp();
+        let issued = chrono::Utc::now();
+        let now = issued.timestamp();
         let claims = Claims {
             sub,
             role,
             iat: now,
+            iat_ms: Some(issued.timestamp_millis()),
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
@@ -257,6 +259,19 @@ mod tests {
         assert_eq!(claims.sub, user.to_string());
         assert_eq!(claims.role, Role::Admin);
         assert_eq!(token.expires_in, 900);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_users_tokens_are_refused_and_others_still_verify() {
+        let issuer = issuer();
+        let verifier = TokenVerifier::with_keys(&issuer.jwks());
+        let (gone, kept) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let gone_token = issuer.access_token(gone, Role::Customer).unwrap().token;
+        let kept_token = issuer.access_token(kept, Role::Customer).unwrap().token;
+        verifier.revocations().revoke_all(gone);
+        assert!(matches!(verifier.verify(&gone_token).await, Err(TokenError::Revoked)));
+        let claims = verifier.verify(&kept_token).await.unwrap();
+        assert!(claims.iat_ms.is_some_and(|ms| ms / 1000 == claims.iat), "issued at, to the millisecond");
     }
 
     #[tokio::test]

@@ -144,6 +144,31 @@ pub fn inject_context(headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(&cx, &mut opentelemetry_http::HeaderInjector(headers));
 }
 
+/// The W3C `traceparent` of the current span, if it belongs to a trace: what an event records
+/// so that its consumers continue the request's trace.
+pub fn current_traceparent() -> Option<String> {
+    let mut headers = HeaderMap::new();
+    inject_context(&mut headers);
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// A span for applying one event, continuing the trace of `traceparent` (the producer's
+/// request) when there is one.
+pub fn event_span(consumer: &str, event_type: &str, event_id: &str, traceparent: Option<&str>) -> Span {
+    let span = tracing::info_span!("event", consumer, event_type, event_id, trace_id = tracing::field::Empty);
+    if let Some(value) = traceparent.and_then(|v| HeaderValue::from_str(v).ok()) {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", value);
+        let parent = TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(&headers));
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+    }
+    let trace_id = span.context().span().span_context().trace_id().to_string();
+    span.record("trace_id", trace_id.as_str());
+    span
+}
+
 /// The trace id of the current span, as 32 hex digits.
 pub fn current_trace_id() -> String {
     Span::current().context().span().span_context().trace_id().to_string()

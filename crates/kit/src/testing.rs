@@ -261,3 +261,17 @@ impl Drop for TestRedis {
         }
     }
 }
+
+/// Every event in the outbox of `db`, sent or not, in the order it was recorded: what a
+/// producer's store test checks its changes against.
+pub async fn outbox_events(db: &sea_orm::DatabaseConnection) -> Vec<contracts::events::CloudEvent> {
+    use sea_orm::QueryOrder;
+    crate::events::outbox_rows()
+        .order_by_asc(crate::events::OutboxColumn::Seq)
+        .all(db)
+        .await
+        .expect("the outbox reads")
+        .into_iter()
+        .map(|row| serde_json::from_str(&row.payload).expect("an outbox row is a CloudEvent"))
+        .collect()
+}

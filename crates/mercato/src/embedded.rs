@@ -1,5 +1,6 @@
 //! The embedded default: every service in one process on loopback ports, each with its own
-//! SQLite file under the data directory, the gateway in front.
+//! SQLite file under the data directory, the gateway in front, and one in-process event bus
+//! that every service's outbox relay publishes on and every service's consumer takes from.
 //!
 //! Each service's settings start from embedded defaults and can be overridden from the
 //! environment with the service's prefix, e.g. `MERCATO_USERS__DATABASE__URL=postgres://…` or
@@ -109,6 +110,8 @@ pub struct Shop {
     pub products: SocketAddr,
     pub orders: SocketAddr,
     settings: Settled,
+    /// The in-process event bus every service of the shop publishes on and consumes from.
+    bus: kit::events::Bus,
     running: HashMap<Member, Running>,
     shutdown: CancellationToken,
     recovery: Option<orders::RecoveryHandle>,
@@ -228,29 +231,40 @@ impl Shop {
         let lock = DataDirLock::acquire(dir)?;
         let over = options.overrides;
         let orders_secret = random_secret()?;
+        let bus = kit::events::Bus::new();
+        // `MERCATO_EVENTS__URL`: RabbitMQ for the whole shop (a service's own
+        // `MERCATO_<SERVICE>__EVENTS__URL` still wins).
+        let broker = std::env::var("MERCATO_EVENTS__URL").ok().filter(|url| !url.trim().is_empty());
 
         let mut users = users_defaults(dir);
         users.service_clients.insert("orders".into(), orders_secret.clone());
+        users.events.url = broker.clone();
         let mut users = with_env_overrides(users, "users")?;
         (over.users)(&mut users);
-        let users_app =
-            users::Application::build(users.clone()).await.context("starting the users service")?;
+        let users_app = users::Application::build_with_events(users.clone(), bus.clone())
+            .await
+            .context("starting the users service")?;
         users.http.listen = users_app.local_addr();
 
-        let mut products = with_env_overrides(products_defaults(dir, users.http.listen), "products")?;
+        let mut products = products_defaults(dir, users.http.listen);
+        products.events.url = broker.clone();
+        let mut products = with_env_overrides(products, "products")?;
         (over.products)(&mut products);
-        let products_app =
-            products::Application::build(products.clone()).await.context("starting the products service")?;
+        let products_app = products::Application::build_with_events(products.clone(), bus.clone())
+            .await
+            .context("starting the products service")?;
         products.http.listen = products_app.local_addr();
         if options.seed_demo {
             seed_demo_catalog(products_app.catalog_import().as_ref(), &products.currency).await?;
         }
 
-        let orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
+        let mut orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
+        orders.events.url = broker.clone();
         let mut orders = with_env_overrides(orders, "orders")?;
         (over.orders)(&mut orders);
-        let orders_app =
-            orders::Application::build(orders.clone()).await.context("starting the orders service")?;
+        let orders_app = orders::Application::build_with_events(orders.clone(), bus.clone())
+            .await
+            .context("starting the orders service")?;
         orders.http.listen = orders_app.local_addr();
         let recovery = Some(orders_app.recovery_handle());
 
@@ -259,12 +273,11 @@ impl Shop {
             products: products.http.listen,
             orders: orders.http.listen,
         };
-        let mut gateway = with_env_overrides(
-            gateway_defaults(options.listen, options.gateway_operations, services),
-            "gateway",
-        )?;
+        let mut gateway = gateway_defaults(options.listen, options.gateway_operations, services);
+        gateway.events.url = broker;
+        let mut gateway = with_env_overrides(gateway, "gateway")?;
         (over.gateway)(&mut gateway);
-        let gateway_app = gateway::Application::build(gateway.clone())
+        let gateway_app = gateway::Application::build_with_events(gateway.clone(), bus.clone())
             .await
             .with_context(|| format!("starting the gateway on {} (--listen)", options.listen))?;
         gateway.http.listen = gateway_app.local_addr();
@@ -277,6 +290,7 @@ impl Shop {
             products: products.http.listen,
             orders: orders.http.listen,
             settings: Settled { users, products, orders, gateway },
+            bus,
             running: HashMap::new(),
             shutdown: CancellationToken::new(),
             recovery,
@@ -320,22 +334,23 @@ impl Shop {
     pub async fn restart(&mut self, member: Member) -> anyhow::Result<()> {
         self.stop(member).await?;
         let s = &self.settings;
+        let bus = self.bus.clone();
         match member {
             Member::Users => {
-                let app = users::Application::build(s.users.clone()).await?;
+                let app = users::Application::build_with_events(s.users.clone(), bus).await?;
                 self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
             }
             Member::Products => {
-                let app = products::Application::build(s.products.clone()).await?;
+                let app = products::Application::build_with_events(s.products.clone(), bus).await?;
                 self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
             }
             Member::Orders => {
-                let app = orders::Application::build(s.orders.clone()).await?;
+                let app = orders::Application::build_with_events(s.orders.clone(), bus).await?;
                 self.recovery = Some(app.recovery_handle());
                 self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
             }
             Member::Gateway => {
-                let app = gateway::Application::build(s.gateway.clone()).await?;
+                let app = gateway::Application::build_with_events(s.gateway.clone(), bus).await?;
                 self.spawn(member, |stop| async move { app.run(stop).await });
             }
         }

@@ -18,8 +18,10 @@ use crate::serve::ServiceName;
 const TELEMETRY_VARIABLES: [&str; 2] = ["MERCATO_LOG", "MERCATO_LOG_FORMAT"];
 
 /// Read by the `mercato` command itself rather than by a service's settings: `up`'s options,
-/// `admin create`'s password, and the test suite's PostgreSQL and Redis servers. Never a typo.
-const COMMAND_VARIABLES: [&str; 6] = [
+/// `admin create`'s password, the shop-wide broker of `up`, and the test suite's PostgreSQL and
+/// Redis servers. Never a typo.
+const COMMAND_VARIABLES: [&str; 7] = [
+    "MERCATO_EVENTS__URL",
     "MERCATO_DATA_DIR",
     "MERCATO_LISTEN",
     "MERCATO_OPERATIONS_LISTEN",

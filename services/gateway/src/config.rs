@@ -55,6 +55,9 @@ pub struct GatewayConfig {
     /// the rightmost `X-Forwarded-For` address that is not one of them. None by default: the
     /// socket's peer is the client.
     pub trusted_proxies: TrustedProxiesConfig,
+    /// Where `user.deleted` and `user.role_changed` come from: RabbitMQ at `events.url`, or
+    /// (unset) the in-process bus.
+    pub events: kit::config::BrokerConfig,
     /// Before `trusted_proxies`: `true` took the leftmost `X-Forwarded-For` entry, which the
     /// client writes. Still read, as `trusted_proxies.hops = 1`; not listed by `mercato env`.
     #[serde(skip_serializing)]
@@ -194,6 +197,7 @@ impl Default for GatewayConfig {
             client: ClientConfig::default(),
             rate_limit: RateLimitConfig::default(),
             redis: RedisConfig::default(),
+            events: kit::config::BrokerConfig::default(),
             cors: CorsConfig::default(),
             trusted_proxies: TrustedProxiesConfig::default(),
             trust_forwarded_for: None,

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use kit::config::Settings;
+use kit::events::{Bus, Consumer, Subscription, Transport};
 use kit::http::{Draining, HttpServer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,16 +39,30 @@ pub struct Application {
     server: HttpServer,
     state: Arc<AppState>,
     readiness_interval: std::time::Duration,
+    events: Subscription,
 }
 
 impl Application {
     /// Validates `config`, binds `config.http.listen` (port 0 picks a free port) and assembles
-    /// the router. Nothing is called upstream until requests arrive.
+    /// the router. Nothing is called upstream until requests arrive. It hears no events (an
+    /// in-process bus of its own); a shop shares one through [`Self::build_with_events`].
     pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        Self::build_with_events(config, Bus::new()).await
+    }
+
+    /// As [`Self::build`], taking `user.deleted` and `user.role_changed` from the shop's bus
+    /// `bus`: the token check at the edge then refuses a deleted user's or demoted admin's
+    /// older tokens.
+    pub async fn build_with_events(config: GatewayConfig, bus: Bus) -> anyhow::Result<Self> {
         config.validate()?;
         // Install the metrics recorder now, so requests before the first scrape are counted.
         kit::metrics::handle();
         let state = Arc::new(AppState::new(&config)?);
+        let transport = Transport::from_url(config.events.url.as_deref(), bus);
+        let events = transport.subscribe(kit::events::with_token_revocation(
+            Consumer::new("gateway"),
+            state.verifier.revocations(),
+        ));
         let draining = Draining::default();
         // The gateway is ready when it serves; upstreams have their own readiness (see
         // /api/v1/status). Redis away only makes it degraded: it limits per replica meanwhile.
@@ -79,7 +94,7 @@ impl Application {
                 server.with_operations(listener, kit::http::operations_service(SERVICE, ready, draining));
         }
         let readiness_interval = std::time::Duration::from_millis(config.replicas.readiness_interval_ms);
-        Ok(Self { server, state, readiness_interval })
+        Ok(Self { server, state, readiness_interval, events })
     }
 
     /// The address actually bound.
@@ -97,6 +112,7 @@ impl Application {
         let watch =
             health::watch_replicas(self.state.upstreams.clone(), self.readiness_interval, shutdown.clone());
         let watcher = tokio::spawn(watch);
+        tokio::spawn(self.events.run(shutdown.clone()));
         let served = self.server.run(shutdown).await.context("the gateway stopped serving");
         watcher.abort();
         served

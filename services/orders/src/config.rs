@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kit::config::{ClientConfig, ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::config::{ClientConfig, ConfigError, DatabaseConfig, EventsConfig, HttpConfig, Settings};
 use serde::{Deserialize, Serialize};
 
 /// Everything the orders service reads at start. Environment: `MERCATO_DATABASE__URL`,
@@ -31,6 +31,8 @@ pub struct OrdersConfig {
     pub service_client_secret: String,
     /// The worker that settles abandoned checkouts.
     pub recovery: RecoveryConfig,
+    /// The outbox relay of the events orders sends.
+    pub events: EventsConfig,
 }
 
 /// The worker that settles checkouts that never finished.
@@ -85,6 +87,7 @@ impl Default for OrdersConfig {
             service_client_id: "orders".into(),
             service_client_secret: String::new(),
             recovery: RecoveryConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -93,6 +96,7 @@ impl Settings for OrdersConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.http.validate("http")?;
         self.database.validate("database")?;
+        self.events.validate("events")?;
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ConfigError::invalid("currency", "must be an ISO 4217 code such as USD"));
         }

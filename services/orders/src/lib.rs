@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use kit::auth::{ServiceCredentials, TokenVerifier};
 use kit::client::ServiceClient;
+use kit::events::{Bus, Consumer, Relay, Subscription, Transport};
 use kit::http::{HttpServer, Service};
 use tokio_util::sync::CancellationToken;
 
@@ -39,12 +40,22 @@ pub use app::recovery::{RecoveryError, Settled};
 pub struct Application {
     server: HttpServer,
     recovery: Recovery,
+    relay: Relay,
+    events: Subscription,
     config: OrdersConfig,
 }
 
 impl Application {
-    /// Connects the database (migrating it when configured) and binds.
+    /// Connects the database (migrating it when configured) and binds. Its events go to, and
+    /// come from, an in-process bus of its own; a shop shares one through
+    /// [`Self::build_with_events`].
     pub async fn build(config: OrdersConfig) -> anyhow::Result<Self> {
+        Self::build_with_events(config, Bus::new()).await
+    }
+
+    /// As [`Self::build`], on the shop's bus `bus`: it publishes its outbox there and takes
+    /// `user.deleted` and `user.role_changed` from it (token revocation).
+    pub async fn build_with_events(config: OrdersConfig, bus: Bus) -> anyhow::Result<Self> {
         let db = kit::db::connect(&config.database).await?;
         let store = OrderStore::new(db.clone());
         if config.database.migrate_on_start {
@@ -58,6 +69,7 @@ impl Application {
             &config.service_client_secret,
         ));
         let products = ProductsClient::new(products, credentials);
+        let verifier = Arc::new(TokenVerifier::remote(users.clone(), kit::auth::KEY_REFRESH_INTERVAL));
         let state = AppState {
             checkout: Checkout::new(
                 store.clone(),
@@ -68,8 +80,13 @@ impl Application {
             ),
             orders: Orders::new(store.clone(), products.clone()),
             stats: SalesStats::new(store.clone(), &config.currency),
-            verifier: Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL)),
+            verifier: verifier.clone(),
         };
+        let transport = Transport::from_config(&config.events, bus);
+        let events = transport
+            .subscribe(kit::events::with_token_revocation(Consumer::new("orders"), verifier.revocations()));
+        let relay =
+            Relay::new("orders", store.connection().clone(), transport.publisher(), config.events.clone());
         let policy = Policy {
             pending_timeout: config.recovery.pending_timeout(),
             first_backoff: config.recovery.retry_backoff(),
@@ -83,7 +100,7 @@ impl Application {
             ready: kit::db::readiness::<store::migration::Migrator>(db, "orders"),
         };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, recovery, config })
+        Ok(Self { server, recovery, relay, events, config })
     }
 
     /// The address it listens on.
@@ -96,12 +113,19 @@ impl Application {
         self.recovery.clone()
     }
 
-    /// Serves, with the recovery worker, until `shutdown` is cancelled; then drains.
+    /// Serves, with the recovery worker, the outbox relay and its event consumer, until
+    /// `shutdown` is cancelled; then drains, and relays what the last requests recorded.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         if self.config.recovery.enabled {
             tokio::spawn(self.recovery.run(self.config.recovery.interval(), shutdown.clone()));
         }
-        self.server.run(shutdown).await
+        tokio::spawn(self.events.run(shutdown.clone()));
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+        let served = self.server.run(shutdown).await;
+        relay_stop.cancel();
+        let _ = relay.await;
+        served
     }
 }
 

@@ -248,3 +248,67 @@ async fn one_worker_at_a_time_claims_an_order(backend: Backend) {
     store.defer_recovery(order.id, Utc::now() - chrono::Duration::seconds(1)).await.unwrap();
     assert!(store.claim_for_recovery(order.id, lease).await.unwrap());
 }
+
+mod events {
+    //! Each status move records its event in the same transaction.
+    use contracts::events::{EventData, OrderCancelled, OrderPlaced, OrderStatusChanged};
+    use kit::testing::{Backend, outbox_events};
+    use orders::domain::OrderStatus;
+    use uuid::Uuid;
+
+    use super::{new_order, store};
+
+    kit::on_both_backends!(
+        status_moves_record_placed_changed_and_cancelled,
+        a_lost_transition_records_nothing
+    );
+
+    async fn status_moves_record_placed_changed_and_cancelled(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let user = Uuid::now_v7();
+        let order = store.create_pending(new_order(user, None)).await.unwrap();
+        assert!(outbox_events(store.connection()).await.is_empty(), "a pending order is no event yet");
+        let confirmed = store
+            .transition_order(order, &[OrderStatus::Pending], OrderStatus::Confirmed, None)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .transition(confirmed.id, &[OrderStatus::Confirmed], OrderStatus::Paid, None)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .transition(
+                confirmed.id,
+                &OrderStatus::cancellable(),
+                OrderStatus::Cancelled,
+                Some("changed my mind"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+
+        let events = outbox_events(store.connection()).await;
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(types, [OrderPlaced::TYPE, OrderStatusChanged::TYPE, OrderCancelled::TYPE]);
+        let placed = events[0].decode::<OrderPlaced>().unwrap().unwrap().data;
+        assert_eq!((placed.order_id, placed.user_id, placed.items.len()), (confirmed.id, user, 2));
+        assert_eq!((placed.total.amount, placed.total.currency.as_str()), (3246, "USD"));
+        assert_eq!((placed.items[0].quantity, placed.items[0].unit_price.amount), (2, 1250));
+        let changed = events[1].decode::<OrderStatusChanged>().unwrap().unwrap().data;
+        assert_eq!((changed.from.as_str(), changed.to.as_str()), ("confirmed", "paid"));
+        let cancelled = events[2].decode::<OrderCancelled>().unwrap().unwrap().data;
+        assert_eq!(cancelled.reason.as_deref(), Some("changed my mind"));
+        assert_eq!(events[2].subject, Some(confirmed.id.to_string()));
+    }
+
+    async fn a_lost_transition_records_nothing(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let order = store.create_pending(new_order(Uuid::now_v7(), None)).await.unwrap();
+        let moved =
+            store.transition(order.id, &[OrderStatus::Paid], OrderStatus::Shipped, None).await.unwrap();
+        assert!(moved.is_none(), "not paid: no move");
+        assert!(outbox_events(store.connection()).await.is_empty(), "no move, no event");
+    }
+}

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use kit::config::{ClientConfig, ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::config::{ClientConfig, ConfigError, DatabaseConfig, EventsConfig, HttpConfig, Settings};
 use kit::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,11 @@ pub struct ProductsConfig {
     /// The shared second level of the product details cache (`redis.url`); empty: none, each
     /// replica reads the database on its own misses. Redis away: skipped, never an error.
     pub redis: RedisConfig,
+    /// Available stock at or below this is low: a change that takes a product there from above
+    /// sends `product.stock_low`.
+    pub low_stock_threshold: i64,
+    /// The outbox relay of the events products sends.
+    pub events: EventsConfig,
 }
 
 /// The catalog read cache (see `store::CachedCatalog` for what readers may see).
@@ -61,6 +66,8 @@ impl Default for ProductsConfig {
             images: ImagesConfig::default(),
             cache: CacheConfig::default(),
             redis: RedisConfig::default(),
+            low_stock_threshold: crate::domain::DEFAULT_LOW_STOCK_THRESHOLD,
+            events: EventsConfig::default(),
         }
     }
 }
@@ -124,6 +131,10 @@ impl Settings for ProductsConfig {
         self.redis.validate("redis")?;
         if self.cache.shared_ttl_ms > 24 * 3600 * 1000 {
             return Err(ConfigError::invalid("cache.shared_ttl_ms", "must be at most a day (86400000)"));
+        }
+        self.events.validate("events")?;
+        if self.low_stock_threshold < 0 {
+            return Err(ConfigError::invalid("low_stock_threshold", "must be 0 or more"));
         }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(ConfigError::invalid("currency", "must be an ISO 4217 code such as USD"));

@@ -563,3 +563,119 @@ async fn a_list_while_no_connection_is_free_is_unavailable_not_a_fault(backend: 
     assert_eq!(kit::ApiError::from(err).status(), http::StatusCode::SERVICE_UNAVAILABLE);
     busy.rollback().await.unwrap();
 }
+
+mod events {
+    //! Each catalogue change and each low-stock crossing is recorded in the outbox in the
+    //! transaction of the change.
+    use std::sync::Arc;
+
+    use contracts::events::{EventData, ProductCreated, ProductDeleted, ProductStockLow, ProductUpdated};
+    use kit::testing::{Backend, outbox_events};
+    use products::domain::{ProductPatch, ReservationRequest};
+    use products::store::{CatalogImport, CatalogStore, ReservationLedger, SqlLedger};
+    use uuid::Uuid;
+
+    use super::{parse, product, store};
+
+    kit::on_both_backends!(
+        creating_changing_and_deleting_a_product_record_their_events,
+        stock_low_is_recorded_once_per_downward_crossing,
+        an_import_records_created_and_updated_products,
+    );
+
+    fn types(events: &[contracts::events::CloudEvent]) -> Vec<&str> {
+        events.iter().map(|e| e.event_type.as_str()).collect()
+    }
+
+    async fn creating_changing_and_deleting_a_product_record_their_events(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let lamp = store.create_product(parse(product("Lamp"))).await.unwrap();
+        let patch = ProductPatch { name: Some("Desk Lamp".into()), ..ProductPatch::default() };
+        store.update_product(lamp.id, patch).await.unwrap().unwrap();
+        store.add_image(lamp.id, "abc.webp").await.unwrap().unwrap();
+        assert!(store.delete_product(lamp.id).await.unwrap());
+        assert!(!store.delete_product(lamp.id).await.unwrap(), "deleted already");
+        assert!(store.update_product(lamp.id, ProductPatch::default()).await.unwrap().is_none());
+
+        let events = outbox_events(store.connection()).await;
+        assert_eq!(
+            types(&events),
+            [ProductCreated::TYPE, ProductUpdated::TYPE, ProductUpdated::TYPE, ProductDeleted::TYPE],
+            "what did not change records nothing"
+        );
+        let created = events[0].decode::<ProductCreated>().unwrap().unwrap().data;
+        assert_eq!((created.product.product_id, created.product.stock), (lamp.id, 5));
+        assert_eq!(created.product.sku, lamp.sku.to_string());
+        let renamed = events[1].decode::<ProductUpdated>().unwrap().unwrap().data;
+        assert_eq!(renamed.product.name, "Desk Lamp");
+        let deleted = events[3].decode::<ProductDeleted>().unwrap().unwrap().data;
+        assert_eq!((deleted.product_id, deleted.sku), (lamp.id, lamp.sku.to_string()));
+    }
+
+    async fn stock_low_is_recorded_once_per_downward_crossing(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let store = Arc::new((*store).clone().with_low_stock_threshold(3));
+        let ledger =
+            Arc::new(SqlLedger::new(store.connection().clone(), store.clone()).with_low_stock_threshold(3));
+        let mug = store.create_product(parse(product("Mug"))).await.unwrap(); // 5 in stock
+        let reserve = |quantity| {
+            let ledger = ledger.clone();
+            async move {
+                let order = Uuid::now_v7();
+                ledger
+                    .reserve(&ReservationRequest::parse(order, &[(mug.id, quantity)]).unwrap())
+                    .await
+                    .unwrap();
+                order
+            }
+        };
+        let low = |events: Vec<contracts::events::CloudEvent>| {
+            events
+                .iter()
+                .filter_map(|e| e.decode::<ProductStockLow>())
+                .map(|d| d.unwrap().data.stock)
+                .collect::<Vec<_>>()
+        };
+        reserve(1).await; // 4: above 3
+        assert!(low(outbox_events(store.connection()).await).is_empty());
+        let crossing = reserve(1).await; // 3: at the threshold
+        reserve(1).await; // 2: low already
+        assert_eq!(low(outbox_events(store.connection()).await), [3], "one event for the crossing");
+
+        ledger.release(crossing).await.unwrap(); // 3: not above the threshold again
+        reserve(1).await; // 2
+        assert_eq!(low(outbox_events(store.connection()).await), [3]);
+
+        let restock = ProductPatch { stock: Some(20), ..ProductPatch::default() };
+        store.update_product(mug.id, restock).await.unwrap().unwrap();
+        let drop = ProductPatch { stock: Some(1), ..ProductPatch::default() };
+        store.update_product(mug.id, drop).await.unwrap().unwrap();
+        assert_eq!(low(outbox_events(store.connection()).await), [3, 1], "an admin's change crosses it too");
+        let event = outbox_events(store.connection())
+            .await
+            .into_iter()
+            .rev()
+            .find(|e| e.event_type == ProductStockLow::TYPE)
+            .unwrap();
+        let data = event.decode::<ProductStockLow>().unwrap().unwrap().data;
+        assert_eq!((data.product_id, data.threshold), (mug.id, 3));
+    }
+
+    async fn an_import_records_created_and_updated_products(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let mut first = product("Kettle");
+        first.sku = Some("KET-001".into());
+        let batch = vec![parse(first.clone()), parse(product("Teapot"))];
+        store.upsert_batch(batch).await.unwrap();
+        first.name = "Steel Kettle".into();
+        store.upsert_batch(vec![parse(first)]).await.unwrap();
+
+        let events = outbox_events(store.connection()).await;
+        assert_eq!(types(&events), [ProductCreated::TYPE, ProductCreated::TYPE, ProductUpdated::TYPE]);
+        let updated = events[2].decode::<ProductUpdated>().unwrap().unwrap().data;
+        assert_eq!(
+            (updated.product.sku.as_str(), updated.product.name.as_str()),
+            ("KET-001", "Steel Kettle")
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use kit::config::{ConfigError, DatabaseConfig, HttpConfig, Settings};
+use kit::config::{ConfigError, DatabaseConfig, EventsConfig, HttpConfig, Settings};
 use kit::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,8 @@ pub struct UsersConfig {
     /// Service client id → secret, for `POST /internal/v1/auth/token`. Secrets are at least 16
     /// characters; there are no defaults.
     pub service_clients: BTreeMap<String, String>,
+    /// The outbox relay of the events users sends.
+    pub events: EventsConfig,
 }
 
 impl Default for UsersConfig {
@@ -45,6 +47,7 @@ impl Default for UsersConfig {
             redis: RedisConfig::default(),
             passwords: PasswordHasher::default(),
             service_clients: BTreeMap::new(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Settings for UsersConfig {
         self.http.validate("http")?;
         self.database.validate("database")?;
         self.redis.validate("redis")?;
+        self.events.validate("events")?;
         if self.auth.signing_key.is_none() && self.auth.signing_key_file.is_none() {
             return Err(ConfigError::invalid(
                 "auth.signing_key",

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kit::events::{Bus, Relay, Transport};
 use kit::http::{HttpServer, Service};
 use kit::redis::Redis;
 use tokio_util::sync::CancellationToken;
@@ -28,12 +29,19 @@ use tokens::{SigningKey, TokenIssuer};
 /// The users service, bound and ready to run.
 pub struct Application {
     server: HttpServer,
+    relay: Relay,
 }
 
 impl Application {
     /// Connects the database (migrating it when configured), loads or creates the signing key,
-    /// and binds the listener.
+    /// and binds the listener. Its events go to an in-process bus of its own (no service of
+    /// this process hears them): a shop shares one bus through [`Self::build_with_events`].
     pub async fn build(config: UsersConfig) -> anyhow::Result<Self> {
+        Self::build_with_events(config, Bus::new()).await
+    }
+
+    /// As [`Self::build`], publishing its events on `bus` (the embedded shop's).
+    pub async fn build_with_events(config: UsersConfig, bus: Bus) -> anyhow::Result<Self> {
         let db = kit::db::connect(&config.database).await?;
         let store = UserStore::new(db.clone());
         if config.database.migrate_on_start {
@@ -54,6 +62,8 @@ impl Application {
         if let Some(path) = &config.auth.published_keys_file {
             issuer = issuer.with_published_keys(kit::signing::load_published_keys(path)?);
         }
+        let transport = Transport::from_config(&config.events, bus);
+        let relay = Relay::new("users", db.clone(), transport.publisher(), config.events.clone());
         // The login throttle's counts: in Redis for every replica when there is one.
         let redis = Redis::connect(&config.redis)?;
         let login_attempts: Arc<dyn LoginAttempts> = match redis.clone() {
@@ -72,7 +82,7 @@ impl Application {
         }
         let service = Service { name: "users", api, openapi, ready };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server })
+        Ok(Self { server, relay })
     }
 
     /// The address actually bound.
@@ -80,9 +90,15 @@ impl Application {
         self.server.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, then drains.
+    /// Serves, relaying its outbox, until `shutdown` is cancelled; then drains, and relays
+    /// what the last requests recorded.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        self.server.run(shutdown).await
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
+        let served = self.server.run(shutdown).await;
+        relay_stop.cancel();
+        let _ = relay.await;
+        served
     }
 }
 

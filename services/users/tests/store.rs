@@ -300,3 +300,65 @@ async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
         survivor = Some(if a_is_admin { a.id } else { b.id });
     }
 }
+
+mod events {
+    //! Each change other services hear of is recorded in the outbox in its own transaction.
+    use contracts::events::{EventData, UserDeleted, UserRegistered, UserRoleChanged};
+    use kit::testing::{Backend, outbox_events};
+
+    use super::{Role, StoreError, UserPatch, new_user, store};
+
+    kit::on_both_backends!(
+        registering_deleting_and_changing_a_role_each_record_their_event,
+        a_refused_change_records_nothing
+    );
+
+    async fn registering_deleting_and_changing_a_role_each_record_their_event(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let user = store.create_user(new_user("ada@example.com")).await.unwrap();
+        let admin = store.create_user(new_user("root@example.com")).await.unwrap();
+        store
+            .update_user(admin.id, UserPatch { role: Some(Role::Admin), ..UserPatch::default() })
+            .await
+            .unwrap();
+        store
+            .update_user(user.id, UserPatch { name: Some("Ada L.".into()), ..UserPatch::default() })
+            .await
+            .unwrap();
+        assert!(store.soft_delete(user.id).await.unwrap());
+
+        let events = outbox_events(store.connection()).await;
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(
+            types,
+            [UserRegistered::TYPE, UserRegistered::TYPE, UserRoleChanged::TYPE, UserDeleted::TYPE],
+            "a name change is no event"
+        );
+        let registered = events[0].decode::<UserRegistered>().unwrap().unwrap();
+        assert_eq!((registered.data.user_id, registered.data.email.as_str()), (user.id, "ada@example.com"));
+        assert_eq!(registered.source, "/mercato/users");
+        let changed = events[2].decode::<UserRoleChanged>().unwrap().unwrap();
+        assert_eq!(
+            (changed.data.user_id, changed.data.previous_role.as_str(), changed.data.role.as_str()),
+            (admin.id, "customer", "admin")
+        );
+        let deleted = events[3].decode::<UserDeleted>().unwrap().unwrap();
+        assert_eq!(deleted.data.user_id, user.id);
+        assert_eq!(deleted.subject, Some(user.id.to_string()));
+    }
+
+    async fn a_refused_change_records_nothing(backend: Backend) {
+        let (store, _db) = store(backend).await;
+        let admin = store.create_user(new_user("root@example.com")).await.unwrap();
+        store
+            .update_user(admin.id, UserPatch { role: Some(Role::Admin), ..UserPatch::default() })
+            .await
+            .unwrap();
+        let before = outbox_events(store.connection()).await.len();
+        let demote = UserPatch { role: Some(Role::Customer), ..UserPatch::default() };
+        assert!(matches!(store.update_user(admin.id, demote).await, Err(StoreError::LastAdmin)));
+        assert!(matches!(store.soft_delete(admin.id).await, Err(StoreError::LastAdmin)));
+        assert!(matches!(store.create_user(new_user("ROOT@example.com")).await, Err(StoreError::EmailTaken)));
+        assert_eq!(outbox_events(store.connection()).await.len(), before, "no change, no event");
+    }
+}

@@ -8,7 +8,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateOrders), Box::new(RecoveryBackoff)]
+        vec![Box::new(CreateOrders), Box::new(RecoveryBackoff), Box::new(kit::events::OutboxMigration)]
     }
 }
 

@@ -8,11 +8,15 @@ pub mod migration;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SubsecRound, Utc};
+use contracts::Money;
+use contracts::events::{OrderCancelled, OrderLine, OrderPlaced, OrderStatusChanged};
 use kit::address::PostalAddress;
+use kit::events::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
@@ -61,10 +65,11 @@ pub struct Stats {
     pub by_status: BTreeMap<OrderStatus, u64>,
 }
 
-/// The orders service's storage.
+/// The orders service's storage; status moves record their events in its outbox.
 #[derive(Clone)]
 pub struct OrderStore {
     db: DatabaseConnection,
+    outbox: Outbox,
 }
 
 /// Revenue is summed as `total / REVENUE_SPLIT` and `total % REVENUE_SPLIT`: each half of
@@ -78,7 +83,12 @@ fn now() -> DateTime<Utc> {
 impl OrderStore {
     /// The store over a connected database (SQLite or PostgreSQL).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, outbox: Outbox::new("orders") }
+    }
+
+    /// The connection pool, for the outbox relay.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// Applies pending migrations.
@@ -158,7 +168,7 @@ impl OrderStore {
         let Some(model) = order::Entity::find_by_id(id).one(&self.db).await? else {
             return Ok(None);
         };
-        Ok(self.hydrate(vec![model]).await?.pop())
+        Ok(hydrate(&self.db, vec![model]).await?.pop())
     }
 
     /// The user's order made with this idempotency key.
@@ -169,13 +179,15 @@ impl OrderStore {
             .one(&self.db)
             .await?;
         Ok(match model {
-            Some(model) => self.hydrate(vec![model]).await?.pop(),
+            Some(model) => hydrate(&self.db, vec![model]).await?.pop(),
             None => None,
         })
     }
 
     /// Moves the order to `to` if it is in one of `from`; `None` if it was not (someone else
-    /// changed it first, or the move is not allowed from where it is).
+    /// changed it first, or the move is not allowed from where it is). The move and its event
+    /// (`order.placed` on confirmation, `order.cancelled`, else `order.status_changed`) are
+    /// one transaction.
     pub async fn transition(
         &self,
         id: Uuid,
@@ -183,7 +195,7 @@ impl OrderStore {
         to: OrderStatus,
         reason: Option<&str>,
     ) -> Result<Option<Order>, DbErr> {
-        if self.update_status(id, from, to, reason, now()).await? { self.get(id).await } else { Ok(None) }
+        self.move_status(id, from, to, reason, None).await
     }
 
     /// [`Self::transition`] of an order the caller has in hand (just read or written): on
@@ -191,44 +203,123 @@ impl OrderStore {
     /// status move changes nothing else, and it only succeeds from a status in `from`).
     pub async fn transition_order(
         &self,
-        mut order: Order,
+        order: Order,
         from: &[OrderStatus],
         to: OrderStatus,
         reason: Option<&str>,
     ) -> Result<Option<Order>, DbErr> {
-        let at = now();
-        if !self.update_status(order.id, from, to, reason, at).await? {
-            return Ok(None);
-        }
-        order.status = to;
-        order.updated_at = at;
-        if let Some(reason) = reason {
-            order.status_reason = Some(reason.to_owned());
-        }
-        Ok(Some(order))
+        self.move_status(order.id, from, to, reason, Some(order)).await
     }
 
-    /// Sets the status (and reason) if the order is in one of `from`; whether it was.
-    async fn update_status(
+    /// Sets the status (and reason) if the order is in one of `from`, and records the event,
+    /// in one transaction; the order as it is now, or `None` if it was not in `from`.
+    async fn move_status(
         &self,
         id: Uuid,
         from: &[OrderStatus],
         to: OrderStatus,
         reason: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<bool, DbErr> {
+        in_hand: Option<Order>,
+    ) -> Result<Option<Order>, DbErr> {
+        let at = now();
         let mut update = order::Entity::update_many()
             .col_expr(order::Column::Status, Expr::value(to.as_str()))
             .col_expr(order::Column::UpdatedAt, Expr::value(at));
         if let Some(reason) = reason {
             update = update.col_expr(order::Column::StatusReason, Expr::value(reason));
         }
+        // The conditional update comes first: it is the gate, and on SQLite a transaction must
+        // write before it reads.
+        let txn = self.db.begin().await?;
         let result = update
             .filter(order::Column::Id.eq(id))
             .filter(order::Column::Status.is_in(from.iter().map(|s| s.as_str())))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(result.rows_affected == 1)
+        if result.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let (order, previous) = match in_hand {
+            Some(mut order) => {
+                let previous = order.status;
+                order.status = to;
+                order.updated_at = at;
+                if let Some(reason) = reason {
+                    order.status_reason = Some(reason.to_owned());
+                }
+                (order, Some(previous))
+            }
+            None => {
+                let model = order::Entity::find_by_id(id)
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+                let order = hydrate(&txn, vec![model])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+                // Each status but cancelled is reached from one status only.
+                (order, (from.len() == 1).then(|| from[0]))
+            }
+        };
+        self.record_status_event(&txn, &order, previous).await?;
+        txn.commit().await?;
+        Ok(Some(order))
+    }
+
+    /// The event of `order`'s move to its status from `previous`.
+    async fn record_status_event(
+        &self,
+        txn: &DatabaseTransaction,
+        order: &Order,
+        previous: Option<OrderStatus>,
+    ) -> Result<(), DbErr> {
+        let lines = || -> Vec<OrderLine> {
+            order
+                .lines
+                .iter()
+                .map(|line| OrderLine {
+                    product_id: line.product_id,
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price: Money::new(line.unit_price, &order.currency),
+                })
+                .collect()
+        };
+        match order.status {
+            OrderStatus::Confirmed => {
+                let placed = OrderPlaced {
+                    order_id: order.id,
+                    user_id: order.user_id,
+                    items: lines(),
+                    total: Money::new(order.totals.total, &order.currency),
+                    placed_at: order.updated_at,
+                };
+                self.outbox.record(txn, placed).await?;
+            }
+            OrderStatus::Cancelled => {
+                let cancelled = OrderCancelled {
+                    order_id: order.id,
+                    user_id: order.user_id,
+                    reason: order.status_reason.clone(),
+                    items: lines(),
+                    cancelled_at: order.updated_at,
+                };
+                self.outbox.record(txn, cancelled).await?;
+            }
+            to => {
+                let changed = OrderStatusChanged {
+                    order_id: order.id,
+                    user_id: order.user_id,
+                    from: previous.map_or("", OrderStatus::as_str).to_owned(),
+                    to: to.as_str().to_owned(),
+                    changed_at: order.updated_at,
+                };
+                self.outbox.record(txn, changed).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Notes that a cancelled order holds no stock any more.
@@ -257,7 +348,7 @@ impl OrderStore {
             .limit(limit)
             .all(&self.db)
             .await?;
-        Ok((self.hydrate(models).await?, total))
+        Ok((hydrate(&self.db, models).await?, total))
     }
 
     /// Orders matching `filter`, newest first, after the keyset position `after`; one more than
@@ -283,7 +374,7 @@ impl OrderStore {
             .await?;
         let more = models.len() as u64 > limit;
         models.truncate(limit as usize);
-        Ok((self.hydrate(models).await?, more))
+        Ok((hydrate(&self.db, models).await?, more))
     }
 
     /// Pending orders older than `before` that are due for the recovery worker (never tried,
@@ -297,7 +388,7 @@ impl OrderStore {
             .limit(limit)
             .all(&self.db)
             .await?;
-        self.hydrate(models).await
+        hydrate(&self.db, models).await
     }
 
     /// Cancelled orders whose stock has not been confirmed released and that are due for the
@@ -311,7 +402,7 @@ impl OrderStore {
             .limit(limit)
             .all(&self.db)
             .await?;
-        self.hydrate(models).await
+        hydrate(&self.db, models).await
     }
 
     /// Claims the order for one recovery worker for `lease`: `false` if another worker (another
@@ -399,55 +490,55 @@ impl OrderStore {
         }
         Ok(stats)
     }
+}
 
-    /// Attaches lines to orders, one query for the whole page.
-    async fn hydrate(&self, models: Vec<order::Model>) -> Result<Vec<Order>, DbErr> {
-        if models.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
-        let mut lines: HashMap<Uuid, Vec<PricedLine>> = HashMap::new();
-        for item in order_item::Entity::find()
-            .filter(order_item::Column::OrderId.is_in(ids))
-            .order_by_asc(order_item::Column::OrderId)
-            .order_by_asc(order_item::Column::Position)
-            .all(&self.db)
-            .await?
-        {
-            lines.entry(item.order_id).or_default().push(PricedLine {
-                product_id: item.product_id,
-                sku: item.sku,
-                name: item.name,
-                unit_price: item.unit_price,
-                quantity: item.quantity,
-                line_total: item.line_total,
-            });
-        }
-        models
-            .into_iter()
-            .map(|m| {
-                let status = OrderStatus::parse(&m.status).map_err(DbErr::Custom)?;
-                let shipping_address =
-                    serde_json::from_value(m.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?;
-                Ok(Order {
-                    lines: lines.remove(&m.id).unwrap_or_default(),
-                    id: m.id,
-                    user_id: m.user_id,
-                    status,
-                    currency: m.currency,
-                    totals: Totals { subtotal: m.subtotal, tax: m.tax, total: m.total },
-                    shipping_address,
-                    idempotency_key: m.idempotency_key,
-                    fingerprint: m.request_fingerprint,
-                    status_reason: m.status_reason,
-                    stock_released: m.stock_released,
-                    recovery_attempts: u32::try_from(m.recovery_attempts).unwrap_or(0),
-                    created_at: m.created_at,
-                    updated_at: m.updated_at,
-                })
-            })
-            .collect()
+/// Attaches lines to orders, one query for the whole page.
+async fn hydrate(db: &impl ConnectionTrait, models: Vec<order::Model>) -> Result<Vec<Order>, DbErr> {
+    if models.is_empty() {
+        return Ok(Vec::new());
     }
+    let ids: Vec<Uuid> = models.iter().map(|m| m.id).collect();
+    let mut lines: HashMap<Uuid, Vec<PricedLine>> = HashMap::new();
+    for item in order_item::Entity::find()
+        .filter(order_item::Column::OrderId.is_in(ids))
+        .order_by_asc(order_item::Column::OrderId)
+        .order_by_asc(order_item::Column::Position)
+        .all(db)
+        .await?
+    {
+        lines.entry(item.order_id).or_default().push(PricedLine {
+            product_id: item.product_id,
+            sku: item.sku,
+            name: item.name,
+            unit_price: item.unit_price,
+            quantity: item.quantity,
+            line_total: item.line_total,
+        });
+    }
+    models
+        .into_iter()
+        .map(|m| {
+            let status = OrderStatus::parse(&m.status).map_err(DbErr::Custom)?;
+            let shipping_address =
+                serde_json::from_value(m.shipping_address).map_err(|e| DbErr::Json(e.to_string()))?;
+            Ok(Order {
+                lines: lines.remove(&m.id).unwrap_or_default(),
+                id: m.id,
+                user_id: m.user_id,
+                status,
+                currency: m.currency,
+                totals: Totals { subtotal: m.subtotal, tax: m.tax, total: m.total },
+                shipping_address,
+                idempotency_key: m.idempotency_key,
+                fingerprint: m.request_fingerprint,
+                status_reason: m.status_reason,
+                stock_released: m.stock_released,
+                recovery_attempts: u32::try_from(m.recovery_attempts).unwrap_or(0),
+                created_at: m.created_at,
+                updated_at: m.updated_at,
+            })
+        })
+        .collect()
 }
 
 /// Orders the recovery worker may try now.

@@ -13,4 +13,7 @@ pub use listing::{CategoryCount, ListQuery, Listing, Paging, Sort};
 pub use product::{Category, LookupItem, NewProduct, Product, ProductPatch};
 pub use search::SearchQuery;
 pub use sku::Sku;
-pub use stock::{Reservation, ReservationLine, ReservationRequest, ReservationState, Shortage};
+pub use stock::{
+    DEFAULT_LOW_STOCK_THRESHOLD, Reservation, ReservationLine, ReservationRequest, ReservationState,
+    Shortage, crossed_low_stock,
+};

@@ -10,6 +10,15 @@ pub const MAX_LINES: usize = 100;
 /// Most units of one product one reservation may hold.
 pub const MAX_QUANTITY: i64 = 10_000;
 
+/// The low-stock threshold when none is configured: the admin's low-stock report's default.
+pub const DEFAULT_LOW_STOCK_THRESHOLD: i64 = 10;
+
+/// Whether stock moving from `before` to `after` units crosses `threshold` downward (from
+/// above it to at or below it): when `product.stock_low` is sent, once per crossing.
+pub fn crossed_low_stock(before: i64, after: i64, threshold: i64) -> bool {
+    before > threshold && after <= threshold
+}
+
 /// Units of one product to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReservationLine {
@@ -72,6 +81,16 @@ impl ReservationRequest {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn low_stock_is_crossed_only_downward_from_above_the_threshold() {
+        use super::crossed_low_stock;
+        assert!(crossed_low_stock(11, 10, 10));
+        assert!(crossed_low_stock(50, 0, 10));
+        assert!(!crossed_low_stock(10, 9, 10), "already low: no second event");
+        assert!(!crossed_low_stock(11, 11, 10));
+        assert!(!crossed_low_stock(5, 20, 10), "rising stock");
+    }
+
     use super::*;
 
     #[test]

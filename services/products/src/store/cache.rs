@@ -11,7 +11,8 @@
 //!   already in flight when the write lands may still keep what it read, for at most the time
 //!   to live.)
 //! - Writes made elsewhere (another replica, `mercato seed` against a running shop) show
-//!   within the time to live.
+//!   once their `product.*` event arrives ([`CachedCatalog::invalidate`]), and within the
+//!   time to live at the latest.
 //! - Stock on list and search pages may lag a reservation by up to the time to live; the
 //!   detail page does not (on this replica), and a reservation itself always reads the
 //!   database, so a stale number can never oversell.
@@ -217,7 +218,7 @@ impl<S> CachedCatalog<S> {
     }
 
     /// Drops what is kept of product `id`, here and in the second level, and every page (it
-    /// may be on any): what an event telling that `id` changed on another replica calls.
+    /// may be on any): what a `product.*` event telling that `id` changed, perhaps on another replica, calls.
     pub async fn invalidate(&self, id: Uuid) {
         self.forget_product(id).await;
     }

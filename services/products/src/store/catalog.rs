@@ -2,6 +2,7 @@
 //! image, look products up for pricing) and its SQL adapter on [`SqlCatalog`].
 
 use async_trait::async_trait;
+use contracts::events::{ProductCreated, ProductDeleted, ProductSnapshot, ProductUpdated};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -14,6 +15,7 @@ use super::StoreError;
 use super::entities::{product, product_image};
 use super::sql::{
     SqlCatalog, active_model, ensure_categories, generated_sku, insert_images, is_unique_violation, now,
+    record_stock_low, snapshot,
 };
 use crate::domain::{LookupItem, NewProduct, Product, ProductPatch, Sku};
 
@@ -42,14 +44,26 @@ impl SqlCatalog {
         product::Entity::find_by_id(id).filter(product::Column::DeletedAt.is_null()).one(&self.db).await
     }
 
+    /// Inserts the product, its images and its `product.created` event in one transaction.
     async fn insert_new(&self, new: &NewProduct, sku: &Sku) -> Result<Uuid, DbErr> {
         let txn = self.db.begin().await?;
         ensure_categories(&txn, std::slice::from_ref(&new.category)).await?;
-        let model = active_model(new, sku, now());
+        let at = now();
+        let model = active_model(new, sku, at);
         let id = Uuid::now_v7();
         let model = product::ActiveModel { id: Set(id), ..model };
         product::Entity::insert(model).exec_without_returning(&txn).await?;
         insert_images(&txn, id, &new.images, 0).await?;
+        let product = ProductSnapshot {
+            product_id: id,
+            sku: sku.to_string(),
+            name: new.name.clone(),
+            category: new.category.slug.clone(),
+            brand: new.brand.clone(),
+            price: new.price.clone(),
+            stock: new.stock,
+        };
+        self.outbox.record(&txn, ProductCreated { product, created_at: at }).await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -101,6 +115,7 @@ impl CatalogStore for SqlCatalog {
             .one(&txn)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+        let stock_before = current.stock;
         let mut model: product::ActiveModel = current.into();
         let new_sku = patch.sku.as_ref().map(|s| s.to_string());
         if let Some(sku) = &new_sku {
@@ -143,6 +158,9 @@ impl CatalogStore for SqlCatalog {
             }
             Err(e) => return Err(e.into()),
         };
+        let changed = ProductUpdated { product: snapshot(&updated), updated_at: updated.updated_at };
+        self.outbox.record(&txn, changed).await?;
+        record_stock_low(&self.outbox, &txn, &updated, stock_before, self.low_stock_threshold).await?;
         txn.commit().await?;
         self.totals.forget_all();
         Ok(self.hydrate(vec![updated]).await?.pop())
@@ -150,15 +168,26 @@ impl CatalogStore for SqlCatalog {
 
     async fn delete_product(&self, id: Uuid) -> Result<bool, StoreError> {
         let at = now();
+        let txn = self.db.begin().await?;
         let result = product::Entity::update_many()
             .col_expr(product::Column::DeletedAt, Expr::value(at))
             .col_expr(product::Column::UpdatedAt, Expr::value(at))
             .filter(product::Column::Id.eq(id))
             .filter(product::Column::DeletedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if result.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let deleted = product::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+        self.outbox.record(&txn, ProductDeleted { product_id: id, sku: deleted.sku, deleted_at: at }).await?;
+        txn.commit().await?;
         self.totals.forget_all();
-        Ok(result.rows_affected == 1)
+        Ok(true)
     }
 
     async fn product(&self, id: Uuid) -> Result<Option<Product>, StoreError> {
@@ -192,6 +221,8 @@ impl CatalogStore for SqlCatalog {
             .count(&txn)
             .await?;
         insert_images(&txn, product_id, &[key.to_owned()], count as i32).await?;
+        let changed = ProductUpdated { product: snapshot(&model), updated_at: model.updated_at };
+        self.outbox.record(&txn, changed).await?;
         txn.commit().await?;
         Ok(self.hydrate(vec![model]).await?.pop())
     }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use contracts::events::{ProductCreated, ProductSnapshot, ProductUpdated};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QuerySelect,
     Set, TransactionTrait,
@@ -12,7 +13,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entities::{product, product_image};
-use super::sql::{SqlCatalog, active_model, ensure_categories, generated_sku, insert_images, now};
+use super::sql::{SqlCatalog, active_model, ensure_categories, generated_sku, insert_images, now, snapshot};
 use crate::domain::{Category, NewProduct, Sku};
 
 /// Rows per multi-row INSERT on import (SQLite allows 32,766 bound values per statement).
@@ -28,8 +29,9 @@ pub struct UpsertSummary {
 /// Loading many products at once.
 #[async_trait]
 pub trait CatalogImport: Send + Sync {
-    /// Inserts new products and updates those whose SKU exists, in one transaction. Within a
-    /// batch the last record of a SKU wins.
+    /// Inserts new products and updates those whose SKU exists, with their `product.created`
+    /// and `product.updated` events, in one transaction. Within a batch the last record of a
+    /// SKU wins.
     async fn upsert_batch(&self, products: Vec<NewProduct>) -> Result<UpsertSummary, StoreError>;
     /// `true` while the catalogue holds no live product (a new shop's).
     async fn is_empty(&self) -> Result<bool, StoreError>;
@@ -82,6 +84,7 @@ impl CatalogImport for SqlCatalog {
         let mut summary = UpsertSummary::default();
         let mut fresh = Vec::new();
         let mut fresh_images = Vec::new();
+        let (mut created, mut updated) = (Vec::new(), Vec::new());
         for (sku, new) in &by_sku {
             match existing.get(sku.as_str()) {
                 Some(&id) => {
@@ -89,7 +92,8 @@ impl CatalogImport for SqlCatalog {
                     model.id = Set(id);
                     model.created_at = sea_orm::ActiveValue::NotSet;
                     model.deleted_at = sea_orm::ActiveValue::NotSet;
-                    model.update(&txn).await?;
+                    let saved = model.update(&txn).await?;
+                    updated.push(ProductUpdated { product: snapshot(&saved), updated_at: at });
                     if !new.images.is_empty() {
                         product_image::Entity::delete_many()
                             .filter(product_image::Column::ProductId.eq(id))
@@ -103,6 +107,16 @@ impl CatalogImport for SqlCatalog {
                     let model = active_model(new, sku, at);
                     if let Set(id) = &model.id {
                         fresh_images.push((*id, new.images.clone()));
+                        let product = ProductSnapshot {
+                            product_id: *id,
+                            sku: sku.to_string(),
+                            name: new.name.clone(),
+                            category: new.category.slug.clone(),
+                            brand: new.brand.clone(),
+                            price: new.price.clone(),
+                            stock: new.stock,
+                        };
+                        created.push(ProductCreated { product, created_at: at });
                     }
                     fresh.push(model);
                     summary.inserted += 1;
@@ -115,6 +129,8 @@ impl CatalogImport for SqlCatalog {
         for (id, images) in fresh_images {
             insert_images(&txn, id, &images, 0).await?;
         }
+        self.outbox.record_many(&txn, created).await?;
+        self.outbox.record_many(&txn, updated).await?;
         txn.commit().await?;
         self.totals.forget_all();
         Ok(summary)

@@ -13,12 +13,14 @@
 //!   reservation for that order arriving late is refused rather than leaking stock.
 //!
 //! Whoever keeps copies of stock (list totals, the read cache) is told after each commit that
-//! moved it, through [`StockObserver`].
+//! moved it, through [`StockObserver`]. A reservation that takes a product's stock to or below
+//! the low-stock threshold from above it records `product.stock_low` in its transaction.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use kit::events::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
@@ -27,8 +29,10 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entities::{product, reservation, reservation_line};
-use super::sql::{is_unique_violation, now};
-use crate::domain::{Reservation, ReservationLine, ReservationRequest, ReservationState, Shortage};
+use super::sql::{is_unique_violation, now, record_stock_low};
+use crate::domain::{
+    DEFAULT_LOW_STOCK_THRESHOLD, Reservation, ReservationLine, ReservationRequest, ReservationState, Shortage,
+};
 
 /// `reservations.status` of a reservation holding its stock.
 const HELD: &str = "held";
@@ -81,13 +85,27 @@ pub trait StockObserver: Send + Sync {
 pub struct SqlLedger {
     db: DatabaseConnection,
     observer: Arc<dyn StockObserver>,
+    outbox: Outbox,
+    low_stock_threshold: i64,
 }
 
 impl SqlLedger {
     /// The ledger on `db` (the catalogue's pool: [`super::SqlCatalog::connection`]), telling
     /// `observer` whenever stock moved.
     pub fn new(db: DatabaseConnection, observer: Arc<dyn StockObserver>) -> Self {
-        Self { db, observer }
+        Self {
+            db,
+            observer,
+            outbox: Outbox::new("products"),
+            low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
+        }
+    }
+
+    /// The same ledger with another low-stock threshold: a reservation that takes a product's
+    /// stock from above it to at or below it records `product.stock_low`.
+    pub fn with_low_stock_threshold(mut self, threshold: i64) -> Self {
+        self.low_stock_threshold = threshold;
+        self
     }
 
     /// Stock of each product found (0 for a deleted one), outside any transaction: what a
@@ -165,6 +183,12 @@ impl ReservationLedger for SqlLedger {
             quantity: Set(l.quantity),
         });
         reservation_line::Entity::insert_many(lines).exec_without_returning(&txn).await?;
+        let ids: Vec<Uuid> = request.lines.iter().map(|l| l.product_id).collect();
+        let taken: HashMap<Uuid, i64> = request.lines.iter().map(|l| (l.product_id, l.quantity)).collect();
+        for model in product::Entity::find().filter(product::Column::Id.is_in(ids)).all(&txn).await? {
+            let before = model.stock + taken.get(&model.id).copied().unwrap_or(0);
+            record_stock_low(&self.outbox, &txn, &model, before, self.low_stock_threshold).await?;
+        }
         txn.commit().await?;
         let products: Vec<Uuid> = request.lines.iter().map(|l| l.product_id).collect();
         self.observer.stock_moved(&products).await;

@@ -11,7 +11,12 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateCatalog), Box::new(CreateSearch), Box::new(TuneReads)]
+        vec![
+            Box::new(CreateCatalog),
+            Box::new(CreateSearch),
+            Box::new(TuneReads),
+            Box::new(kit::events::OutboxMigration),
+        ]
     }
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
+use contracts::events::{ProductSnapshot, ProductStockLow};
+use kit::events::Outbox;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
@@ -20,7 +22,7 @@ use uuid::Uuid;
 use super::entities::{category, product, product_image};
 use super::migration::Migrator;
 use super::{StockObserver, StoreError};
-use crate::domain::{Category, NewProduct, Product, Sku};
+use crate::domain::{Category, DEFAULT_LOW_STOCK_THRESHOLD, NewProduct, Product, Sku, crossed_low_stock};
 
 /// How long a list's total is reused. Counting every match of a broad search or an unfiltered
 /// list costs more than the page itself; a total a few seconds old is fine for a pager. This
@@ -34,6 +36,11 @@ const COUNT_TTL: Duration = Duration::from_secs(10);
 pub struct SqlCatalog {
     pub(super) db: DatabaseConnection,
     pub(super) totals: ListTotals,
+    /// Where its changes record their events (`product.created`, `.updated`, `.deleted`,
+    /// `.stock_low`), in the transaction of the change.
+    pub(super) outbox: Outbox,
+    /// Stock at or below this is low: crossing it downward records `product.stock_low`.
+    pub(super) low_stock_threshold: i64,
 }
 
 /// List totals by the query's filters and search (see [`COUNT_TTL`]), in two caches so that a
@@ -76,7 +83,18 @@ impl StockObserver for SqlCatalog {
 impl SqlCatalog {
     /// The catalogue on an open connection pool.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, totals: ListTotals::new() }
+        Self {
+            db,
+            totals: ListTotals::new(),
+            outbox: Outbox::new("products"),
+            low_stock_threshold: DEFAULT_LOW_STOCK_THRESHOLD,
+        }
+    }
+
+    /// The same catalogue with another low-stock threshold (`low_stock_threshold`).
+    pub fn with_low_stock_threshold(mut self, threshold: i64) -> Self {
+        self.low_stock_threshold = threshold;
+        self
     }
 
     /// Opens the pool described by `config`.
@@ -208,6 +226,41 @@ pub(super) fn active_model(new: &NewProduct, sku: &Sku, at: DateTime<Utc>) -> pr
         updated_at: Set(at),
         deleted_at: Set(None),
     }
+}
+
+/// A product row as the catalogue events carry it.
+pub(super) fn snapshot(model: &product::Model) -> ProductSnapshot {
+    ProductSnapshot {
+        product_id: model.id,
+        sku: model.sku.clone(),
+        name: model.name.clone(),
+        category: model.category.clone(),
+        brand: model.brand.clone(),
+        price: kit::money::Money::new(model.price_amount, &model.currency),
+        stock: model.stock,
+    }
+}
+
+/// `product.stock_low` for a product whose stock went from `before` to its `model.stock`, if
+/// that crossed `threshold` downward.
+pub(super) async fn record_stock_low(
+    outbox: &Outbox,
+    txn: &impl ConnectionTrait,
+    model: &product::Model,
+    before: i64,
+    threshold: i64,
+) -> Result<(), DbErr> {
+    if crossed_low_stock(before, model.stock, threshold) {
+        let low = ProductStockLow {
+            product_id: model.id,
+            sku: model.sku.clone(),
+            stock: model.stock,
+            threshold,
+            at: Utc::now(),
+        };
+        outbox.record(txn, low).await?;
+    }
+    Ok(())
 }
 
 /// A SKU for a product that came without one.

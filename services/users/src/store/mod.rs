@@ -8,6 +8,8 @@ pub mod login_attempts;
 pub mod migration;
 
 use chrono::{DateTime, Utc};
+use contracts::events::{UserDeleted, UserRegistered, UserRoleChanged};
+use kit::events::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -82,16 +84,23 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// The users service's storage.
+/// The users service's storage. Every change other services hear of records its event in the
+/// outbox in the same transaction: `user.registered`, `user.role_changed`, `user.deleted`.
 #[derive(Clone)]
 pub struct UserStore {
     db: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl UserStore {
     /// A store over a connected database (see `kit::db::connect`).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, outbox: Outbox::new("users") }
+    }
+
+    /// The connection pool, for the outbox relay.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// Applies pending migrations.
@@ -99,10 +108,12 @@ impl UserStore {
         migration::Migrator::up(&self.db, None).await
     }
 
-    /// Adds an account; [`StoreError::EmailTaken`] when a live one has its email.
+    /// Adds an account and its `user.registered` event; [`StoreError::EmailTaken`] when a live
+    /// one has its email.
     pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         let now = Utc::now();
-        user::ActiveModel {
+        let txn = self.db.begin().await?;
+        let created = user::ActiveModel {
             id: Set(Uuid::now_v7()),
             name: Set(new.name),
             email: Set(new.email),
@@ -114,10 +125,20 @@ impl UserStore {
             updated_at: Set(now),
             deleted_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map(user_of)
-        .map_err(map_unique)
+        .map_err(map_unique)?;
+        let registered = UserRegistered {
+            user_id: created.id,
+            name: created.name.clone(),
+            email: created.email.clone(),
+            role: created.role.as_str().to_owned(),
+            registered_at: created.created_at,
+        };
+        self.outbox.record(&txn, registered).await?;
+        txn.commit().await?;
+        Ok(created)
     }
 
     /// A live (not deleted) user by id.
@@ -144,7 +165,7 @@ impl UserStore {
     }
 
     /// Applies `patch` to a live user; `None` if there is none. Demoting the last live admin is
-    /// refused ([`StoreError::LastAdmin`]).
+    /// refused ([`StoreError::LastAdmin`]). A new role records `user.role_changed`.
     pub async fn update_user(&self, id: Uuid, patch: UserPatch) -> Result<Option<User>, StoreError> {
         let txn = self.db.begin().await?;
         if patch.role.is_some_and(|role| role != kit::auth::Role::Admin) {
@@ -159,6 +180,7 @@ impl UserStore {
         if patch.role.is_some_and(|role| role != kit::auth::Role::Admin) {
             refuse_removing_last_admin(&txn, &current).await?;
         }
+        let previous_role = current.role.clone();
         let mut model: user::ActiveModel = current.into();
         if let Some(name) = patch.name {
             model.name = Set(name);
@@ -176,13 +198,24 @@ impl UserStore {
         if let Some(hash) = patch.password_hash {
             model.password_hash = Set(hash);
         }
-        model.updated_at = Set(Utc::now());
+        let now = Utc::now();
+        model.updated_at = Set(now);
         let updated = model.update(&txn).await.map_err(map_unique)?;
+        if updated.role != previous_role {
+            let changed = UserRoleChanged {
+                user_id: updated.id,
+                previous_role,
+                role: updated.role.clone(),
+                changed_at: now,
+            };
+            self.outbox.record(&txn, changed).await?;
+        }
         txn.commit().await?;
         Ok(Some(user_of(updated)))
     }
 
-    /// Soft-deletes a live user and revokes all their refresh tokens, atomically.
+    /// Soft-deletes a live user, revokes all their refresh tokens and records `user.deleted`,
+    /// atomically.
     /// `false` if there was no live user; deleting the last live admin is refused
     /// ([`StoreError::LastAdmin`]).
     pub async fn soft_delete(&self, id: Uuid) -> Result<bool, StoreError> {
@@ -202,6 +235,7 @@ impl UserStore {
             .exec(&txn)
             .await?;
         revoke_tokens(&txn, Condition::all().add(refresh_token::Column::UserId.eq(id)), now).await?;
+        self.outbox.record(&txn, UserDeleted { user_id: id, deleted_at: now }).await?;
         txn.commit().await?;
         Ok(true)
     }
