@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contracts::events::{CloudEvent, UserDeleted};
-use kit::events::{Broker, Consumer, Publisher, RetryPolicy};
+use kit::events::{Broker, Consumer, Publisher, RetryPolicy, Transport};
 use lapin::options::{BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
@@ -188,5 +188,48 @@ async fn poison_and_failing_events_end_in_the_dead_letter_queue_after_the_tries(
     assert_eq!(dead.len(), 2, "both went to the dead-letter queue");
     assert_eq!(tries.load(Ordering::SeqCst), 3, "the failing one was tried three times");
     assert!(dead.iter().any(|body| body == b"{not json"));
+    names.clean_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_of_a_consumer_gets_every_event() {
+    // Two replicas of one service: each keeps its state in memory, so each needs every event.
+    let names = Names::new();
+    let transport = Transport::Broker(Broker::new(&url(), &names.exchange));
+    let (first, first_seen) = recording("replicated");
+    let (second, second_seen) = recording("replicated");
+    let (first, second) = (transport.subscribe(first), transport.subscribe(second));
+    let queues: Vec<String> =
+        [&first, &second].iter().map(|s| s.queue().expect("a broker queue").to_owned()).collect();
+    assert_ne!(queues[0], queues[1], "a queue per replica");
+    let stop = CancellationToken::new();
+    let tasks = [tokio::spawn(first.run(stop.clone())), tokio::spawn(second.run(stop.clone()))];
+    // Each queue exists once its replica connected: publish until both have heard something,
+    // then one last event that both must get.
+    let publisher = transport.publisher();
+    let mut n = 0;
+    while first_seen.lock().unwrap().is_empty() || second_seen.lock().unwrap().is_empty() {
+        assert!(n < 200, "the replicas never both heard an event");
+        n += 1;
+        publisher.publish(&[deleted(n)]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publisher.publish(&[deleted(1_000)]).await.unwrap();
+    let last = Uuid::from_u128(1_000);
+    wait_until("the last event on both replicas", || {
+        first_seen.lock().unwrap().contains(&last) && second_seen.lock().unwrap().contains(&last)
+    })
+    .await;
+    stop.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let (connection, channel) = names.channel().await;
+    for queue in queues {
+        for queue in [queue.clone(), format!("{queue}.dead")] {
+            let _ = channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
     names.clean_up().await;
 }

@@ -102,6 +102,14 @@ impl Subscription {
         Self { consumer, source: Source::Broker(broker, queue) }
     }
 
+    /// The broker queue this subscription consumes from; `None` on the in-process bus.
+    pub fn queue(&self) -> Option<&str> {
+        match &self.source {
+            Source::Bus(_) => None,
+            Source::Broker(_, queue) => Some(queue),
+        }
+    }
+
     /// Applies events as they arrive, one at a time in their order, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut receiver = match self.source {
