@@ -4,12 +4,18 @@
 # each window of the run (--report-every: its p99 and each process's memory at its end), and
 # the soak fails unless
 #   - no request failed (409 out of stock is an answer, not an error);
-#   - each service's RSS at the end of the last window is within 10% of the second's;
+#   - each service's RSS at the end of the last window is within 10% of the second's (20% with
+#     --quick, below);
 #   - p99 stays flat: the median p99 of the last third of the windows is at most 1.5× that of
 #     the first third (the very first window, which warms caches, left out) plus 5 ms.
 #
 #   bench/soak.sh                 # 10 windows of 60 s (10 minutes), 100,000 products
 #   bench/soak.sh --quick         # 6 windows of 10 s (one minute), 2,000 products: CI
+#
+# --quick allows the RSS 20% instead of 10%: CI runs it on the debug build, whose allocator's
+# working set swings by up to 8 MiB (13% of the gateway's) between 10-second windows with no
+# leak behind it (seen in CI: 64 → 72 MiB, and 61 → 62, 63 → 62 MiB in reruns); a minute cannot
+# show a 10% leak anyway. The ten-minute run on a release build is the proof.
 #
 # MERCATO_BIN (default target/release/mercato) is the binary. Uses databases soak_* and ports
 # 18380-18383 (and 19380); writes the run's JSON to /tmp/mercato-soak-processes/soak.json.
@@ -19,10 +25,10 @@ cd "$(dirname "$0")/.."
 export MERCATO_BIN=${MERCATO_BIN:-target/release/mercato}
 export BENCH_DB_PREFIX=soak BENCH_PORT_BASE=18380
 if [ "${1:-}" = --quick ]; then
-  SEGMENTS=6 SECONDS_EACH=10
+  SEGMENTS=6 SECONDS_EACH=10 RSS_TOLERANCE=0.20
   export BENCH_PRODUCTS=${BENCH_PRODUCTS:-2000}
 else
-  SEGMENTS=10 SECONDS_EACH=60
+  SEGMENTS=10 SECONDS_EACH=60 RSS_TOLERANCE=0.10
   export BENCH_PRODUCTS=${BENCH_PRODUCTS:-100000}
 fi
 PG=postgres://postgres@127.0.0.1:5432
@@ -48,9 +54,10 @@ echo "mixed: maximum $(python3 -c "import json,sys; print(round(json.load(open(s
   --duration "$((SEGMENTS * SECONDS_EACH))s" --report-every "${SECONDS_EACH}s" --users 8 \
   "${pids[@]}" --json "$DATA/soak.json" >/dev/null
 
-python3 - "$DATA/soak.json" <<'PY'
+python3 - "$DATA/soak.json" "$RSS_TOLERANCE" <<'PY'
 import json, sys
 run = json.load(open(sys.argv[1]))
+tolerance = float(sys.argv[2])
 windows = run["intervals"]
 names = ["gateway", "users", "products", "orders"]
 print("window  requests  errors   p99 ms   " + "  ".join(f"{n} RSS MiB" for n in names))
@@ -63,7 +70,7 @@ if run["total"]["errors"]:
 second, last = windows[1], windows[-1]
 for name, early, late in zip(names, second["processes"], last["processes"]):
     change = (late["rss_mib"] - early["rss_mib"]) / early["rss_mib"]
-    if abs(change) > 0.10:
+    if abs(change) > tolerance:
         problems.append(f"{name}'s RSS moved {change:+.0%} from the second window to the last")
 # Flat, not spike-free: the later windows' median p99 against the earlier windows' (the first
 # window warms caches and is left out), so one noisy window does not decide, a drift does.
@@ -77,5 +84,5 @@ if late > 1.5 * early + 5:
     problems.append(f"p99 grew: median {early:.1f} ms early, {late:.1f} ms late")
 if problems:
     sys.exit("FAIL: " + "; ".join(problems))
-print("PASS: no errors, memory within 10%, p99 flat")
+print(f"PASS: no errors, memory within {tolerance:.0%}, p99 flat")
 PY
