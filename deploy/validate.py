@@ -85,6 +85,8 @@ def secret_stand_in(name: str) -> str:
         return "postgres://check:check@database.invalid:5432/check"
     if name.endswith("REDIS__URL"):
         return "redis://:check@redis.invalid:6379"
+    if name.endswith("EVENTS__URL"):
+        return "amqp://check:check@rabbitmq.invalid:5672/%2f"
     return "stand-in-for-a-secret-value"
 
 

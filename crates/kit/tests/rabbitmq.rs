@@ -233,3 +233,84 @@ async fn every_replica_of_a_consumer_gets_every_event() {
     let _ = connection.close(200, "done".into()).await;
     names.clean_up().await;
 }
+
+/// The value of `metric` for `service` in the process's Prometheus text, if it has one.
+fn metric_value(metric: &str, service: &str, more: &str) -> Option<f64> {
+    let service_label = format!("service=\"{service}\"");
+    kit::metrics::render().lines().find_map(|line| {
+        let rest = line.strip_prefix(metric)?.strip_prefix('{')?;
+        let (labels, value) = rest.split_once("} ")?;
+        (labels.contains(&service_label) && labels.contains(more)).then(|| value.parse().ok())?
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_raises_the_dead_letter_depth_and_the_queue_depth_falls_to_zero() {
+    kit::metrics::handle();
+    let names = Names::new();
+    let broker = Broker::new(&url(), &names.exchange).with_depth_interval(Duration::from_millis(100));
+    let (consumer, _) = recording(&names.queue);
+    broker.declare(&names.queue, &consumer).await.unwrap();
+    let (connection, channel) = names.channel().await;
+    channel
+        .basic_publish(
+            names.exchange.as_str().into(),
+            "mercato.user.deleted.v1".into(),
+            BasicPublishOptions::default(),
+            b"{not json",
+            BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    connection.close(200, "done".into()).await.unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(broker.clone().consume(names.queue.clone(), consumer, stop.clone()));
+    wait_until("a dead-letter depth of 1", || {
+        metric_value("events_dead_letter_depth", &names.queue, "") == Some(1.0)
+    })
+    .await;
+    wait_until("an empty consumer queue", || {
+        metric_value("events_consumer_queue_depth", &names.queue, "") == Some(0.0)
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    names.clean_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_message_is_counted_by_service_and_type() {
+    kit::metrics::handle();
+    let names = Names::new();
+    let broker = Broker::new(&url(), &names.exchange);
+    // The first consumer never finishes its handler: the broker redelivers to the next one.
+    let started = Arc::new(tokio::sync::Notify::new());
+    let stuck =
+        Consumer::new(&names.queue).on::<UserDeleted, _, _, _>(started.clone(), |started, _| async move {
+            started.notify_one();
+            std::future::pending::<()>().await;
+            anyhow::Ok(())
+        });
+    broker.declare(&names.queue, &stuck).await.unwrap();
+    broker.publisher().publish(&[deleted(9)]).await.unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(broker.clone().consume(names.queue.clone(), stuck, stop.clone()));
+    tokio::time::timeout(Duration::from_secs(10), started.notified())
+        .await
+        .expect("the first consumer got it");
+    assert_eq!(metric_value("events_redelivered_total", &names.queue, ""), None, "a first delivery");
+    stop.cancel();
+    task.await.unwrap();
+
+    let (consumer, seen) = recording(&names.queue);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(broker.clone().consume(names.queue.clone(), consumer, stop.clone()));
+    wait_until("the redelivery", || seen.lock().unwrap().len() == 1).await;
+    assert_eq!(
+        metric_value("events_redelivered_total", &names.queue, "type=\"mercato.user.deleted.v1\""),
+        Some(1.0)
+    );
+    stop.cancel();
+    task.await.unwrap();
+    names.clean_up().await;
+}

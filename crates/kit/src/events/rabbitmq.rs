@@ -15,6 +15,11 @@
 //!   again (the broker redelivers), and applies it once.
 //! - A lost connection is opened again with a back-off (0.5 s, doubling up to 10 s), by the
 //!   publisher on its next batch and by the consumer at once.
+//! - Metrics of a consumer (label `service`, the consumer's name): `events_redelivered_total`
+//!   (also by `type`) counts messages the broker handed over again (a consumer stopped before its
+//!   ack); every 15 s a passive declare of its queue and dead-letter queue sets
+//!   `events_consumer_queue_depth` (messages waiting: the consumer's lag) and
+//!   `events_dead_letter_depth`.
 
 use std::time::Duration;
 
@@ -32,6 +37,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::consumer::{Consumer, Delivery};
 use super::relay::{PublishError, Publisher};
+
+/// How often a consumer reads the depth of its queue and of its dead-letter queue.
+const DEPTH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// A queue nobody consumed from for this long is deleted by the broker: the queue of a replica
 /// that is gone for good (a new process takes a new queue), never one whose replica is
@@ -51,13 +59,20 @@ fn dead_letter_exchange(exchange: &str) -> String {
 pub struct Broker {
     url: String,
     exchange: String,
+    depth_interval: Duration,
 }
 
 impl Broker {
     /// The broker at `url` (`amqp://user:password@host:5672/%2f`), on `exchange`
     /// (`contracts::events::EXCHANGE` in the shop; tests use names of their own).
     pub fn new(url: &str, exchange: &str) -> Self {
-        Self { url: url.to_owned(), exchange: exchange.to_owned() }
+        Self { url: url.to_owned(), exchange: exchange.to_owned(), depth_interval: DEPTH_INTERVAL }
+    }
+
+    /// Reads the consumers' queue depths every `interval` instead of every 15 s (tests).
+    pub fn with_depth_interval(mut self, interval: Duration) -> Self {
+        self.depth_interval = interval;
+        self
     }
 
     async fn connect(&self) -> Result<(Connection, Channel), lapin::Error> {
@@ -135,9 +150,17 @@ impl Broker {
             )
             .await?;
         tracing::info!(consumer = %queue, exchange = %self.exchange, "consuming events from the broker");
+        // Passive declares on a channel of their own: one that failed closes only that channel.
+        let depth_channel = connection.create_channel().await?;
+        let mut depth_tick = tokio::time::interval(self.depth_interval);
+        depth_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = depth_tick.tick() => {
+                    record_depths(&depth_channel, queue, consumer.name()).await;
+                    continue;
+                }
                 next = deliveries.next() => next,
             };
             let Some(delivery) = next else {
@@ -145,7 +168,9 @@ impl Broker {
             };
             let delivery = delivery?;
             if delivery.redelivered {
-                metrics::counter!("events_redeliveries_total", "consumer" => consumer.name().to_owned())
+                let event_type =
+                    delivery.properties.kind().as_ref().map_or("unknown", |kind| kind.as_str()).to_owned();
+                metrics::counter!("events_redelivered_total", "service" => consumer.name().to_owned(), "type" => event_type)
                     .increment(1);
             }
             let applied = match serde_json::from_slice::<CloudEvent>(&delivery.data) {
@@ -222,6 +247,25 @@ impl Broker {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Sets `events_consumer_queue_depth` and `events_dead_letter_depth` of `service` from passive
+/// declares of `queue` and `<queue>.dead` (which exist: the consumer declared them). A failed
+/// read leaves the gauges as they were; the consumer notices a lost connection itself.
+async fn record_depths(channel: &Channel, queue: &str, service: &str) {
+    let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    let dead_queue = format!("{queue}.dead");
+    for (name, gauge) in
+        [(queue, "events_consumer_queue_depth"), (dead_queue.as_str(), "events_dead_letter_depth")]
+    {
+        match channel.queue_declare(name.into(), passive, FieldTable::default()).await {
+            Ok(declared) => {
+                metrics::gauge!(gauge, "service" => service.to_owned())
+                    .set(f64::from(declared.message_count()));
+            }
+            Err(e) => tracing::debug!(queue = %name, error = %e, "could not read the queue's depth"),
+        }
     }
 }
 

@@ -24,6 +24,7 @@ products_db=$(value_or_new "$dir/postgres.env" PRODUCTS_DB_PASSWORD)
 orders_db=$(value_or_new "$dir/postgres.env" ORDERS_DB_PASSWORD)
 minio_password=$(value_or_new "$dir/minio.env" MINIO_ROOT_PASSWORD)
 redis_password=$(value_or_new "$dir/redis.env" password)
+rabbitmq_password=$(value_or_new "$dir/rabbitmq.env" password)
 # orders' client secret at users: one value in both orders.env and users.env.
 orders_client=$(value_or_new "$dir/orders.env" service-client-secret)
 
@@ -44,6 +45,11 @@ ENV
 write_once "$dir/redis.env" <<ENV
 password=$redis_password
 url=redis://:$redis_password@redis:6379
+ENV
+write_once "$dir/rabbitmq.env" <<ENV
+username=mercato
+password=$rabbitmq_password
+url=amqp://mercato:$rabbitmq_password@rabbitmq:5672/%2f
 ENV
 write_once "$dir/users.env" <<ENV
 database-url=postgres://users:$users_db@postgres:5432/mercato_users
