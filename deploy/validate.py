@@ -453,11 +453,57 @@ def check_crds(schemas: Path, rendered: list[Path], core_out: Path) -> None:
 # ---------------------------------------------------------------- monitoring
 
 
+# PromQL's own words, which are not metric names.
+PROMQL_WORDS = {
+    "sum", "rate", "irate", "increase", "max", "min", "avg", "count", "by", "without", "on",
+    "ignoring", "group_left", "group_right", "and", "or", "unless", "histogram_quantile", "deriv",
+    "delta", "abs", "clamp_min", "clamp_max", "topk", "bottomk", "time", "vector", "scalar",
+    "offset", "bool", "absent", "changes", "resets", "max_over_time", "min_over_time",
+    "avg_over_time", "label_replace", "inf", "nan",
+}
+# Series Prometheus makes itself for every target.
+SCRAPE_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def emitted_metrics() -> set[str]:
+    """The names the Rust code could record a metric under: every string literal that looks like
+    one (macros take them directly, from a constant or from a table), and a histogram's
+    _bucket/_sum/_count series of each."""
+    names = set(SCRAPE_SERIES)
+    for path in list((REPO / "crates").rglob("*.rs")) + list((REPO / "services").rglob("*.rs")):
+        for literal in re.findall(r'"([a-z][a-z0-9]*(?:_[a-z0-9]+)+)"', path.read_text()):
+            names |= {literal, f"{literal}_bucket", f"{literal}_sum", f"{literal}_count"}
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (recording rules, with a ':', left out)."""
+    expr = re.sub(r'"[^"]*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}", "", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    tokens = re.findall(r"(?<![0-9.])[a-zA-Z_:][a-zA-Z0-9_:]*", expr)
+    return {t for t in tokens if t not in PROMQL_WORDS and ":" not in t}
+
+
+def check_metrics_exist(where: Path, exprs: list[str]) -> None:
+    """Every metric an alert or a panel queries is one the services record: a renamed or
+    never-written metric would leave the alert silent forever."""
+    emitted = emitted_metrics()
+    for expr in exprs:
+        missing = sorted(metric_names(expr) - emitted)
+        if missing:
+            raise Failure(f"{where}: {', '.join(missing)} in `{expr.strip()}` is recorded by no service")
+
+
 def extract_rules(rule: Path, out: Path) -> None:
     docs = [d for d in yaml.safe_load_all(rule.read_text()) if d and d.get("kind") == "PrometheusRule"]
     if len(docs) != 1:
         raise Failure(f"{rule}: expected one PrometheusRule, found {len(docs)}")
-    out.write_text(yaml.safe_dump({"groups": docs[0]["spec"]["groups"]}, sort_keys=False))
+    groups = docs[0]["spec"]["groups"]
+    check_metrics_exist(rule, [r["expr"] for g in groups for r in g["rules"]])
+    out.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
 
 
 def check_dashboard(dashboard: Path, out: Path) -> None:
@@ -476,6 +522,7 @@ def check_dashboard(dashboard: Path, out: Path) -> None:
             # Grafana's own interval variables are not PromQL; any fixed range parses the same.
             expr = re.sub(r"\$__(rate_)?interval", "5m", target["expr"])
             rules.append({"record": f"dashboard:panel_{panel['id']}_{target['refId']}", "expr": expr})
+    check_metrics_exist(dashboard, [r["expr"] for r in rules])
     out.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, sort_keys=False))
     print(f"dashboard: {len(data['panels'])} panels, {len(rules)} queries (promtool parses them next)")
 
