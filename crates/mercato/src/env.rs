@@ -18,9 +18,9 @@ use crate::serve::ServiceName;
 const TELEMETRY_VARIABLES: [&str; 2] = ["MERCATO_LOG", "MERCATO_LOG_FORMAT"];
 
 /// Read by the `mercato` command itself rather than by a service's settings: `up`'s options,
-/// `admin create`'s password, the shop-wide broker of `up`, and the test suite's PostgreSQL and
-/// Redis servers. Never a typo.
-const COMMAND_VARIABLES: [&str; 7] = [
+/// `admin create`'s password, the shop-wide broker of `up`, and the test suite's PostgreSQL,
+/// Redis and RabbitMQ servers. Never a typo.
+const COMMAND_VARIABLES: [&str; 8] = [
     "MERCATO_EVENTS__URL",
     "MERCATO_DATA_DIR",
     "MERCATO_LISTEN",
@@ -28,6 +28,7 @@ const COMMAND_VARIABLES: [&str; 7] = [
     "MERCATO_ADMIN_PASSWORD",
     "MERCATO_TEST_POSTGRES_URL",
     "MERCATO_TEST_REDIS_URL",
+    "MERCATO_TEST_AMQP_URL",
 ];
 
 /// Settings without a usable default: the service refuses to start until they are set. Two
