@@ -778,6 +778,20 @@ async fn openapi_merges_the_upstreams_and_skips_those_down() {
     assert!(document["info"]["description"].as_str().unwrap().contains("orders"));
 }
 
+/// The events' contract is served beside the HTTP one: the AsyncAPI document the repository
+/// keeps in docs/asyncapi.json, generated from the same `contracts` types.
+#[tokio::test]
+async fn the_asyncapi_document_is_served_beside_the_openapi_one() {
+    let gw = spawn_gateway(|_| {}).await;
+    let response = gw.get("/asyncapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let document: Value = response.json().await.unwrap();
+    assert!(document["asyncapi"].as_str().unwrap().starts_with("3."), "{document}");
+    let committed: Value = serde_json::from_str(include_str!("../../../docs/asyncapi.json"))
+        .expect("docs/asyncapi.json is JSON");
+    assert_eq!(document, committed);
+}
+
 #[tokio::test]
 async fn docs_page_and_its_assets_come_from_the_gateway_under_a_same_origin_policy() {
     let gw = spawn_gateway(|_| {}).await;

@@ -86,6 +86,13 @@ fn with_policy(mut response: Response) -> Response {
     response
 }
 
+/// `GET /asyncapi.json`: the AsyncAPI 3.0 document of the events the services publish (the
+/// contract a consumer in any language needs; docs/asyncapi.json is the same document).
+pub(crate) async fn asyncapi() -> Json<Value> {
+    static DOCUMENT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(contracts::asyncapi::document);
+    Json(DOCUMENT.clone())
+}
+
 /// `GET /openapi.json`: the gateway's document plus every reachable upstream's paths and
 /// components, limited to the paths the gateway routes to that upstream.
 pub(crate) async fn openapi(State(state): State<Arc<AppState>>) -> Json<Value> {

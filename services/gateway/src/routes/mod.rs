@@ -42,6 +42,7 @@ pub(crate) fn router(state: Arc<AppState>, config: &GatewayConfig, operations: O
     let public = Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/openapi.json", get(docs::openapi))
+        .route("/asyncapi.json", get(docs::asyncapi))
         .route("/docs", get(docs::page))
         .route("/docs/{asset}", get(docs::asset))
         .route("/api/{*path}", any(proxy::forward))
