@@ -120,12 +120,7 @@ impl Application {
             tokio::spawn(self.recovery.run(self.config.recovery.interval(), shutdown.clone()));
         }
         tokio::spawn(self.events.run(shutdown.clone()));
-        let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
-        let served = self.server.run(shutdown).await;
-        relay_stop.cancel();
-        let _ = relay.await;
-        served
+        self.relay.beside(self.server.run(shutdown)).await
     }
 }
 

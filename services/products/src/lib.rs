@@ -141,12 +141,7 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
         tokio::spawn(watch_image_store(self.images, shutdown.clone()));
         tokio::spawn(self.events.run(shutdown.clone()));
-        let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
-        let served = self.server.run(shutdown).await;
-        relay_stop.cancel();
-        let _ = relay.await;
-        served
+        self.relay.beside(self.server.run(shutdown)).await
     }
 }
 

@@ -93,12 +93,7 @@ impl Application {
     /// Serves, relaying its outbox, until `shutdown` is cancelled; then drains, and relays
     /// what the last requests recorded.
     pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(relay_stop.clone()));
-        let served = self.server.run(shutdown).await;
-        relay_stop.cancel();
-        let _ = relay.await;
-        served
+        self.relay.beside(self.server.run(shutdown)).await
     }
 }
 

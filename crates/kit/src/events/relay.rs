@@ -144,6 +144,17 @@ impl Relay {
         Ok(())
     }
 
+    /// Relays while `serving` (a service's server) runs; once it has returned (drained), stops
+    /// after a last round, so what the last requests recorded is relayed too. `serving`'s output.
+    pub async fn beside<T>(self, serving: impl Future<Output = T>) -> T {
+        let stop = CancellationToken::new();
+        let relay = tokio::spawn(self.run(stop.clone()));
+        let served = serving.await;
+        stop.cancel();
+        let _ = relay.await;
+        served
+    }
+
     /// Relays until `shutdown`: a round every `relay_interval_ms` (at once again after a full
     /// batch), the backlog gauges about once a second, pruning about once a minute; after a
     /// failed round it waits 0.1 s, doubling up to 5 s.
