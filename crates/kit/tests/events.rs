@@ -22,6 +22,7 @@ kit::on_both_backends!(
     the_relay_publishes_in_recorded_order_and_marks_each_sent_once,
     a_failed_publish_marks_nothing_and_the_next_round_sends_it,
     sent_events_are_pruned_after_the_retention_and_unsent_ones_never,
+    a_gated_change_records_its_event_only_when_it_matched_and_never_half,
 );
 
 struct Migrator;
@@ -205,4 +206,63 @@ async fn sent_events_are_pruned_after_the_retention_and_unsent_ones_never(backen
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
+}
+
+/// `UPDATE gates SET state = 'open' WHERE id = 'g1' AND state = 'closed'`.
+fn open_gate() -> sea_orm::sea_query::UpdateStatement {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    Query::update()
+        .table(Alias::new("gates"))
+        .value(Alias::new("state"), "open")
+        .and_where(Expr::col(Alias::new("id")).eq("g1"))
+        .and_where(Expr::col(Alias::new("state")).eq("closed"))
+        .to_owned()
+}
+
+async fn gate_state(db: &DatabaseConnection) -> String {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), "SELECT state FROM gates"))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "state").unwrap()
+}
+
+async fn a_gated_change_records_its_event_only_when_it_matched_and_never_half(backend: Backend) {
+    let (_test, db) = database(backend, "outbox_gated").await;
+    db.execute_unprepared("CREATE TABLE gates (id VARCHAR(36) PRIMARY KEY, state VARCHAR(20) NOT NULL)")
+        .await
+        .unwrap();
+    db.execute_unprepared("INSERT INTO gates (id, state) VALUES ('g1', 'closed')").await.unwrap();
+    let outbox = Outbox::new("test");
+
+    // An event whose id is taken: the insert fails, so the change must not stay either.
+    let taken = outbox.prepare(deleted(1)).unwrap();
+    let txn = db.begin().await.unwrap();
+    outbox.record_prepared(&txn, taken.clone()).await.unwrap();
+    txn.commit().await.unwrap();
+    assert!(outbox.change_and_record(&db, open_gate(), taken).await.is_err());
+    assert_eq!(gate_state(&db).await, "closed", "no event, no change");
+    assert_eq!(outbox_backlog(&db).await.unwrap().unsent, 1);
+
+    let event = outbox.prepare(deleted(2)).unwrap();
+    let id = event.id();
+    assert!(outbox.change_and_record(&db, open_gate(), event).await.unwrap(), "the gate matched");
+    assert_eq!(gate_state(&db).await, "open");
+    assert_eq!(outbox_backlog(&db).await.unwrap().unsent, 2, "the change and its event");
+    let again = outbox.prepare(deleted(3)).unwrap();
+    assert!(!outbox.change_and_record(&db, open_gate(), again).await.unwrap(), "already open");
+    assert_eq!(outbox_backlog(&db).await.unwrap().unsent, 2, "no change, no event");
+
+    let bus = Bus::new();
+    let (seen, stop) = recording(&bus);
+    let relay = Relay::new("test", db.clone(), Arc::new(bus), config(10, 3600));
+    assert_eq!(relay.relay_once().await.unwrap(), 2);
+    let got = wait_for(&seen, 2).await;
+    assert_eq!(
+        got,
+        vec![Uuid::from_u128(1), Uuid::from_u128(2)],
+        "the gated event {id} travels like any other"
+    );
+    stop.cancel();
 }

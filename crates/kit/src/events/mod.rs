@@ -22,7 +22,7 @@ use crate::auth::Revocations;
 
 pub use bus::{Bus, Subscription};
 pub use consumer::{Consumer, Delivery, RetryPolicy};
-pub use outbox::{Backlog, Outbox, OutboxMigration, outbox_backlog};
+pub use outbox::{Backlog, Outbox, OutboxMigration, PreparedEvent, outbox_backlog};
 pub use rabbitmq::{Broker, RabbitPublisher};
 pub use relay::{PublishError, Publisher, Relay, RelayError};
 

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use contracts::events::{CloudEvent, EventData};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -56,21 +56,82 @@ impl Outbox {
     /// of: rolled back, there is no event; committed, exactly one. The event carries the
     /// current trace context. Returns the event's id.
     pub async fn record<D: EventData>(&self, txn: &impl ConnectionTrait, data: D) -> Result<Uuid, DbErr> {
+        self.record_prepared(txn, self.prepare(data)?).await
+    }
+
+    /// `data` as the event [`Self::record_prepared`] or [`Self::change_and_record`] will write
+    /// (stamped now, with the current trace context): for code that decides which event to
+    /// record before it knows on which statement.
+    pub fn prepare<D: EventData>(&self, data: D) -> Result<PreparedEvent, DbErr> {
         let event = CloudEvent::new(&self.source, Utc::now(), crate::telemetry::current_traceparent(), data);
-        let id = event.id;
-        let event_type = event.event_type.clone();
         let payload = serde_json::to_string(&event).map_err(|e| DbErr::Json(e.to_string()))?;
+        Ok(PreparedEvent { id: event.id, event_type: event.event_type, payload, created_at: event.time })
+    }
+
+    /// [`Self::record`] of an event prepared before.
+    pub async fn record_prepared(
+        &self,
+        txn: &impl ConnectionTrait,
+        event: PreparedEvent,
+    ) -> Result<Uuid, DbErr> {
+        let id = event.id;
         row::Entity::insert(row::ActiveModel {
             id: Set(id),
-            event_type: Set(event_type),
-            payload: Set(payload),
-            created_at: Set(event.time),
+            event_type: Set(event.event_type),
+            payload: Set(event.payload),
+            created_at: Set(event.created_at),
             sent_at: Set(None),
             ..Default::default()
         })
         .exec_without_returning(txn)
         .await?;
         Ok(id)
+    }
+
+    /// Runs `change` — one UPDATE that is the gate of a state change, matching one row at
+    /// most (a conditional status move, say) — and records `event` if and only if it matched;
+    /// says whether it did. Atomic on both backends. On PostgreSQL it is a single statement
+    /// (`WITH changed AS (UPDATE … RETURNING 1) INSERT INTO event_outbox … SELECT … FROM
+    /// changed`): one round trip, where BEGIN, the update, the insert and COMMIT are four (the
+    /// cost a checkout's confirmation paid for its event). On SQLite, whose CTEs cannot
+    /// change rows, a transaction of the two.
+    pub async fn change_and_record(
+        &self,
+        db: &DatabaseConnection,
+        change: UpdateStatement,
+        event: PreparedEvent,
+    ) -> Result<bool, DbErr> {
+        let backend = db.get_database_backend();
+        if backend != DbBackend::Postgres {
+            let txn = db.begin().await?;
+            let changed = txn.execute(&change).await?.rows_affected();
+            if changed != 1 {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            self.record_prepared(&txn, event).await?;
+            txn.commit().await?;
+            return Ok(true);
+        }
+        let (update, mut values) = change.build(PostgresQueryBuilder);
+        let n = values.0.len();
+        values.0.extend([
+            event.id.into(),
+            event.event_type.into(),
+            event.payload.into(),
+            event.created_at.into(),
+        ]);
+        let sql = format!(
+            "WITH changed AS ({update} RETURNING 1) \
+             INSERT INTO event_outbox (id, event_type, payload, created_at) \
+             SELECT ${}, ${}, ${}, ${} FROM changed",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        );
+        let inserted = db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     /// Records many events at once on `txn`, in their order (a bulk import's), a few hundred
@@ -102,6 +163,22 @@ impl Outbox {
             row::Entity::insert_many(rows).exec_without_returning(txn).await?;
         }
         Ok(())
+    }
+}
+
+/// An event made ready for the outbox ([`Outbox::prepare`]), not yet written.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    id: Uuid,
+    event_type: String,
+    payload: String,
+    created_at: DateTime<Utc>,
+}
+
+impl PreparedEvent {
+    /// The event's id.
+    pub fn id(&self) -> Uuid {
+        self.id
     }
 }
 

@@ -11,11 +11,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 use contracts::Money;
 use contracts::events::{OrderCancelled, OrderLine, OrderPlaced, OrderStatusChanged};
 use kit::address::PostalAddress;
-use kit::events::Outbox;
+use kit::events::{Outbox, PreparedEvent};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, Statement,
     TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
@@ -228,53 +228,47 @@ impl OrderStore {
         if let Some(reason) = reason {
             update = update.col_expr(order::Column::StatusReason, Expr::value(reason));
         }
+        let update = update
+            .filter(order::Column::Id.eq(id))
+            .filter(order::Column::Status.is_in(from.iter().map(|s| s.as_str())));
+        if let Some(mut order) = in_hand {
+            // The order is in hand, so its event is known before the move: the move and the
+            // event are one statement on PostgreSQL (a checkout's confirmation pays one round
+            // trip for both, not four).
+            let previous = order.status;
+            order.status = to;
+            order.updated_at = at;
+            if let Some(reason) = reason {
+                order.status_reason = Some(reason.to_owned());
+            }
+            let event = self.status_event(&order, Some(previous))?;
+            let moved = self.outbox.change_and_record(&self.db, update.into_query(), event).await?;
+            return Ok(moved.then_some(order));
+        }
         // The conditional update comes first: it is the gate, and on SQLite a transaction must
         // write before it reads.
         let txn = self.db.begin().await?;
-        let result = update
-            .filter(order::Column::Id.eq(id))
-            .filter(order::Column::Status.is_in(from.iter().map(|s| s.as_str())))
-            .exec(&txn)
-            .await?;
+        let result = update.exec(&txn).await?;
         if result.rows_affected != 1 {
             txn.rollback().await?;
             return Ok(None);
         }
-        let (order, previous) = match in_hand {
-            Some(mut order) => {
-                let previous = order.status;
-                order.status = to;
-                order.updated_at = at;
-                if let Some(reason) = reason {
-                    order.status_reason = Some(reason.to_owned());
-                }
-                (order, Some(previous))
-            }
-            None => {
-                let model = order::Entity::find_by_id(id)
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
-                let order = hydrate(&txn, vec![model])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
-                // Each status but cancelled is reached from one status only.
-                (order, (from.len() == 1).then(|| from[0]))
-            }
-        };
-        self.record_status_event(&txn, &order, previous).await?;
+        let model = order::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+        let order =
+            hydrate(&txn, vec![model]).await?.pop().ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+        // Each status but cancelled is reached from one status only.
+        let previous = (from.len() == 1).then(|| from[0]);
+        self.outbox.record_prepared(&txn, self.status_event(&order, previous)?).await?;
         txn.commit().await?;
         Ok(Some(order))
     }
 
-    /// The event of `order`'s move to its status from `previous`.
-    async fn record_status_event(
-        &self,
-        txn: &DatabaseTransaction,
-        order: &Order,
-        previous: Option<OrderStatus>,
-    ) -> Result<(), DbErr> {
+    /// The event of `order`'s move to its status from `previous`: `order.placed` on
+    /// confirmation, `order.cancelled`, else `order.status_changed`.
+    fn status_event(&self, order: &Order, previous: Option<OrderStatus>) -> Result<PreparedEvent, DbErr> {
         let lines = || -> Vec<OrderLine> {
             order
                 .lines
@@ -296,7 +290,7 @@ impl OrderStore {
                     total: Money::new(order.totals.total, &order.currency),
                     placed_at: order.updated_at,
                 };
-                self.outbox.record(txn, placed).await?;
+                self.outbox.prepare(placed)
             }
             OrderStatus::Cancelled => {
                 let cancelled = OrderCancelled {
@@ -306,7 +300,7 @@ impl OrderStore {
                     items: lines(),
                     cancelled_at: order.updated_at,
                 };
-                self.outbox.record(txn, cancelled).await?;
+                self.outbox.prepare(cancelled)
             }
             to => {
                 let changed = OrderStatusChanged {
@@ -316,10 +310,9 @@ impl OrderStore {
                     to: to.as_str().to_owned(),
                     changed_at: order.updated_at,
                 };
-                self.outbox.record(txn, changed).await?;
+                self.outbox.prepare(changed)
             }
         }
-        Ok(())
     }
 
     /// Notes that a cancelled order holds no stock any more.
