@@ -10,6 +10,7 @@ pub mod chores;
 pub mod console;
 pub mod embedded;
 pub mod env;
+pub mod events;
 pub mod lock;
 pub mod probe;
 pub mod seed;

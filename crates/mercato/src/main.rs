@@ -99,6 +99,11 @@ enum Command {
     /// --data-dir or the database of MERCATO_DATABASE__URL.
     #[command(after_long_help = mercato::seed::EXAMPLES)]
     Seed(mercato::seed::SeedArgs),
+    /// Follow the shop's events on RabbitMQ.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Put load on a running shop and report throughput, latency percentiles per endpoint,
     /// the ratio to this machine's HTTP ceiling, and the shop's memory and CPU.
     #[command(after_long_help = mercato::bench::EXAMPLES)]
@@ -121,6 +126,15 @@ struct UpArgs {
     /// Do not load the demo catalog (about 1,000 generated products) into an empty shop.
     #[arg(long)]
     no_seed: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Print the events published on the broker as they arrive, one CloudEvents JSON document
+    /// a line, each event once, until Ctrl-C or SIGTERM. Reconnects when the broker goes away;
+    /// with --queue, a durable queue keeps what is published meanwhile.
+    #[command(after_long_help = mercato::events::EXAMPLES)]
+    Watch(mercato::events::WatchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +222,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Seed(args) => mercato::seed::seed(args).await,
         Command::Bench(args) => mercato::bench::run(args).await,
+        Command::Events { command: EventsCommand::Watch(args) } => {
+            mercato::events::watch(args, kit::http::shutdown_on_signal()).await
+        }
     }
 }
 

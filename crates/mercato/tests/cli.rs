@@ -836,3 +836,74 @@ fn bench_against_the_rate_limit_says_so_and_how_to_lift_it_and_fails() {
     assert!(said.contains("MERCATO_GATEWAY__RATE_LIMIT__ENABLED=false"), "{said}");
     assert!(stdout(&bench).contains("429×"), "the table still shows them: {}", stdout(&bench));
 }
+
+#[test]
+fn events_watch_names_the_known_types_for_an_unknown_one_and_fails_fast_without_a_broker() {
+    let output = mercato()
+        .args([
+            "events",
+            "watch",
+            "--url",
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+            "--type",
+            "mercato.order.lost.v1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("mercato.order.placed.v1"), "{}", stderr(&output));
+
+    let started = Instant::now();
+    let output =
+        mercato().args(["events", "watch", "--url", "amqp://guest:guest@127.0.0.1:1/%2f"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("cannot declare the queue"), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(10), "it says so at once, not after retries");
+}
+
+/// The watcher prints what a relay publishes as CloudEvents JSON lines (the real broker,
+/// `MERCATO_TEST_AMQP_URL`).
+#[test]
+fn events_watch_prints_each_published_event_as_a_json_line() {
+    let url = std::env::var("MERCATO_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    // One name for every run (no queue left behind per run); older runs' events are skipped.
+    let queue = "mercato-cli-watch-test".to_owned();
+    let declared = mercato()
+        .args(["events", "watch", "--url", &url, "--queue", &queue, "--declare-only"])
+        .output()
+        .unwrap();
+    assert!(declared.status.success(), "{}", stderr(&declared));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let user_id = uuid::Uuid::now_v7();
+    runtime.block_on(async {
+        use kit::events::Publisher;
+        let at = chrono::Utc::now();
+        let event = contracts::events::CloudEvent::new(
+            "/mercato/users",
+            at,
+            None,
+            contracts::events::UserDeleted { user_id, deleted_at: at },
+        );
+        let publisher = kit::events::Broker::new(&url, contracts::events::EXCHANGE).publisher();
+        publisher.publish(&[event.into_json().unwrap()]).await.unwrap();
+    });
+    let mut child = mercato()
+        .args(["events", "watch", "--url", &url, "--queue", &queue, "--type", "mercato.user.deleted.v1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let printed: serde_json::Value = loop {
+        let line = lines.next().expect("a line before the watcher exits").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["data"]["user_id"] == user_id.to_string() {
+            break event;
+        }
+    };
+    assert_eq!(printed["type"], "mercato.user.deleted.v1");
+    assert_eq!(printed["specversion"], "1.0");
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}

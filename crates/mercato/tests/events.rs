@@ -1,6 +1,7 @@
 //! Events through the embedded shop: the users service's outbox, its relay and the in-process
 //! bus carry `user.deleted` and `user.role_changed` to orders, products and the gateway, which
-//! then refuse the user's older tokens within a second, not when they expire.
+//! then refuse the user's older tokens within a second, not when they expire; and the same
+//! with the whole shop's events on RabbitMQ.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 mod common;
@@ -36,9 +37,38 @@ async fn refused_within_a_second(
     }
 }
 
+/// The local broker, or `MERCATO_TEST_AMQP_URL`.
+fn amqp_url() -> Option<String> {
+    Some(
+        std::env::var("MERCATO_TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+    )
+}
+
+/// The whole shop with its events on RabbitMQ, as `MERCATO_EVENTS__URL` would set it.
+fn over_rabbitmq() -> Overrides {
+    Overrides {
+        users: |c| {
+            c.passwords = common::CHEAP_HASHING;
+            c.events.url = amqp_url();
+        },
+        products: |c| c.events.url = amqp_url(),
+        orders: |c| c.events.url = amqp_url(),
+        gateway: |c| c.events.url = amqp_url(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deleted_users_token_is_refused_by_orders_and_the_gateway_within_a_second() {
-    let t = common::start(Overrides::default()).await;
+    a_deleted_users_token_is_refused_within_a_second(common::start(Overrides::default()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_rabbitmq_a_deleted_users_token_is_refused_by_orders_and_the_gateway_within_a_second() {
+    a_deleted_users_token_is_refused_within_a_second(common::start_as_given(over_rabbitmq()).await).await;
+}
+
+async fn a_deleted_users_token_is_refused_within_a_second(t: common::TestShop) {
     let token = t.customer("gone@shop.test").await;
     let orders = t.shop.orders;
     assert_eq!(status_at(&t.http, orders, "/api/v1/orders", &token).await, 200);
@@ -55,7 +85,15 @@ async fn a_deleted_users_token_is_refused_by_orders_and_the_gateway_within_a_sec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_demoted_admins_token_loses_admin_rights_everywhere_and_a_new_sign_in_works() {
-    let t = common::start(Overrides::default()).await;
+    a_demoted_admin_loses_admin_rights_everywhere(common::start(Overrides::default()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_rabbitmq_a_demoted_admins_token_loses_admin_rights_everywhere() {
+    a_demoted_admin_loses_admin_rights_everywhere(common::start_as_given(over_rabbitmq()).await).await;
+}
+
+async fn a_demoted_admin_loses_admin_rights_everywhere(t: common::TestShop) {
     let body = json!({"name": "Deputy", "email": "deputy@shop.test", "password": "correct horse"});
     let session: Value =
         t.send(Method::POST, "/api/v1/auth/register", Some(body), None).await.json().await.unwrap();

@@ -63,6 +63,7 @@ impl Application {
             Consumer::new("gateway"),
             state.verifier.revocations(),
         ));
+        events.declare().await;
         let draining = Draining::default();
         // The gateway is ready when it serves; upstreams have their own readiness (see
         // /api/v1/status). Redis away only makes it degraded: it limits per replica meanwhile.

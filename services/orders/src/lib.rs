@@ -85,6 +85,7 @@ impl Application {
         let transport = Transport::from_config(&config.events, bus);
         let events = transport
             .subscribe(kit::events::with_token_revocation(Consumer::new("orders"), verifier.revocations()));
+        events.declare().await;
         let relay =
             Relay::new("orders", store.connection().clone(), transport.publisher(), config.events.clone());
         let policy = Policy {

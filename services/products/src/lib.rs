@@ -88,6 +88,7 @@ impl Application {
         let verifier = Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL));
         let transport = Transport::from_config(&config.events, bus);
         let events = transport.subscribe(consumer(verifier.revocations(), cache.clone()));
+        events.declare().await;
         let relay = Relay::new(
             "products",
             database.connection().clone(),

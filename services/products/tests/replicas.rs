@@ -39,6 +39,11 @@ impl Drop for Replicas {
 
 /// Two replicas sharing a database and a bus, each with a one-minute read cache.
 async fn replicas(backend: Backend) -> Replicas {
+    replicas_on(backend, None).await
+}
+
+/// The same with their events on the broker at `events_url` when there is one.
+async fn replicas_on(backend: Backend, events_url: Option<String>) -> Replicas {
     kit::telemetry::init("products-test");
     let auth = TestAuth::start().await;
     let db = TestDatabase::new(backend, "products_replicas").await;
@@ -53,6 +58,7 @@ async fn replicas(backend: Backend) -> Replicas {
             ..ProductsConfig::default()
         };
         config.database.migrate_on_start = n == 0;
+        config.events.url = events_url.clone();
         config.cache.ttl_ms = 60_000;
         config.images.local_dir = db.dir.path().join("images");
         let app = products::Application::build_with_events(config, bus.clone()).await.unwrap();
@@ -84,7 +90,21 @@ impl Replicas {
 }
 
 async fn a_price_changed_through_one_replica_is_served_by_the_other_within_a_second(backend: Backend) {
-    let shop = replicas(backend).await;
+    a_price_change_is_served_by_both_replicas_within_a_second(replicas(backend).await).await;
+}
+
+/// The replicas as two processes would run them in production: PostgreSQL, and the events
+/// through RabbitMQ (`MERCATO_TEST_AMQP_URL`, default the local broker), each replica on a
+/// queue of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_rabbitmq_a_price_change_is_served_by_the_other_replica_within_a_second() {
+    let url = std::env::var("MERCATO_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let shop = replicas_on(Backend::Postgres, Some(url)).await;
+    a_price_change_is_served_by_both_replicas_within_a_second(shop).await;
+}
+
+async fn a_price_change_is_served_by_both_replicas_within_a_second(shop: Replicas) {
     let admin = shop.auth.admin(uuid::Uuid::now_v7());
     let created = shop
         .send(0, Method::POST, "/api/v1/products", Some(common::product("Kettle", 2500, 7)), Some(&admin))

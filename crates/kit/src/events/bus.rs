@@ -110,6 +110,27 @@ impl Subscription {
         }
     }
 
+    /// On the broker, declares this replica's queue now (waiting at most 2 s), so that every
+    /// event published from here on reaches it even before [`Self::run`] consumes: a service
+    /// calls it while it starts, before it is ready. A broker that cannot be reached now is no
+    /// error (the service must start without it): `run` declares the queue once it connects,
+    /// and events published before then miss this replica. On the bus there is nothing to do.
+    pub async fn declare(&self) {
+        let Source::Broker(broker, queue) = &self.source else { return };
+        let declared =
+            tokio::time::timeout(std::time::Duration::from_secs(2), broker.declare(queue, &self.consumer))
+                .await;
+        match declared {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(consumer = %queue, error = %e, "cannot declare the event queue yet; it will be when the broker answers");
+            }
+            Err(_) => {
+                tracing::warn!(consumer = %queue, "the broker did not answer within 2 s; the event queue will be declared when it does");
+            }
+        }
+    }
+
     /// Applies events as they arrive, one at a time in their order, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut receiver = match self.source {

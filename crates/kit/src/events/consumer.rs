@@ -136,6 +136,26 @@ impl Consumer {
         self
     }
 
+    /// Handles events of each of `types` as they travel, their payload left as JSON, with
+    /// `handler(state, event)`: for a consumer that passes events on rather than reads them
+    /// (`mercato events watch`). Replaces an earlier handler of the same type.
+    pub fn on_raw<S, F, Fut>(mut self, types: &[&'static str], state: S, handler: F) -> Self
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(S, CloudEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        for event_type in types {
+            let (state, handler) = (state.clone(), handler.clone());
+            let erased: Handler = Arc::new(move |event: &CloudEvent| {
+                Some(Ok(Box::pin(handler(state.clone(), event.clone())) as HandlerFuture))
+            });
+            self.handlers.insert(event_type, erased);
+        }
+        self
+    }
+
     /// The consumer's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -237,6 +257,40 @@ mod tests {
                 anyhow::Ok(())
             });
         (consumer, calls)
+    }
+
+    #[tokio::test]
+    async fn a_raw_handler_gets_its_types_undecoded_once_each_and_no_other_type() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let consumer = Consumer::new("watch").on_raw(
+            &[UserDeleted::TYPE],
+            seen.clone(),
+            |seen, event: CloudEvent| async move {
+                seen.lock().expect("not poisoned").push(event.data);
+                anyhow::Ok(())
+            },
+        );
+        assert_eq!(consumer.types(), vec![UserDeleted::TYPE]);
+        let mut odd = deleted(4);
+        odd.data = serde_json::json!({"user_id": 42});
+        assert_eq!(consumer.deliver(&odd).await, Delivery::Applied, "not decoded, so never poison");
+        assert_eq!(consumer.deliver(&odd).await, Delivery::Duplicate);
+        let at = chrono::Utc::now();
+        let other = CloudEvent::new(
+            "/mercato/test",
+            at,
+            None,
+            UserRoleChanged {
+                user_id: Uuid::nil(),
+                previous_role: "admin".into(),
+                role: "customer".into(),
+                changed_at: at,
+            },
+        )
+        .into_json()
+        .expect("serialisable");
+        assert_eq!(consumer.deliver(&other).await, Delivery::Ignored);
+        assert_eq!(*seen.lock().expect("not poisoned"), vec![serde_json::json!({"user_id": 42})]);
     }
 
     #[tokio::test]

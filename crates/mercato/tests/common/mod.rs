@@ -30,9 +30,13 @@ impl Drop for TestShop {
 /// Starts the shop with `overrides` (password hashing is made cheap on top) and signs in an admin
 /// created the way `mercato admin create` does.
 pub async fn start(overrides: Overrides) -> TestShop {
+    start_as_given(Overrides { users: |c| c.passwords = CHEAP_HASHING, ..overrides }).await
+}
+
+/// [`start`] with `overrides` as they are: their `users` must make hashing cheap itself.
+pub async fn start_as_given(overrides: Overrides) -> TestShop {
     kit::telemetry::init("mercato-e2e");
     let dir = tempfile::tempdir().unwrap();
-    let overrides = Overrides { users: |c| c.passwords = CHEAP_HASHING, ..overrides };
     let options = EmbeddedOptions {
         overrides,
         ..EmbeddedOptions::new(dir.path(), SocketAddr::from(([127, 0, 0, 1], 0)))
