@@ -89,3 +89,18 @@ impl ServiceTokenResponse {
         Self { access_token, token_type: "Bearer".to_owned(), expires_in }
     }
 }
+
+/// Where a replica of another service reads the token revocations it missed
+/// (`GET /internal/v1/revocations?since=&after=`): the users service's `user.deleted` and
+/// `user.role_changed` events recorded since `since`, oldest first.
+pub const REVOCATIONS_PATH: &str = "/internal/v1/revocations";
+
+/// One page of [`REVOCATIONS_PATH`]: the events as they travel, and the `after` of the next
+/// page (`None` on the last).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RevocationEvents {
+    /// CloudEvents of type `mercato.user.deleted.v1` and `mercato.user.role_changed.v1`.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<crate::events::CloudEvent>,
+    pub next_after: Option<i64>,
+}

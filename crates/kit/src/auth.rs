@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRef, FromRequestParts};
-use contracts::users::{ServiceTokenRequest, ServiceTokenResponse};
+use contracts::events::{CloudEvent, UserDeleted, UserRoleChanged};
+use contracts::users::{REVOCATIONS_PATH, RevocationEvents, ServiceTokenRequest, ServiceTokenResponse};
 use http::header;
 use http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
@@ -167,6 +168,10 @@ impl From<TooSoon> for TokenError {
     }
 }
 
+/// The longest an access token may live (users refuses a longer `auth.access_token_ttl_secs`):
+/// how far back a starting replica reads the revocations it missed.
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
+
 /// How long a revocation is kept: far longer than any access token lives (users accepts an
 /// `auth.access_token_ttl_secs` of an hour at most), so every token it refuses has expired by
 /// then.
@@ -199,13 +204,34 @@ impl Revocations {
 
     /// Refuses `user`'s tokens issued at or before `at`, and any claiming another role than
     /// `role` (one issued while the change was committing). A deleted user stays refused.
+    /// An older change than the one already applied changes nothing (events can arrive out
+    /// of order: a redelivery, or a starting replica's backfill behind the live stream).
     pub fn revoke_issued_until(&self, user: Uuid, at: chrono::DateTime<chrono::Utc>, role: Role) {
-        if self.read().get(&user).is_some_and(|r| r.issued_until_ms == i64::MAX) {
+        if self.read().get(&user).is_some_and(|r| r.issued_until_ms >= at.timestamp_millis()) {
             return;
         }
         let revocation =
             Revocation { issued_until_ms: at.timestamp_millis(), role: Some(role), forget_at: forget_at() };
         self.insert(user, revocation);
+    }
+
+    /// Applies a revocation event as it travels: `user.deleted` refuses every token of the
+    /// user, `user.role_changed` every token issued before the change or carrying another
+    /// role; other types are no revocation (`Ok(false)`). A payload that does not read as its
+    /// type is an error.
+    pub fn apply(&self, event: &CloudEvent) -> Result<bool, String> {
+        if let Some(deleted) = event.decode::<UserDeleted>() {
+            let deleted = deleted.map_err(|e| e.to_string())?;
+            self.revoke_all(deleted.data.user_id);
+            return Ok(true);
+        }
+        if let Some(changed) = event.decode::<UserRoleChanged>() {
+            let changed = changed.map_err(|e| e.to_string())?;
+            let role = changed.data.role.parse()?;
+            self.revoke_issued_until(changed.data.user_id, changed.data.changed_at, role);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Whether the token with `claims` is revoked.
@@ -282,6 +308,64 @@ impl TokenVerifier {
     /// (`kit::events::with_token_revocation`).
     pub fn revocations(&self) -> Arc<Revocations> {
         Arc::clone(&self.revocations)
+    }
+
+    /// Reads the revocations of the last [`MAX_ACCESS_TOKEN_TTL`] from the users service's
+    /// feed ([`REVOCATIONS_PATH`]) into the deny-list, trying again with a back-off (0.5 s,
+    /// doubling up to 10 s) until it has them all or `shutdown`. A service runs it beside its
+    /// event subscription when it starts: a replica started after a user was deleted (or
+    /// demoted) refuses that user's older tokens too, not only those revoked while it runs.
+    /// Applying an event twice, or an older one after a newer, changes nothing. A verifier
+    /// with fixed keys (the users service itself) has nothing to read.
+    pub async fn backfill_revocations(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let KeySource::Remote { client, .. } = &self.source else { return };
+        let since = chrono::Utc::now()
+            - chrono::Duration::from_std(MAX_ACCESS_TOKEN_TTL).unwrap_or(chrono::Duration::hours(1));
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match self.read_revocations(client, since).await {
+                Ok(applied) => {
+                    tracing::info!(applied, "read the token revocations of the last hour");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "cannot read the token revocations yet; trying again")
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Every page of the feed since `since`, applied; how many revocations.
+    async fn read_revocations(
+        &self,
+        client: &ServiceClient,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, crate::client::ClientError> {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut after = 0;
+        let mut applied = 0;
+        loop {
+            let path = format!("{REVOCATIONS_PATH}?since={}&after={after}", since.replace('+', "%2B"));
+            let page: RevocationEvents = client.get_json(&path, None).await?;
+            for event in &page.items {
+                match self.revocations.apply(event) {
+                    Ok(true) => applied += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(event_id = %event.id, error = %e, "a revocation event that cannot be read")
+                    }
+                }
+            }
+            match page.next_after {
+                Some(next) => after = next,
+                None => return Ok(applied),
+            }
+        }
     }
 
     /// Checks signature, algorithm (EdDSA only), issuer, audience and expiry, and that the
@@ -581,6 +665,21 @@ mod tests {
         assert!(revocations.refuses(&claims(user, Role::Customer, None, sec)));
         assert!(!revocations.refuses(&claims(user, Role::Customer, None, sec + 1)));
         assert!(!revocations.refuses(&claims(other, Role::Admin, Some(ms - 1), sec)), "another user");
+    }
+
+    #[test]
+    fn an_older_role_change_applied_after_a_newer_one_changes_nothing() {
+        let revocations = Revocations::default();
+        let user = Uuid::from_u128(4);
+        let demoted: chrono::DateTime<chrono::Utc> = "2026-11-30T18:00:00Z".parse().unwrap();
+        let promoted = demoted + chrono::Duration::minutes(5);
+        // The promotion arrives first (live), the demotion after it (a starting replica's
+        // backfill, or a redelivery).
+        revocations.revoke_issued_until(user, promoted, Role::Admin);
+        revocations.revoke_issued_until(user, demoted, Role::Customer);
+        let after = promoted.timestamp_millis() + 1_000;
+        assert!(!revocations.refuses(&claims(user, Role::Admin, Some(after), after / 1000)), "today's admin");
+        assert!(revocations.refuses(&claims(user, Role::Customer, Some(after), after / 1000)));
     }
 
     #[test]

@@ -124,3 +124,41 @@ async fn a_demoted_admin_loses_admin_rights_everywhere(t: common::TestShop) {
     assert_eq!(status_at(&t.http, t.shop.orders, "/api/v1/orders", customer_token).await, 200);
     assert_eq!(status_at(&t.http, t.shop.orders, stats, customer_token).await, 403);
 }
+
+/// A replica that starts after a demotion (its queue did not exist when the event was
+/// published) reads the revocations of the last hour from users as it starts, and refuses the
+/// demoted admin's old token within a second, not for the rest of its lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_started_after_a_demotion_refuses_the_old_admin_token() {
+    let t = common::start(Overrides::default()).await;
+    let body = json!({"name": "Deputy", "email": "late@shop.test", "password": "correct horse"});
+    let session: Value =
+        t.send(Method::POST, "/api/v1/auth/register", Some(body), None).await.json().await.unwrap();
+    let user_path = format!("/api/v1/users/{}", session["user"]["id"].as_str().unwrap());
+    let promote = t.send(Method::PATCH, &user_path, Some(json!({"role": "admin"})), Some(&t.admin)).await;
+    assert_eq!(promote.status(), 200);
+    let login = json!({"email": "late@shop.test", "password": "correct horse"});
+    let signed_in: Value =
+        t.send(Method::POST, "/api/v1/auth/login", Some(login), None).await.json().await.unwrap();
+    let admin_token = signed_in["access_token"].as_str().unwrap().to_owned();
+    let demote = t.send(Method::PATCH, &user_path, Some(json!({"role": "customer"})), Some(&t.admin)).await;
+    assert_eq!(demote.status(), 200);
+
+    // A second products replica, started now, on a database of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = products::ProductsConfig {
+        http: kit::config::HttpConfig::with_listen(SocketAddr::from(([127, 0, 0, 1], 0))),
+        database: mercato::embedded::sqlite_in(dir.path(), "products"),
+        users_url: format!("http://{}", t.shop.users),
+        ..products::ProductsConfig::default()
+    };
+    config.images.local_dir = dir.path().join("images");
+    let late = products::Application::build(config).await.unwrap();
+    let late_addr = late.local_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(late.run(stop.clone()));
+    let started = Instant::now();
+    refused_within_a_second(&t.http, late_addr, "/api/v1/products/low-stock", &admin_token, 401, started)
+        .await;
+    stop.cancel();
+}

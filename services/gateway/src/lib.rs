@@ -59,10 +59,12 @@ impl Application {
         kit::metrics::handle();
         let state = Arc::new(AppState::new(&config)?);
         let transport = Transport::from_url(config.events.url.as_deref(), bus);
-        let events = transport.subscribe(kit::events::with_token_revocation(
-            Consumer::new("gateway"),
-            state.verifier.revocations(),
-        ));
+        let events = transport
+            .subscribe(kit::events::with_token_revocation(
+                Consumer::new("gateway"),
+                state.verifier.revocations(),
+            ))
+            .with_revocation_backfill(state.verifier.clone());
         events.declare().await;
         let draining = Draining::default();
         // The gateway is ready when it serves; upstreams have their own readiness (see

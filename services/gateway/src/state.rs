@@ -18,7 +18,7 @@ pub(crate) struct AppState {
     pub routes: RouteTable,
     pub upstreams: Upstreams,
     pub proxy: Proxy,
-    pub verifier: TokenVerifier,
+    pub verifier: Arc<TokenVerifier>,
     pub rate_limiter: Option<SharedRateLimiter>,
     /// The shared Redis, when configured (rate limits; reported by `/readyz`).
     pub redis: Option<Redis>,
@@ -38,7 +38,7 @@ impl AppState {
         let redis = Redis::connect(&config.redis)?;
         Ok(Self {
             routes: RouteTable::new(config, &upstreams)?,
-            verifier: crate::auth::verifier(auth_upstream.client.clone()),
+            verifier: Arc::new(crate::auth::verifier(auth_upstream.client.clone())),
             upstreams,
             proxy: Proxy::new(
                 Duration::from_millis(config.client.connect_timeout_ms),

@@ -84,7 +84,8 @@ impl Application {
         };
         let transport = Transport::from_config(&config.events, bus);
         let events = transport
-            .subscribe(kit::events::with_token_revocation(Consumer::new("orders"), verifier.revocations()));
+            .subscribe(kit::events::with_token_revocation(Consumer::new("orders"), verifier.revocations()))
+            .with_revocation_backfill(verifier.clone());
         events.declare().await;
         let relay =
             Relay::new("orders", store.connection().clone(), transport.publisher(), config.events.clone());

@@ -87,7 +87,9 @@ impl Application {
         let users = ServiceClient::new("users", &config.users_url, config.client.clone());
         let verifier = Arc::new(TokenVerifier::remote(users, kit::auth::KEY_REFRESH_INTERVAL));
         let transport = Transport::from_config(&config.events, bus);
-        let events = transport.subscribe(consumer(verifier.revocations(), cache.clone()));
+        let events = transport
+            .subscribe(consumer(verifier.revocations(), cache.clone()))
+            .with_revocation_backfill(verifier.clone());
         events.declare().await;
         let relay = Relay::new(
             "products",

@@ -156,6 +156,17 @@ impl Settings for UsersConfig {
         if !(60..=3600).contains(&self.auth.access_token_ttl_secs) {
             return Err(ConfigError::invalid("auth.access_token_ttl_secs", "must be between 60 and 3600"));
         }
+        // The revocation feed (`/internal/v1/revocations`) is read from the outbox's sent
+        // events: they must outlive every token a starting replica might still have to refuse.
+        if self.events.sent_retention_secs < self.auth.access_token_ttl_secs {
+            return Err(ConfigError::invalid(
+                "events.sent_retention_secs",
+                format!(
+                    "must be at least auth.access_token_ttl_secs ({} s): starting replicas read the token revocations of that long from the sent events",
+                    self.auth.access_token_ttl_secs
+                ),
+            ));
+        }
         let login = &self.login;
         if !(1..=100).contains(&login.free_failures) {
             return Err(ConfigError::invalid("login.free_failures", "must be between 1 and 100"));

@@ -12,6 +12,7 @@ use crate::app::PasswordWork;
 use crate::app::accounts::Accounts;
 use crate::app::addresses::Addresses;
 use crate::app::admin::Admin;
+use crate::app::revocations::RevocationFeed;
 use crate::app::service_tokens::ServiceTokens;
 use crate::app::sessions::Sessions;
 use crate::config::UsersConfig;
@@ -27,6 +28,7 @@ pub(crate) struct AppState {
     pub addresses: Addresses,
     pub admin: Admin,
     pub service_tokens: ServiceTokens,
+    pub revocations: RevocationFeed,
     pub verifier: Arc<TokenVerifier>,
     /// Peers whose `X-Forwarded-For` names the client (the gateway).
     pub trusted_proxies: Arc<Vec<IpNet>>,
@@ -50,6 +52,7 @@ impl AppState {
             accounts: Accounts::new(store.clone(), passwords, sessions.clone()),
             sessions,
             addresses: Addresses::new(store.clone()),
+            revocations: RevocationFeed::new(store.clone()),
             admin: Admin::new(store),
             service_tokens: ServiceTokens::new(issuer, &config.service_clients),
             verifier,

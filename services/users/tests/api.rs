@@ -720,3 +720,57 @@ async fn the_last_admin_cannot_remove_itself_on_sqlite() {
 async fn the_last_admin_cannot_remove_itself_on_postgres() {
     the_last_admin_cannot_remove_itself(Backend::Postgres).await;
 }
+
+/// The revocation feed replicas of the other services read when they start: the deletions and
+/// role changes since a time, oldest first, on both backends; a bad `since` is a 400.
+#[tokio::test]
+async fn the_revocation_feed_lists_deletions_and_role_changes_since_a_time() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app(backend).await;
+        let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let root = app.admin_token("root@shop.test").await;
+        let deputy = app.admin_token("deputy@shop.test").await;
+        let deputy_id = app.get("/api/v1/users/me", Some(&deputy)).await.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let demote =
+            app.patch(&format!("/api/v1/users/{deputy_id}"), json!({"role": "customer"}), &root).await;
+        assert_eq!(demote.status(), 200);
+        let gone = app.register("gone@example.com").await;
+        let gone_token = gone["access_token"].as_str().unwrap();
+        assert_eq!(app.delete("/api/v1/users/me", gone_token).await.status(), 204);
+
+        let since = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let feed: Value =
+            app.get(&format!("/internal/v1/revocations?since={since}"), None).await.json().await.unwrap();
+        let types: Vec<&str> =
+            feed["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["mercato.user.role_changed.v1", "mercato.user.deleted.v1"], "{backend:?}: {feed}");
+        assert_eq!(feed["items"][0]["data"]["user_id"], deputy_id.as_str());
+        assert_eq!(feed["items"][1]["data"]["user_id"], gone["user"]["id"]);
+        assert_eq!(feed["next_after"], Value::Null);
+
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(5))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let empty: Value =
+            app.get(&format!("/internal/v1/revocations?since={later}"), None).await.json().await.unwrap();
+        assert_eq!(empty["items"], json!([]));
+        let bad = app.get("/internal/v1/revocations?since=yesterday", None).await;
+        assert_eq!(bad.status(), 400);
+        assert_eq!(problem(bad).await["status"], 400);
+    }
+}
+
+#[test]
+fn a_sent_event_retention_shorter_than_an_access_token_is_refused() {
+    let mut config = UsersConfig {
+        database: kit::config::DatabaseConfig::with_url("sqlite://unused.db".to_owned()),
+        ..UsersConfig::default()
+    };
+    config.auth.signing_key = Some("unused".into());
+    config.auth.access_token_ttl_secs = 900;
+    config.events.sent_retention_secs = 600;
+    let error = kit::config::Settings::validate(&config).unwrap_err().to_string();
+    assert!(error.contains("events.sent_retention_secs"), "{error}");
+}

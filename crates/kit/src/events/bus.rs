@@ -49,7 +49,7 @@ impl Bus {
         let (sender, receiver) = mpsc::channel(SUBSCRIPTION_BUFFER);
         let subscriber = Subscriber { consumer: consumer.name().to_owned(), types: consumer.types(), sender };
         self.subscribers.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(subscriber);
-        Subscription { consumer, source: Source::Bus(receiver) }
+        Subscription { consumer, source: Source::Bus(receiver), backfill: None }
     }
 }
 
@@ -86,6 +86,9 @@ impl Publisher for Bus {
 pub struct Subscription {
     consumer: Consumer,
     source: Source,
+    /// Reads the revocations published before this replica started (see
+    /// [`Subscription::with_revocation_backfill`]).
+    backfill: Option<std::sync::Arc<crate::auth::TokenVerifier>>,
 }
 
 enum Source {
@@ -99,7 +102,17 @@ impl Subscription {
     /// `<consumer>.<random id>` (see `kit::events::rabbitmq` for why each replica has one).
     pub(crate) fn broker(broker: super::rabbitmq::Broker, consumer: Consumer) -> Self {
         let queue = format!("{}.{}", consumer.name(), &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        Self { consumer, source: Source::Broker(broker, queue) }
+        Self { consumer, source: Source::Broker(broker, queue), backfill: None }
+    }
+
+    /// When it runs, also reads the token revocations of the last hour from the users service
+    /// into `verifier`'s deny-list ([`TokenVerifier::backfill_revocations`]): the events
+    /// published before this replica subscribed, which no queue holds for it.
+    ///
+    /// [`TokenVerifier::backfill_revocations`]: crate::auth::TokenVerifier::backfill_revocations
+    pub fn with_revocation_backfill(mut self, verifier: std::sync::Arc<crate::auth::TokenVerifier>) -> Self {
+        self.backfill = Some(verifier);
+        self
     }
 
     /// The broker queue this subscription consumes from; `None` on the in-process bus.
@@ -133,6 +146,10 @@ impl Subscription {
 
     /// Applies events as they arrive, one at a time in their order, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Some(verifier) = self.backfill {
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { verifier.backfill_revocations(shutdown).await });
+        }
         let mut receiver = match self.source {
             Source::Bus(receiver) => receiver,
             Source::Broker(broker, queue) => return broker.consume(queue, self.consumer, shutdown).await,

@@ -16,13 +16,13 @@ mod relay;
 
 use std::sync::Arc;
 
-use contracts::events::{CloudEvent, UserDeleted, UserRoleChanged};
+use contracts::events::{EventData, UserDeleted, UserRoleChanged};
 
 use crate::auth::Revocations;
 
 pub use bus::{Bus, Subscription};
 pub use consumer::{Consumer, Delivery, RetryPolicy};
-pub use outbox::{Backlog, Outbox, OutboxMigration, PreparedEvent, outbox_backlog};
+pub use outbox::{Backlog, Outbox, OutboxMigration, PreparedEvent, outbox_backlog, recorded_since};
 pub use rabbitmq::{Broker, RabbitPublisher};
 pub use relay::{PublishError, Publisher, Relay, RelayError};
 
@@ -78,28 +78,13 @@ impl Transport {
 }
 
 /// Adds the token-revocation handlers to `consumer`: `user.deleted` refuses every token of the
-/// user, `user.role_changed` every token issued before the change or carrying another role.
-/// Orders, products and the gateway register it, so a deleted user's or demoted admin's
-/// token is refused there within the relay's interval, not when it expires.
+/// user, `user.role_changed` every token issued before the change or carrying another role
+/// ([`Revocations::apply`]). Orders, products and the gateway register it, so a deleted user's
+/// or demoted admin's token is refused there within the relay's interval, not when it expires.
 pub fn with_token_revocation(consumer: Consumer, revocations: Arc<Revocations>) -> Consumer {
-    consumer
-        .on::<UserDeleted, _, _, _>(revocations.clone(), revoke_deleted_user)
-        .on::<UserRoleChanged, _, _, _>(revocations, revoke_older_roles)
-}
-
-async fn revoke_deleted_user(
-    revocations: Arc<Revocations>,
-    event: CloudEvent<UserDeleted>,
-) -> anyhow::Result<()> {
-    revocations.revoke_all(event.data.user_id);
-    Ok(())
-}
-
-async fn revoke_older_roles(
-    revocations: Arc<Revocations>,
-    event: CloudEvent<UserRoleChanged>,
-) -> anyhow::Result<()> {
-    let role = event.data.role.parse().map_err(anyhow::Error::msg)?;
-    revocations.revoke_issued_until(event.data.user_id, event.data.changed_at, role);
-    Ok(())
+    consumer.on_raw(
+        &[UserDeleted::TYPE, UserRoleChanged::TYPE],
+        revocations,
+        |revocations, event| async move { revocations.apply(&event).map(|_| ()).map_err(anyhow::Error::msg) },
+    )
 }

@@ -182,6 +182,37 @@ impl PreparedEvent {
     }
 }
 
+/// A page of the events of `types` the outbox recorded at or after `since` (sent or not: sent
+/// ones stay for `events.sent_retention_secs`), oldest first, from after the row `after` (the
+/// `seq` the previous page ended with), at most `limit`; with the `seq` of its last row. What a
+/// service serves to replicas that start after an event was published (users' revocations).
+pub async fn recorded_since(
+    db: &impl ConnectionTrait,
+    types: &[&str],
+    since: DateTime<Utc>,
+    after: i64,
+    limit: u64,
+) -> Result<(Vec<CloudEvent>, Option<i64>), DbErr> {
+    let rows: Vec<(i64, String)> = row::Entity::find()
+        .select_only()
+        .column(row::Column::Seq)
+        .column(row::Column::Payload)
+        .filter(row::Column::EventType.is_in(types.iter().copied()))
+        .filter(row::Column::CreatedAt.gte(since))
+        .filter(row::Column::Seq.gt(after))
+        .order_by_asc(row::Column::Seq)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let last = rows.last().map(|(seq, _)| *seq);
+    let events = rows
+        .into_iter()
+        .map(|(_, payload)| serde_json::from_str(&payload).map_err(|e| DbErr::Json(e.to_string())))
+        .collect::<Result<Vec<CloudEvent>, DbErr>>()?;
+    Ok((events, last))
+}
+
 /// Unsent events: how many, and since when the oldest waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {

@@ -6,6 +6,7 @@
 pub(crate) mod accounts;
 pub(crate) mod addresses;
 pub(crate) mod admin;
+pub(crate) mod revocations;
 pub(crate) mod service_tokens;
 pub(crate) mod sessions;
 

@@ -34,6 +34,7 @@ struct ApiDoc;
 pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
     let (internal, _internal_doc) = OpenApiRouter::new()
         .routes(routes!(internal::service_token))
+        .routes(routes!(internal::revocations))
         .with_state(state.clone())
         .split_for_parts();
     let (public, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -8,7 +8,7 @@ pub mod login_attempts;
 pub mod migration;
 
 use chrono::{DateTime, Utc};
-use contracts::events::{UserDeleted, UserRegistered, UserRoleChanged};
+use contracts::events::{CloudEvent, EventData, UserDeleted, UserRegistered, UserRoleChanged};
 use kit::events::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
@@ -101,6 +101,18 @@ impl UserStore {
     /// The connection pool, for the outbox relay.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// A page of the revocation events (`user.deleted`, `user.role_changed`) the outbox holds
+    /// from `since` on, after the row `after`; with the `after` of the next page.
+    pub async fn revocation_events(
+        &self,
+        since: DateTime<Utc>,
+        after: i64,
+        limit: u64,
+    ) -> Result<(Vec<CloudEvent>, Option<i64>), DbErr> {
+        let types = [UserDeleted::TYPE, UserRoleChanged::TYPE];
+        kit::events::recorded_since(&self.db, &types, since, after, limit).await
     }
 
     /// Applies pending migrations.
