@@ -49,7 +49,7 @@ const REQUIRED: [(ServiceName, &str, &str); 7] = [
 ];
 
 /// Notes on variables whose default alone would mislead.
-const NOTES: [(&str, &str); 4] = [
+const NOTES: [(&str, &str); 5] = [
     (
         "MERCATO_AUTH__SIGNING_KEY_FILE",
         "or MERCATO_AUTH__SIGNING_KEY; `up`: DATA_DIR/keys/users-signing-key.pem",
@@ -57,6 +57,8 @@ const NOTES: [(&str, &str); 4] = [
     ("MERCATO_SERVICE_CLIENTS__*", "one per client: MERCATO_SERVICE_CLIENTS__<ID>=secret (16+ characters)"),
     ("MERCATO_IMAGES__S3__BUCKET", "required when MERCATO_IMAGES__BACKEND=s3"),
     ("MERCATO_REDIS__URL", "each replica keeps its own state; redis://host:6379 shares it between replicas"),
+    // Only carts shows it: the services with a database mark it required instead.
+    ("MERCATO_DATABASE__URL", "carts: sqlite://… keeps carts in one process's file instead of Redis"),
 ];
 
 /// Every `MERCATO_…` variable `service` reads that a deployment sets: the telemetry ones, then
