@@ -34,8 +34,8 @@ pub trait CatalogStore: Send + Sync {
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError>;
     /// Appends an image key to a live product; `None` if there is none.
     async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError>;
-    /// Price, stock, name and SKU of each id found, deleted ones flagged. Never cached: orders
-    /// are priced from it.
+    /// Price, name, SKU and first image of each id found, deleted ones flagged. Never cached:
+    /// orders are priced from it, and carts show it.
     async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError>;
 }
 
