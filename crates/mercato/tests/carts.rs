@@ -1,6 +1,7 @@
 //! The cart end to end through the gateway of the embedded shop (every service in this process,
 //! SQLite files in a temporary directory): fill a cart, change it, check it out with a new
-//! address, and find the order in the order history and the cart empty.
+//! address, and find the order in the order history and the cart empty; a replay of the
+//! checkout answers the same order.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing unwrap is a failing test
 
 mod common;
@@ -72,6 +73,23 @@ async fn fill_change_and_check_out_a_cart_then_find_the_order() {
         t.send(Method::GET, "/api/v1/cart", None, Some(&shopper)).await.json().await.unwrap();
     assert_eq!(emptied["items"], json!([]), "the cart is empty once the order is confirmed");
     assert_eq!(emptied["subtotal"]["amount"], 0);
+
+    // The checkout again with its key (its answer lost, say): orders' original order, although
+    // the cart is empty now, and no more stock taken.
+    let replay = t
+        .http
+        .post(format!("{}/api/v1/cart/checkout", t.base))
+        .bearer_auth(&shopper)
+        .header("idempotency-key", "cart-e2e-1")
+        .json(&json!({"shipping_address": address}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.json::<Value>().await.unwrap()["id"], order["id"]);
+    let mug_now: Value =
+        t.send(Method::GET, &format!("/api/v1/products/{mug}"), None, None).await.json().await.unwrap();
+    assert_eq!(mug_now["stock"], 8, "two units taken, once");
 
     let again = t
         .http

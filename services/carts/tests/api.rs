@@ -61,17 +61,22 @@ impl Respond for Lookup {
 }
 
 /// Orders' `POST /api/v1/orders`: a new order (201) per request, and for a known
-/// `Idempotency-Key` the order placed with it (200), as orders answers.
+/// `Idempotency-Key` the order placed with it (200) when the request is the same, 422 when it
+/// is not, as orders answers.
 #[derive(Clone, Default)]
 struct Orders {
-    by_key: Arc<Mutex<HashMap<String, Value>>>,
+    /// Key → the request's items and the order.
+    by_key: Arc<Mutex<HashMap<String, (Value, Value)>>>,
 }
 
 impl Respond for Orders {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: Value = request.body_json().unwrap();
         let key = request.headers.get("idempotency-key").map(|v| v.to_str().unwrap().to_owned());
-        if let Some(order) = key.as_ref().and_then(|k| self.by_key.lock().unwrap().get(k).cloned()) {
+        if let Some((items, order)) = key.as_ref().and_then(|k| self.by_key.lock().unwrap().get(k).cloned()) {
+            if items != body["items"] {
+                return problem(422, "this Idempotency-Key was used for a different order");
+            }
             return ResponseTemplate::new(200).set_body_json(order);
         }
         let id = Uuid::now_v7();
@@ -87,7 +92,7 @@ impl Respond for Orders {
             .collect();
         let order = json!({"id": id, "user_id": SHOPPER, "status": "confirmed", "items": items});
         if let Some(key) = key {
-            self.by_key.lock().unwrap().insert(key, order.clone());
+            self.by_key.lock().unwrap().insert(key, (body["items"].clone(), order.clone()));
         }
         ResponseTemplate::new(201)
             .insert_header("location", format!("/api/v1/orders/{id}").as_str())
@@ -416,13 +421,29 @@ async fn checkout_passes_the_key_on_and_a_replay_returns_the_same_order_without_
     assert_eq!(body["shipping_address"]["city"], "London");
     assert!(lines(&app.cart().await).is_empty(), "the ordered lines left the cart");
 
-    // A new line, then the same checkout again: the same order, and the new line stays.
+    // The same checkout again (its answer was lost, say), the cart now empty: the same order.
+    let replay = app.checkout(Some("cart-1")).await;
+    assert_eq!(replay.status(), 200, "not 400 for the emptied cart");
+    assert_eq!(replay.json::<Value>().await.unwrap()["id"], order["id"]);
+
+    // A new line, then the same checkout once more: the same order, and the new line stays.
     app.put(MUG, json!(1)).await;
     let replay = app.checkout(Some("cart-1")).await;
     assert_eq!(replay.status(), 200);
     let replayed: Value = replay.json().await.unwrap();
     assert_eq!(replayed["id"], order["id"]);
     assert_eq!(lines(&app.cart().await), [(MUG.to_string(), 1)], "a replay empties nothing twice");
+    let sent: Vec<Value> = app
+        .orders_received()
+        .await
+        .iter()
+        .map(|r| r.body_json::<Value>().unwrap()["items"].clone())
+        .collect();
+    assert!(sent.iter().all(|items| *items == sent[0]), "every replay sent the original lines: {sent:?}");
+
+    // A new key orders what the cart holds now.
+    assert_eq!(app.checkout(Some("cart-2")).await.status(), 201);
+    assert!(lines(&app.cart().await).is_empty());
 }
 
 #[tokio::test]

@@ -48,6 +48,7 @@ on_both_stores!(
     lines_are_set_changed_and_removed_in_the_order_they_were_added,
     the_line_limit_refuses_a_new_product_but_not_a_change,
     a_checkout_takes_out_what_was_ordered_once_and_keeps_what_was_added_meanwhile,
+    a_checkout_key_remembers_the_lines_it_ordered_until_the_user_is_forgotten,
     clearing_and_forgetting_delete_the_cart,
     a_deleted_users_cart_goes_on_the_event_applied_twice,
     carts_are_kept_per_user,
@@ -140,10 +141,35 @@ async fn a_checkout_takes_out_what_was_ordered_once_and_keeps_what_was_added_mea
     store.set_quantity(user, id(3), q(4), 100).await.unwrap();
 
     let order = Uuid::now_v7();
-    assert!(store.remove_ordered(user, order, &ordered).await.unwrap());
+    assert!(store.remove_ordered(user, order, &ordered, None).await.unwrap());
     assert_eq!(lines(store, user).await, [(id(1), 1), (id(3), 4)]);
-    assert!(!store.remove_ordered(user, order, &ordered).await.unwrap(), "a replay takes nothing out");
+    assert!(!store.remove_ordered(user, order, &ordered, None).await.unwrap(), "a replay takes nothing out");
     assert_eq!(lines(store, user).await, [(id(1), 1), (id(3), 4)]);
+}
+
+async fn a_checkout_key_remembers_the_lines_it_ordered_until_the_user_is_forgotten(store: Store) {
+    let opened = open(store).await;
+    let store = opened.store.as_ref();
+    let user = Uuid::now_v7();
+    assert_eq!(store.checkout_lines(user, "k-1").await.unwrap(), None, "nothing ordered with it yet");
+    store.set_quantity(user, id(1), q(2), 100).await.unwrap();
+    let ordered = [(id(1), 2)];
+    let order = Uuid::now_v7();
+    assert!(store.remove_ordered(user, order, &ordered, Some("k-1")).await.unwrap());
+    assert_eq!(store.checkout_lines(user, "k-1").await.unwrap(), Some(ordered.to_vec()));
+    // A replay with other lines changes nothing that was remembered.
+    assert!(!store.remove_ordered(user, order, &[(id(9), 1)], Some("k-1")).await.unwrap());
+    assert_eq!(store.checkout_lines(user, "k-1").await.unwrap(), Some(ordered.to_vec()));
+    assert_eq!(store.checkout_lines(user, "k-2").await.unwrap(), None);
+    assert_eq!(store.checkout_lines(Uuid::now_v7(), "k-1").await.unwrap(), None, "keys are per user");
+    store.clear(user).await.unwrap();
+    assert_eq!(
+        store.checkout_lines(user, "k-1").await.unwrap(),
+        Some(ordered.to_vec()),
+        "a cleared cart keeps them"
+    );
+    store.forget_user(user).await.unwrap();
+    assert_eq!(store.checkout_lines(user, "k-1").await.unwrap(), None);
 }
 
 async fn clearing_and_forgetting_delete_the_cart(store: Store) {

@@ -130,7 +130,9 @@ impl Carts {
     /// their `Idempotency-Key`, and answers what orders answered. When orders placed the order
     /// (201) or replayed it (200) and the order stands (confirmed or further), the lines it
     /// contains are taken out of the cart, once per order; on any other answer the cart is left
-    /// as it was.
+    /// as it was. A key that placed an order before orders the lines it ordered then, whatever
+    /// the cart holds now (it was emptied by that order, or has new lines): so a replay answers
+    /// the original order, as `POST /api/v1/orders` does, rather than 400 or a reused key.
     pub async fn checkout(
         &self,
         user: Uuid,
@@ -138,15 +140,23 @@ impl Carts {
         idempotency_key: Option<&HeaderValue>,
         shipping: ShippingChoice,
     ) -> Result<OrdersAnswer, CartError> {
-        let cart = self.store.cart(user).await?;
-        if cart.lines.is_empty() {
+        // A key that is not text is orders' to refuse (400); nothing was ordered with it.
+        let key = idempotency_key.and_then(|k| k.to_str().ok());
+        let ordered_before = match key {
+            Some(key) => self.store.checkout_lines(user, key).await?,
+            None => None,
+        };
+        let lines = match ordered_before {
+            Some(lines) => lines,
+            None => self.store.cart(user).await?.order_lines(),
+        };
+        if lines.is_empty() {
             return Err(CartError::Empty);
         }
         let request = OrderRequest {
-            items: cart
-                .lines
+            items: lines
                 .iter()
-                .map(|l| OrderItem { product_id: l.product_id, quantity: l.quantity })
+                .map(|(product_id, quantity)| OrderItem { product_id: *product_id, quantity: *quantity })
                 .collect(),
             shipping_address_id: shipping.saved,
             shipping_address: shipping.inline,
@@ -157,7 +167,7 @@ impl Carts {
             .await
             .map_err(CartError::OrdersUnavailable)?;
         if matches!(answer.status, StatusCode::CREATED | StatusCode::OK) {
-            self.take_out_ordered(user, &answer).await;
+            self.take_out_ordered(user, key, &answer).await;
         }
         Ok(answer)
     }
@@ -165,7 +175,7 @@ impl Carts {
     /// Takes an order's lines out of the cart. The order exists whatever happens here, so a
     /// failure is logged, not answered: the lines stay in the cart, and a replay of the same
     /// checkout (same Idempotency-Key) takes them out then.
-    async fn take_out_ordered(&self, user: Uuid, answer: &OrdersAnswer) {
+    async fn take_out_ordered(&self, user: Uuid, key: Option<&str>, answer: &OrdersAnswer) {
         let order: PlacedOrder = match serde_json::from_slice(&answer.body) {
             Ok(order) => order,
             Err(e) => {
@@ -178,7 +188,7 @@ impl Carts {
             return;
         }
         let lines: Vec<(Uuid, i64)> = order.items.iter().map(|i| (i.product_id, i.quantity)).collect();
-        match self.store.remove_ordered(user, order.id, &lines).await {
+        match self.store.remove_ordered(user, order.id, &lines, key).await {
             Ok(true) => tracing::info!(%user, order_id = %order.id, "ordered lines taken out of the cart"),
             Ok(false) => {
                 tracing::debug!(%user, order_id = %order.id, "order replayed; taken out of the cart before")

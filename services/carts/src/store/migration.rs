@@ -7,11 +7,43 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateCarts)]
+        vec![Box::new(CreateCarts), Box::new(CheckoutKeys)]
     }
 }
 
 struct CreateCarts;
+
+/// The lines each checkout's Idempotency-Key ordered, so a replay sends the same ones.
+struct CheckoutKeys;
+
+impl MigrationName for CheckoutKeys {
+    fn name(&self) -> &str {
+        "m20261130_000002_checkout_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CheckoutKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE TABLE cart_checkout_keys (
+                    user_id TEXT NOT NULL,
+                    idempotency_key TEXT NOT NULL,
+                    lines TEXT NOT NULL,
+                    PRIMARY KEY (user_id, idempotency_key)
+                )",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared("DROP TABLE cart_checkout_keys").await?;
+        Ok(())
+    }
+}
 
 impl MigrationName for CreateCarts {
     fn name(&self) -> &str {

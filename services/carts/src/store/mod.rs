@@ -27,6 +27,16 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// How a checkout's lines are kept under its key (both stores).
+fn encode_lines(lines: &[(Uuid, i64)]) -> String {
+    serde_json::to_string(lines).unwrap_or_default()
+}
+
+/// `None` for what this version cannot read (then the cart's own lines are ordered).
+fn decode_lines(text: &str) -> Option<Vec<(Uuid, i64)>> {
+    serde_json::from_str(text).ok()
+}
+
 impl From<sea_orm::DbErr> for StoreError {
     fn from(err: sea_orm::DbErr) -> Self {
         StoreError::Unavailable(err.to_string())
@@ -57,13 +67,23 @@ pub trait CartStore: Send + Sync {
 
     /// Takes what `order` contains (product, quantity) out of the cart, once per order: a line
     /// keeps what was added to it since (its quantity less the ordered one), a line added
-    /// meanwhile stays. `false` when this order was taken out before (nothing is done).
+    /// meanwhile stays. `false` when this order was taken out before (nothing is done). With
+    /// the checkout's `idempotency_key`, remembers that key's lines (the first time), so a
+    /// replay of the checkout sends orders the same lines although the cart no longer holds them.
     async fn remove_ordered(
         &self,
         user: Uuid,
         order: Uuid,
         lines: &[(Uuid, i64)],
+        idempotency_key: Option<&str>,
     ) -> Result<bool, StoreError>;
+
+    /// The lines a checkout with this `idempotency_key` ordered, if one did.
+    async fn checkout_lines(
+        &self,
+        user: Uuid,
+        idempotency_key: &str,
+    ) -> Result<Option<Vec<(Uuid, i64)>>, StoreError>;
 
     /// Deletes everything kept for a user who no longer exists.
     async fn forget_user(&self, user: Uuid) -> Result<(), StoreError>;

@@ -1,7 +1,8 @@
 //! Carts in Redis (production): one hash per user, `<prefix>:cart:{<user id>}`, whose fields are
 //! product ids (value `<quantity>:<added at, µs>`) and `updated_at` (µs); beside it a set,
-//! `<prefix>:cart:{<user id>}:orders`, of the orders already taken out of the cart. Both expire
-//! after `idle_expiry` without a write, and every write sets that expiry again. Each write is
+//! `<prefix>:cart:{<user id>}:orders`, of the orders already taken out of the cart, and a hash,
+//! `<prefix>:cart:{<user id>}:keys`, of the lines each checkout's Idempotency-Key ordered. All
+//! expire after `idle_expiry` without a write, and every write sets that expiry again. Each write is
 //! one Lua script, so the line limit and a checkout's removal are atomic; the `{…}` hash tag
 //! keeps a user's two keys in one slot of a Redis Cluster.
 
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use kit::redis::Redis;
 use uuid::Uuid;
 
-use super::{CartStore, StoreError};
+use super::{CartStore, StoreError, decode_lines, encode_lines};
 use crate::domain::{CartLine, Quantity, StoredCart};
 
 /// The hash field holding when the cart last changed.
@@ -43,12 +44,17 @@ end
 return 1
 ";
 
-/// KEYS: cart, orders taken out. ARGV: order, now, expiry (ms), then product and quantity
-/// pairs. 1 taken out now, 0 taken out before.
+/// KEYS: cart, orders taken out, checkout keys. ARGV: order, now, expiry (ms), idempotency key
+/// (empty: none), the lines as kept under it, then product and quantity pairs. 1 taken out now,
+/// 0 taken out before.
 const REMOVE_ORDERED_SCRIPT: &str = r"
+if ARGV[4] ~= '' then
+  redis.call('HSETNX', KEYS[3], ARGV[4], ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local value = redis.call('HGET', KEYS[1], ARGV[i])
   if value then
     local quantity, added = string.match(value, '^(%d+):(%d+)$')
@@ -97,6 +103,10 @@ impl RedisCarts {
 
     fn orders_key(&self, user: Uuid) -> String {
         self.redis.key(&format!("cart:{{{user}}}:orders"))
+    }
+
+    fn checkout_keys_key(&self, user: Uuid) -> String {
+        self.redis.key(&format!("cart:{{{user}}}:keys"))
     }
 
     /// For `/readyz`: Redis is this store, so it not answering makes the service unready.
@@ -203,8 +213,9 @@ impl CartStore for RedisCarts {
         user: Uuid,
         order: Uuid,
         lines: &[(Uuid, i64)],
+        idempotency_key: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let (cart, orders) = (self.cart_key(user), self.orders_key(user));
+        let (cart, orders, keys) = (self.cart_key(user), self.orders_key(user), self.checkout_keys_key(user));
         let now_taken: u8 = self
             .redis
             .run(PURPOSE, |mut connection| {
@@ -212,9 +223,12 @@ impl CartStore for RedisCarts {
                 invocation
                     .key(&cart)
                     .key(&orders)
+                    .key(&keys)
                     .arg(order.to_string())
                     .arg(now_micros())
-                    .arg(self.idle_expiry_ms);
+                    .arg(self.idle_expiry_ms)
+                    .arg(idempotency_key.unwrap_or(""))
+                    .arg(encode_lines(lines));
                 for (product, quantity) in lines {
                     invocation.arg(product.to_string()).arg(*quantity);
                 }
@@ -225,11 +239,27 @@ impl CartStore for RedisCarts {
         Ok(now_taken == 1)
     }
 
+    async fn checkout_lines(
+        &self,
+        user: Uuid,
+        idempotency_key: &str,
+    ) -> Result<Option<Vec<(Uuid, i64)>>, StoreError> {
+        let keys = self.checkout_keys_key(user);
+        let kept: Option<String> = self
+            .redis
+            .run(PURPOSE, |mut connection| async move {
+                redis::cmd("HGET").arg(&keys).arg(idempotency_key).query_async(&mut connection).await
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(kept.as_deref().and_then(decode_lines))
+    }
+
     async fn forget_user(&self, user: Uuid) -> Result<(), StoreError> {
-        let (cart, orders) = (self.cart_key(user), self.orders_key(user));
+        let (cart, orders, keys) = (self.cart_key(user), self.orders_key(user), self.checkout_keys_key(user));
         self.redis
             .run(PURPOSE, |mut connection| async move {
-                redis::cmd("DEL").arg(&cart).arg(&orders).query_async::<()>(&mut connection).await
+                redis::cmd("DEL").arg(&cart).arg(&orders).arg(&keys).query_async::<()>(&mut connection).await
             })
             .await
             .map_err(unavailable)

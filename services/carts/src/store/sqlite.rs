@@ -12,7 +12,7 @@ use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
 use super::migration::Migrator;
-use super::{CartStore, StoreError};
+use super::{CartStore, StoreError, decode_lines, encode_lines};
 use crate::domain::{CartLine, Quantity, StoredCart};
 
 /// The SQLite cart store.
@@ -167,9 +167,19 @@ impl CartStore for SqliteCarts {
         user: Uuid,
         order: Uuid,
         lines: &[(Uuid, i64)],
+        idempotency_key: Option<&str>,
     ) -> Result<bool, StoreError> {
         let user = user.to_string();
         let txn = self.db.begin().await?;
+        if let Some(key) = idempotency_key {
+            run(
+                &txn,
+                "INSERT INTO cart_checkout_keys (user_id, idempotency_key, lines) VALUES (?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+                vec![user.clone().into(), key.into(), encode_lines(lines).into()],
+            )
+            .await?;
+        }
         let first = run(
             &txn,
             "INSERT INTO cart_checkouts (user_id, order_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -177,7 +187,7 @@ impl CartStore for SqliteCarts {
         )
         .await?;
         if first.rows_affected() == 0 {
-            txn.rollback().await?;
+            txn.commit().await?;
             return Ok(false);
         }
         for (product, quantity) in lines {
@@ -200,10 +210,25 @@ impl CartStore for SqliteCarts {
         Ok(true)
     }
 
+    async fn checkout_lines(
+        &self,
+        user: Uuid,
+        idempotency_key: &str,
+    ) -> Result<Option<Vec<(Uuid, i64)>>, StoreError> {
+        let row = self
+            .db
+            .query_one_raw(statement(
+                "SELECT lines FROM cart_checkout_keys WHERE user_id = ? AND idempotency_key = ?",
+                vec![user.to_string().into(), idempotency_key.into()],
+            ))
+            .await?;
+        Ok(row.map(|row| row.try_get::<String>("", "lines")).transpose()?.as_deref().and_then(decode_lines))
+    }
+
     async fn forget_user(&self, user: Uuid) -> Result<(), StoreError> {
         let user = user.to_string();
         let txn = self.db.begin().await?;
-        for table in ["cart_lines", "carts", "cart_checkouts"] {
+        for table in ["cart_lines", "carts", "cart_checkouts", "cart_checkout_keys"] {
             run(&txn, &format!("DELETE FROM {table} WHERE user_id = ?"), vec![user.clone().into()]).await?;
         }
         txn.commit().await?;
