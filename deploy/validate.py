@@ -63,6 +63,18 @@ EXCEPTIONS = [
         "why": "read only with MERCATO_IMAGES__BACKEND=local; containers keep images in S3",
         "unless": lambda env: env.get("MERCATO_IMAGES__BACKEND") == "s3",
     },
+    {
+        "service": "carts",
+        "any_of": [
+            "MERCATO_DATABASE__URL",
+            "MERCATO_DATABASE__MAX_CONNECTIONS",
+            "MERCATO_DATABASE__MIN_CONNECTIONS",
+            "MERCATO_DATABASE__ACQUIRE_TIMEOUT_MS",
+            "MERCATO_DATABASE__MIGRATE_ON_START",
+        ],
+        "why": "read only without MERCATO_REDIS__URL (the embedded shop's SQLite); deployments keep carts in Redis",
+        "unless": lambda env: bool(env.get("MERCATO_REDIS__URL")),
+    },
 ]
 
 # Services `mercato serve` knows that the deployment assets do not run yet, with why. Every
@@ -77,6 +89,7 @@ FOREIGN = {
     "users": TELEMETRY,
     "products": TELEMETRY | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"},
     "orders": TELEMETRY,
+    "carts": TELEMETRY,
 }
 
 # Stand-ins for values kept in Secrets, so `--check` can load the rest.

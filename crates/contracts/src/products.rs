@@ -29,8 +29,8 @@ pub struct LookupResponse {
     pub missing: Vec<Uuid>,
 }
 
-/// A product as an order line snapshots it: what it is called and costs now. Stock is not here:
-/// a reservation, not a lookup, tells whether there is enough.
+/// A product as an order line snapshots it and a cart shows it: what it is called, costs and
+/// looks like now. Stock is not here: a reservation, not a lookup, tells whether there is enough.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductInfo {
     pub id: Uuid,
@@ -39,6 +39,9 @@ pub struct ProductInfo {
     pub price: Money,
     /// Deleted products stay for orders' history but are not for sale.
     pub deleted: bool,
+    /// The URL of its first image, if it has one (added for carts; absent from older answers).
+    #[serde(default)]
+    pub image: Option<String>,
 }
 
 /// `POST /internal/v1/reservations`: hold stock for an order, every line or none. The order id

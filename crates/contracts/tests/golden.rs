@@ -66,6 +66,7 @@ fn lookup_response_lists_products_found_and_ids_missing() {
                 name: "Enamel Mug".into(),
                 price: Money::new(1250, "USD"),
                 deleted: false,
+                image: Some("/api/v1/images/0190f0a0-mug.webp".into()),
             }],
             missing: vec![id(2)],
         },

@@ -96,6 +96,12 @@ impl ServiceRequest {
         self
     }
 
+    /// Sets a header of the request (for example an `Idempotency-Key` passed on).
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
     /// Declares a POST/PATCH safe to retry (for example one keyed by an idempotency key).
     pub fn idempotent(mut self) -> Self {
         self.idempotent = true;

@@ -17,6 +17,17 @@ pub struct LineBounds {
 }
 
 impl LineBounds {
+    /// Whether one line may hold `quantity` units (1 to `max_quantity`): a cart's `PUT` of one
+    /// line, where there is no list to [`Self::merge`].
+    pub fn admits_quantity(&self, quantity: i64) -> bool {
+        (1..=self.max_quantity).contains(&quantity)
+    }
+
+    /// Whether a new line may join `lines` lines already held.
+    pub fn admits_another_line(&self, lines: usize) -> bool {
+        lines < self.max_lines
+    }
+
     /// Merges `lines` per product, in product id order. Records in `errors` an empty or too long
     /// list (`items`), each line whose quantity is not 1 to `max_quantity` (`items[i].quantity`),
     /// and each product whose merged quantity passes `max_quantity` (`items`, naming it). Sums
@@ -72,6 +83,13 @@ mod tests {
         assert_eq!(merge(&[(a, 1); 4]).1, ["items"]);
         assert_eq!(merge(&[(a, 0), (a, -1)]).1, ["items[0].quantity", "items[1].quantity"]);
         assert_eq!(merge(&[(a, 6), (a, 5)]).1, ["items"]);
+    }
+
+    #[test]
+    fn one_line_is_checked_against_the_same_bounds() {
+        assert!(!BOUNDS.admits_quantity(0) && BOUNDS.admits_quantity(1) && BOUNDS.admits_quantity(10));
+        assert!(!BOUNDS.admits_quantity(11));
+        assert!(BOUNDS.admits_another_line(2) && !BOUNDS.admits_another_line(3));
     }
 
     #[test]

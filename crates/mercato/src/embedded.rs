@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use carts::CartsConfig;
 use gateway::GatewayConfig;
 use kit::config::{DatabaseConfig, HttpConfig, Settings};
 use orders::OrdersConfig;
@@ -43,12 +44,13 @@ pub struct Overrides {
     pub users: fn(&mut UsersConfig),
     pub products: fn(&mut ProductsConfig),
     pub orders: fn(&mut OrdersConfig),
+    pub carts: fn(&mut CartsConfig),
     pub gateway: fn(&mut GatewayConfig),
 }
 
 impl Default for Overrides {
     fn default() -> Self {
-        Self { users: |_| {}, products: |_| {}, orders: |_| {}, gateway: |_| {} }
+        Self { users: |_| {}, products: |_| {}, orders: |_| {}, carts: |_| {}, gateway: |_| {} }
     }
 }
 
@@ -72,6 +74,7 @@ pub enum Member {
     Users,
     Products,
     Orders,
+    Carts,
     Gateway,
 }
 
@@ -81,6 +84,7 @@ impl Member {
             Member::Users => "users",
             Member::Products => "products",
             Member::Orders => "orders",
+            Member::Carts => "carts",
             Member::Gateway => "gateway",
         }
     }
@@ -92,6 +96,7 @@ struct Settled {
     users: UsersConfig,
     products: ProductsConfig,
     orders: OrdersConfig,
+    carts: CartsConfig,
     gateway: GatewayConfig,
 }
 
@@ -109,6 +114,7 @@ pub struct Shop {
     pub users: SocketAddr,
     pub products: SocketAddr,
     pub orders: SocketAddr,
+    pub carts: SocketAddr,
     settings: Settled,
     /// The in-process event bus every service of the shop publishes on and consumes from.
     bus: kit::events::Bus,
@@ -161,12 +167,27 @@ pub fn orders_defaults(
     }
 }
 
-/// Where each service of the embedded shop listens.
+/// The carts service's embedded settings: SQLite (no Redis to run), calling users, products
+/// and orders where they listen, with the client secret this run shares with users.
+pub fn carts_defaults(data_dir: &Path, services: ServiceAddrs, secret: &str) -> CartsConfig {
+    CartsConfig {
+        http: loopback_any_port(),
+        database: sqlite_in(data_dir, "carts"),
+        users_url: format!("http://{}", services.users),
+        products_url: format!("http://{}", services.products),
+        orders_url: format!("http://{}", services.orders),
+        service_client_secret: secret.to_owned(),
+        ..CartsConfig::default()
+    }
+}
+
+/// Where each service of the embedded shop listens (carts: once it does).
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceAddrs {
     pub users: SocketAddr,
     pub products: SocketAddr,
     pub orders: SocketAddr,
+    pub carts: Option<SocketAddr>,
 }
 
 /// A fresh secret for one run's service client (the services of one process share it).
@@ -184,6 +205,9 @@ pub fn gateway_defaults(listen: SocketAddr, operations: SocketAddr, services: Se
     config.upstreams.insert("users".into(), format!("http://{}", services.users));
     config.upstreams.insert("products".into(), format!("http://{}", services.products));
     config.upstreams.insert("orders".into(), format!("http://{}", services.orders));
+    if let Some(carts) = services.carts {
+        config.upstreams.insert("carts".into(), format!("http://{carts}"));
+    }
     config
 }
 
@@ -231,6 +255,7 @@ impl Shop {
         let lock = DataDirLock::acquire(dir)?;
         let over = options.overrides;
         let orders_secret = random_secret()?;
+        let carts_secret = random_secret()?;
         let bus = kit::events::Bus::new();
         // `MERCATO_EVENTS__URL`: RabbitMQ for the whole shop (a service's own
         // `MERCATO_<SERVICE>__EVENTS__URL` still wins).
@@ -238,6 +263,7 @@ impl Shop {
 
         let mut users = users_defaults(dir);
         users.service_clients.insert("orders".into(), orders_secret.clone());
+        users.service_clients.insert("carts".into(), carts_secret.clone());
         users.events.url = broker.clone();
         let mut users = with_env_overrides(users, "users")?;
         (over.users)(&mut users);
@@ -268,11 +294,22 @@ impl Shop {
         orders.http.listen = orders_app.local_addr();
         let recovery = Some(orders_app.recovery_handle());
 
-        let services = ServiceAddrs {
+        let mut services = ServiceAddrs {
             users: users.http.listen,
             products: products.http.listen,
             orders: orders.http.listen,
+            carts: None,
         };
+        let mut carts = carts_defaults(dir, services, &carts_secret);
+        carts.events.url = broker.clone();
+        let mut carts = with_env_overrides(carts, "carts")?;
+        (over.carts)(&mut carts);
+        let carts_app = carts::Application::build_with_events(carts.clone(), bus.clone())
+            .await
+            .context("starting the carts service")?;
+        carts.http.listen = carts_app.local_addr();
+        services.carts = Some(carts.http.listen);
+
         let mut gateway = gateway_defaults(options.listen, options.gateway_operations, services);
         gateway.events.url = broker;
         let mut gateway = with_env_overrides(gateway, "gateway")?;
@@ -289,7 +326,8 @@ impl Shop {
             users: users.http.listen,
             products: products.http.listen,
             orders: orders.http.listen,
-            settings: Settled { users, products, orders, gateway },
+            carts: carts.http.listen,
+            settings: Settled { users, products, orders, carts, gateway },
             bus,
             running: HashMap::new(),
             shutdown: CancellationToken::new(),
@@ -306,6 +344,10 @@ impl Shop {
         shop.spawn(
             Member::Orders,
             |stop| async move { orders_app.run(stop).await.map_err(anyhow::Error::from) },
+        );
+        shop.spawn(
+            Member::Carts,
+            |stop| async move { carts_app.run(stop).await.map_err(anyhow::Error::from) },
         );
         shop.spawn(Member::Gateway, |stop| async move { gateway_app.run(stop).await });
         Ok(shop)
@@ -349,6 +391,10 @@ impl Shop {
                 self.recovery = Some(app.recovery_handle());
                 self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
             }
+            Member::Carts => {
+                let app = carts::Application::build_with_events(s.carts.clone(), bus).await?;
+                self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
+            }
             Member::Gateway => {
                 let app = gateway::Application::build_with_events(s.gateway.clone(), bus).await?;
                 self.spawn(member, |stop| async move { app.run(stop).await });
@@ -375,6 +421,7 @@ impl Shop {
             ("users", kit::db::describe(&s.users.database.url)),
             ("products", kit::db::describe(&s.products.database.url)),
             ("orders", kit::db::describe(&s.orders.database.url)),
+            ("carts", carts_storage(&s.carts)),
             ("keys", keys),
             ("images", images),
         ]
@@ -419,6 +466,15 @@ impl Shop {
             }
         }
         failure.unwrap_or(Ok(()))
+    }
+}
+
+/// Where carts are kept: Redis when named (`MERCATO_CARTS__REDIS__URL`), else SQLite.
+fn carts_storage(config: &CartsConfig) -> String {
+    if config.redis.is_enabled() {
+        format!("Redis (key prefix {})", config.redis.key_prefix)
+    } else {
+        kit::db::describe(&config.database.url)
     }
 }
 

@@ -34,16 +34,22 @@ const COMMAND_VARIABLES: [&str; 8] = [
 /// Settings without a usable default: the service refuses to start until they are set. Two
 /// names for one setting are alternatives. `mercato env` marks them; a test checks each is
 /// refused when unset.
-const REQUIRED: [(ServiceName, &str, &str); 5] = [
+const REQUIRED: [(ServiceName, &str, &str); 7] = [
     (ServiceName::Users, "MERCATO_DATABASE__URL", "required: sqlite://… or postgres://…"),
     (ServiceName::Users, "MERCATO_AUTH__SIGNING_KEY", "required, or MERCATO_AUTH__SIGNING_KEY_FILE"),
     (ServiceName::Products, "MERCATO_DATABASE__URL", "required: sqlite://… or postgres://…"),
     (ServiceName::Orders, "MERCATO_DATABASE__URL", "required: sqlite://… or postgres://…"),
     (ServiceName::Orders, "MERCATO_SERVICE_CLIENT_SECRET", "required: 16+ characters, as users has it"),
+    (
+        ServiceName::Carts,
+        "MERCATO_REDIS__URL",
+        "required: redis://… (the store), or MERCATO_DATABASE__URL=sqlite://…",
+    ),
+    (ServiceName::Carts, "MERCATO_SERVICE_CLIENT_SECRET", "required: 16+ characters, as users has it"),
 ];
 
 /// Notes on variables whose default alone would mislead.
-const NOTES: [(&str, &str); 4] = [
+const NOTES: [(&str, &str); 5] = [
     (
         "MERCATO_AUTH__SIGNING_KEY_FILE",
         "or MERCATO_AUTH__SIGNING_KEY; `up`: DATA_DIR/keys/users-signing-key.pem",
@@ -51,6 +57,8 @@ const NOTES: [(&str, &str); 4] = [
     ("MERCATO_SERVICE_CLIENTS__*", "one per client: MERCATO_SERVICE_CLIENTS__<ID>=secret (16+ characters)"),
     ("MERCATO_IMAGES__S3__BUCKET", "required when MERCATO_IMAGES__BACKEND=s3"),
     ("MERCATO_REDIS__URL", "each replica keeps its own state; redis://host:6379 shares it between replicas"),
+    // Only carts shows it: the services with a database mark it required instead.
+    ("MERCATO_DATABASE__URL", "carts: sqlite://… keeps carts in one process's file instead of Redis"),
 ];
 
 /// Every `MERCATO_…` variable `service` reads that a deployment sets: the telemetry ones, then
@@ -74,6 +82,7 @@ fn settings_defaults(service: ServiceName) -> anyhow::Result<Vec<EnvVariable>> {
         ServiceName::Users => kit::config::env_defaults::<users::UsersConfig>(),
         ServiceName::Products => kit::config::env_defaults::<products::ProductsConfig>(),
         ServiceName::Orders => kit::config::env_defaults::<orders::OrdersConfig>(),
+        ServiceName::Carts => kit::config::env_defaults::<carts::CartsConfig>(),
     }?)
 }
 
@@ -133,6 +142,7 @@ pub fn check(service: ServiceName) -> anyhow::Result<()> {
         }
         ServiceName::Products => load::<products::ProductsConfig>().map(drop),
         ServiceName::Orders => load::<orders::OrdersConfig>().map(drop),
+        ServiceName::Carts => load::<carts::CartsConfig>().map(drop),
     }
 }
 
@@ -184,7 +194,13 @@ pub fn known_to_serve(service: ServiceName) -> anyhow::Result<Vec<String>> {
 pub fn known_to_up() -> anyhow::Result<Vec<String>> {
     let mut known: Vec<String> =
         TELEMETRY_VARIABLES.into_iter().chain(COMMAND_VARIABLES).map(String::from).collect();
-    for service in [ServiceName::Gateway, ServiceName::Users, ServiceName::Products, ServiceName::Orders] {
+    for service in [
+        ServiceName::Gateway,
+        ServiceName::Users,
+        ServiceName::Products,
+        ServiceName::Orders,
+        ServiceName::Carts,
+    ] {
         let prefix = format!("MERCATO_{}__", service.as_str().to_ascii_uppercase());
         for name in settings_variables(service)? {
             known.push(name.replacen("MERCATO_", &prefix, 1));
@@ -261,9 +277,15 @@ mod tests {
             assert!(variables(service).unwrap().iter().any(|n| n == name), "{name} of {service:?}");
         }
         for (name, _) in NOTES {
-            let read = [ServiceName::Gateway, ServiceName::Users, ServiceName::Products, ServiceName::Orders]
-                .into_iter()
-                .any(|s| variables(s).unwrap().iter().any(|n| n == name));
+            let read = [
+                ServiceName::Gateway,
+                ServiceName::Users,
+                ServiceName::Products,
+                ServiceName::Orders,
+                ServiceName::Carts,
+            ]
+            .into_iter()
+            .any(|s| variables(s).unwrap().iter().any(|n| n == name));
             assert!(read, "{name} is read by some service");
         }
     }

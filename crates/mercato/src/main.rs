@@ -258,7 +258,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     outln!("    status   http://{gateway}/api/v1/status");
     outln!("    API docs http://{gateway}/docs");
     outln!("    health   http://{}/readyz (and /healthz, /metrics)", shop.gateway_operations);
-    outln!("    services users {}, products {}, orders {}", shop.users, shop.products, shop.orders);
+    outln!(
+        "    services users {}, products {}, orders {}, carts {}",
+        shop.users,
+        shop.products,
+        shop.orders,
+        shop.carts
+    );
     for (part, place) in shop.storage() {
         outln!("    {part:<8} {place}");
     }

@@ -13,6 +13,7 @@ pub enum ServiceName {
     Users,
     Products,
     Orders,
+    Carts,
 }
 
 impl ServiceName {
@@ -22,6 +23,7 @@ impl ServiceName {
             ServiceName::Users => "users",
             ServiceName::Products => "products",
             ServiceName::Orders => "orders",
+            ServiceName::Carts => "carts",
         }
     }
 }
@@ -47,6 +49,11 @@ pub async fn serve(service: ServiceName, shutdown: CancellationToken) -> anyhow:
         ServiceName::Orders => {
             let config: orders::OrdersConfig = kit::config::load()?;
             orders::Application::build(config).await?.run(shutdown).await?;
+            Ok(())
+        }
+        ServiceName::Carts => {
+            let config: carts::CartsConfig = kit::config::load()?;
+            carts::Application::build(config).await?.run(shutdown).await?;
             Ok(())
         }
     }

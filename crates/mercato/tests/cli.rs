@@ -721,7 +721,7 @@ fn check_with(service: &str, vars: &[(&str, &str)]) -> Output {
 #[test]
 fn the_required_variables_are_exactly_those_check_refuses_without() {
     let (_, pem) = users::tokens::SigningKey::generate().unwrap();
-    let required: [(&str, Vec<(&str, &str)>); 4] = [
+    let required: [(&str, Vec<(&str, &str)>); 5] = [
         ("gateway", vec![]),
         ("users", vec![("MERCATO_DATABASE__URL", "sqlite::memory:"), ("MERCATO_AUTH__SIGNING_KEY", &pem)]),
         ("products", vec![("MERCATO_DATABASE__URL", "sqlite::memory:")]),
@@ -729,6 +729,13 @@ fn the_required_variables_are_exactly_those_check_refuses_without() {
             "orders",
             vec![
                 ("MERCATO_DATABASE__URL", "sqlite::memory:"),
+                ("MERCATO_SERVICE_CLIENT_SECRET", "sixteen chars ok"),
+            ],
+        ),
+        (
+            "carts",
+            vec![
+                ("MERCATO_REDIS__URL", "redis://127.0.0.1:6379"),
                 ("MERCATO_SERVICE_CLIENT_SECRET", "sixteen chars ok"),
             ],
         ),

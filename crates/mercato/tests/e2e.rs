@@ -14,7 +14,7 @@ struct TestShop {
     /// The gateway's operations listener.
     operations: String,
     /// Each service's own address, behind the gateway.
-    services: [(&'static str, SocketAddr); 3],
+    services: [(&'static str, SocketAddr); 4],
     http: reqwest::Client,
     data_dir: tempfile::TempDir,
     stop: CancellationToken,
@@ -34,7 +34,8 @@ async fn start_shop() -> TestShop {
         .expect("the shop starts");
     let base = format!("http://{}", shop.gateway);
     let operations = format!("http://{}", shop.gateway_operations);
-    let services = [("users", shop.users), ("products", shop.products), ("orders", shop.orders)];
+    let services =
+        [("users", shop.users), ("products", shop.products), ("orders", shop.orders), ("carts", shop.carts)];
     let stop = CancellationToken::new();
     tokio::spawn(shop.run_until(stop.clone()));
     TestShop { base, operations, services, http: reqwest::Client::new(), data_dir, stop }
@@ -297,11 +298,13 @@ async fn status_and_docs_show_the_shop() {
     let shop = start_shop().await;
     let status: Value = shop.get("/api/v1/status", None).await.json().await.unwrap();
     assert_eq!(status["services"]["users"]["ready"], true);
+    assert_eq!(status["services"]["carts"]["ready"], true);
     let openapi: Value = shop.get("/openapi.json", None).await.json().await.unwrap();
     assert!(
         openapi["paths"]["/api/v1/auth/login"]["post"].is_object(),
         "the merged document has the users API"
     );
+    assert!(openapi["paths"]["/api/v1/cart/checkout"]["post"].is_object(), "and the carts API");
     assert_eq!(shop.get("/healthz", None).await.status(), 404, "not on the public port");
     for path in ["/healthz", "/readyz", "/metrics"] {
         let response = shop.http.get(format!("{}{path}", shop.operations)).send().await.unwrap();

@@ -176,6 +176,7 @@ impl Default for GatewayConfig {
                 ("users".to_owned(), "http://127.0.0.1:8081".to_owned()),
                 ("products".to_owned(), "http://127.0.0.1:8082".to_owned()),
                 ("orders".to_owned(), "http://127.0.0.1:8083".to_owned()),
+                ("carts".to_owned(), "http://127.0.0.1:8084".to_owned()),
             ]),
             replicas: ReplicasConfig::default(),
             routes: vec![
@@ -185,6 +186,7 @@ impl Default for GatewayConfig {
                 RouteConfig::new("/api/v1/categories", "products"),
                 RouteConfig::new("/api/v1/images", "products"),
                 RouteConfig::new("/api/v1/orders", "orders"),
+                RouteConfig::new("/api/v1/cart", "carts"),
             ],
             upload_routes: vec![UploadRouteConfig {
                 pattern: "/api/v1/products/*/images".to_owned(),
@@ -402,6 +404,7 @@ mod tests {
         assert_eq!(owner("/api/v1/users"), Some("users"));
         assert_eq!(owner("/api/v1/categories"), Some("products"));
         assert_eq!(owner("/api/v1/orders"), Some("orders"));
+        assert_eq!(owner("/api/v1/cart"), Some("carts"));
         assert_eq!(config.upload_routes[0].body_limit_bytes, 6 * MIB);
     }
 
@@ -448,8 +451,9 @@ mod tests {
     fn route_to_an_unknown_upstream_names_the_route_key() {
         let mut config = GatewayConfig::default();
         config.routes.push(RouteConfig::new("/api/v1/returns", "returns"));
+        let key = format!("`routes[{}].upstream`", config.routes.len() - 1);
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("`routes[6].upstream`") && err.contains("returns"), "{err}");
+        assert!(err.contains(&key) && err.contains("returns"), "{err}");
     }
 
     #[test]

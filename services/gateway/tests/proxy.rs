@@ -175,7 +175,7 @@ impl TestGateway {
     }
 }
 
-/// Upstreams: `users` and `products` are the fake upstream, `orders` is down.
+/// Upstreams: `users`, `products` and `carts` are the fake upstream, `orders` is down.
 async fn spawn_gateway(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
     kit::telemetry::init("gateway-tests");
     let keys = Keys::generate();
@@ -185,6 +185,7 @@ async fn spawn_gateway(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
     config.http.operations_listen = Some("127.0.0.1:0".parse().unwrap());
     config.upstreams.insert("users".into(), format!("http://{upstream}"));
     config.upstreams.insert("products".into(), format!("http://{upstream}"));
+    config.upstreams.insert("carts".into(), format!("http://{upstream}"));
     config.upstreams.insert("orders".into(), format!("http://127.0.0.1:{}", dead_port()));
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();

@@ -208,6 +208,7 @@ fn catalogue() -> Vec<ProductInfo> {
         name: name.into(),
         price: Money::new(cents, "USD"),
         deleted,
+        image: None,
     };
     vec![
         product(MUG, "MUG-001", "Enamel Mug", 1250, false),

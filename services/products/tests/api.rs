@@ -334,6 +334,14 @@ async fn images_upload_by_content_and_serve_with_cache_headers() {
 
     let product: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
     assert_eq!(product["images"], json!([url]));
+    // The internal lookup (what a cart shows) names the first image by the same URL.
+    let lookup: Value = app
+        .send(Method::POST, "/internal/v1/products/lookup", Some(json!({"ids": [id]})), Some(&app.service))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lookup["items"][0]["image"], json!(url));
 
     problem(upload(&app, id, b"GIF89a not allowed".to_vec(), &app.admin).await, 415).await;
     problem(upload(&app, id, vec![0xFF; 6 * 1024 * 1024], &app.admin).await, 413).await;
@@ -484,6 +492,7 @@ async fn reservations_through_the_internal_api() {
         .await
         .unwrap();
     assert_eq!(lookup["items"][0]["price"]["amount"], 1500);
+    assert_eq!(lookup["items"][0]["image"], Value::Null, "no image uploaded");
     assert_eq!(lookup["missing"], json!([uuid::Uuid::nil()]));
     let held: Value = app.get(&format!("/api/v1/products/{id}")).await.json().await.unwrap();
     assert_eq!(held["stock"], 1, "two of three units are held");

@@ -74,6 +74,7 @@ kit::on_both_backends!(
     release_before_reserve_refuses_the_late_reservation,
     in_stock_totals_follow_reservations_and_releases_at_once,
     concurrent_edits_and_image_additions_all_succeed,
+    lookup_names_the_first_image_and_flags_deleted_products,
     upsert_updates_by_sku_without_duplicating,
     offset_pages_tile_the_list_in_every_order_with_their_images,
     a_list_while_no_connection_is_free_is_unavailable_not_a_fault,
@@ -477,6 +478,20 @@ async fn concurrent_edits_and_image_additions_all_succeed(backend: Backend) {
     assert_eq!(store.product(lamp.id).await.unwrap().unwrap().images.len(), 20);
     assert!(store.update_product(Uuid::now_v7(), ProductPatch::default()).await.unwrap().is_none());
     assert!(store.add_image(Uuid::now_v7(), "https://img.example/x.jpg").await.unwrap().is_none());
+}
+
+async fn lookup_names_the_first_image_and_flags_deleted_products(backend: Backend) {
+    let (store, _db) = store(backend).await;
+    let lamp = store.create_product(parse(product("Lamp"))).await.unwrap();
+    let bare = store.create_product(parse(product("Bare"))).await.unwrap();
+    store.add_image(lamp.id, "first.webp").await.unwrap().unwrap();
+    store.add_image(lamp.id, "second.webp").await.unwrap().unwrap();
+    assert!(store.delete_product(bare.id).await.unwrap());
+    let mut found = store.lookup(&[lamp.id, bare.id, Uuid::now_v7()]).await.unwrap();
+    found.sort_by_key(|item| item.name.clone());
+    let seen: Vec<(&str, Option<&str>, bool)> =
+        found.iter().map(|i| (i.name.as_str(), i.image.as_deref(), i.deleted)).collect();
+    assert_eq!(seen, [("Bare", None, true), ("Lamp", Some("first.webp"), false)]);
 }
 
 async fn upsert_updates_by_sku_without_duplicating(backend: Backend) {

@@ -27,6 +27,8 @@ redis_password=$(value_or_new "$dir/redis.env" password)
 rabbitmq_password=$(value_or_new "$dir/rabbitmq.env" password)
 # orders' client secret at users: one value in both orders.env and users.env.
 orders_client=$(value_or_new "$dir/orders.env" service-client-secret)
+# carts' client secret at users: one value in both carts.env and users.env.
+carts_client=$(value_or_new "$dir/carts.env" service-client-secret)
 
 # Writes $1 from stdin unless it exists.
 write_once() {
@@ -54,6 +56,7 @@ ENV
 write_once "$dir/users.env" <<ENV
 database-url=postgres://users:$users_db@postgres:5432/mercato_users
 service-client-orders=$orders_client
+service-client-carts=$carts_client
 ENV
 [[ -e $dir/signing-key.pem ]] || openssl genpkey -algorithm ed25519 -out "$dir/signing-key.pem"
 write_once "$dir/products.env" <<ENV
@@ -64,4 +67,7 @@ ENV
 write_once "$dir/orders.env" <<ENV
 database-url=postgres://orders:$orders_db@postgres:5432/mercato_orders
 service-client-secret=$orders_client
+ENV
+write_once "$dir/carts.env" <<ENV
+service-client-secret=$carts_client
 ENV

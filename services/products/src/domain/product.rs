@@ -46,6 +46,8 @@ pub struct LookupItem {
     pub name: String,
     pub price: Money,
     pub deleted: bool,
+    /// The key (or absolute URL) of its first image.
+    pub image: Option<String>,
 }
 
 /// A category: a URL-safe slug and the name people see.

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use contracts::events::{ProductCreated, ProductDeleted, ProductSnapshot, ProductUpdated};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -34,8 +34,8 @@ pub trait CatalogStore: Send + Sync {
     async fn product_by_sku(&self, sku: &Sku) -> Result<Option<Product>, StoreError>;
     /// Appends an image key to a live product; `None` if there is none.
     async fn add_image(&self, product_id: Uuid, key: &str) -> Result<Option<Product>, StoreError>;
-    /// Price, stock, name and SKU of each id found, deleted ones flagged. Never cached: orders
-    /// are priced from it.
+    /// Price, name, SKU and first image of each id found, deleted ones flagged. Never cached:
+    /// orders are priced from it, and carts show it.
     async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError>;
 }
 
@@ -233,9 +233,20 @@ impl CatalogStore for SqlCatalog {
         }
         let models =
             product::Entity::find().filter(product::Column::Id.is_in(ids.to_vec())).all(&self.db).await?;
+        // The first image of each, by position: one more query for the whole batch.
+        let mut first_images: std::collections::HashMap<Uuid, String> = std::collections::HashMap::new();
+        for image in product_image::Entity::find()
+            .filter(product_image::Column::ProductId.is_in(ids.to_vec()))
+            .order_by_asc(product_image::Column::Position)
+            .all(&self.db)
+            .await?
+        {
+            first_images.entry(image.product_id).or_insert(image.key);
+        }
         Ok(models
             .into_iter()
             .map(|m| LookupItem {
+                image: first_images.remove(&m.id),
                 id: m.id,
                 sku: m.sku,
                 name: m.name,
