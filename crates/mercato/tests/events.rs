@@ -55,6 +55,7 @@ fn over_rabbitmq() -> Overrides {
         products: |c| c.events.url = amqp_url(),
         orders: |c| c.events.url = amqp_url(),
         gateway: |c| c.events.url = amqp_url(),
+        carts: |c| c.events.url = amqp_url(),
     }
 }
 

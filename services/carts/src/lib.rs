@@ -68,7 +68,10 @@ impl Application {
             verifier: verifier.clone(),
         };
         let transport = Transport::from_url(config.events.url.as_deref(), bus);
-        let events = transport.subscribe(consumer(store, verifier.revocations()));
+        let events = transport
+            .subscribe(consumer(store, verifier.revocations()))
+            .with_revocation_backfill(verifier.clone());
+        events.declare().await;
         let (api, openapi) = routes::router(state);
         let service = Service { name: "carts", api, openapi, ready };
         let server = HttpServer::bind(service, &config.http).await?;

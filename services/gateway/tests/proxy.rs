@@ -73,6 +73,11 @@ async fn start_upstream(jwks: Value) -> (SocketAddr, Arc<AtomicUsize>) {
         .route("/api/v1/auth/jwks.json", get(|State(s): State<Upstream>| async move { axum::Json(s.jwks) }))
         .route("/readyz", get(|| async { axum::Json(json!({"status": "ready"})) }))
         .route("/openapi.json", get(|| async { axum::Json(upstream_openapi()) }))
+        // What the gateway reads as it starts: nobody was revoked.
+        .route(
+            "/internal/v1/revocations",
+            get(|| async { axum::Json(json!({"items": [], "next_after": null})) }),
+        )
         .route("/api/v1/users/hang", get(std::future::pending::<()>))
         .fallback(echo)
         .with_state(state);
