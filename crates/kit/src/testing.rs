@@ -113,8 +113,10 @@ macro_rules! on_both_backends {
 
 /// What the users service is to another service's tests: a signing key that mints access and
 /// service tokens, and a server on 127.0.0.1 that publishes its key set at
-/// [`crate::auth::JWKS_PATH`] and hands out service tokens at `POST /internal/v1/auth/token` to
-/// any client. Point the service's `users_url` at [`TestAuth::url`]; no users crate needed.
+/// [`crate::auth::JWKS_PATH`], hands out service tokens at `POST /internal/v1/auth/token` to
+/// any client, and answers the revocation feed a starting service reads (nobody revoked:
+/// tests revoke by publishing events). Point the service's `users_url` at [`TestAuth::url`];
+/// no users crate needed.
 pub struct TestAuth {
     issuer: std::sync::Arc<crate::signing::TokenIssuer>,
     url: String,
@@ -138,6 +140,12 @@ impl TestAuth {
         let minting = std::sync::Arc::clone(&issuer);
         let router = axum::Router::new()
             .route(crate::auth::JWKS_PATH, get(move || async move { axum::Json(jwks) }))
+            .route(
+                contracts::users::REVOCATIONS_PATH,
+                get(|| async {
+                    axum::Json(contracts::users::RevocationEvents { items: Vec::new(), next_after: None })
+                }),
+            )
             .route(
                 "/internal/v1/auth/token",
                 post(move |axum::Json(body): axum::Json<contracts::users::ServiceTokenRequest>| async move {

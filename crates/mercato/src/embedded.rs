@@ -280,8 +280,18 @@ impl Shop {
             .await
             .context("starting the products service")?;
         products.http.listen = products_app.local_addr();
-        if options.seed_demo {
-            seed_demo_catalog(products_app.catalog_import().as_ref(), &products.currency).await?;
+        if options.seed_demo
+            && seed_demo_catalog(products_app.catalog_import().as_ref(), &products.currency).await?
+        {
+            // Pictures are drawn while the shop already serves: a product shows its picture
+            // once it is there (a few seconds for the whole demo catalog).
+            let pictures = products_app.picture_filler();
+            tokio::spawn(async move {
+                match pictures.fill().await {
+                    Ok(added) => tracing::info!(added, "drew a picture for every demo product"),
+                    Err(e) => tracing::warn!(error = %e, "could not draw the demo pictures"),
+                }
+            });
         }
 
         let mut orders = orders_defaults(dir, users.http.listen, products.http.listen, &orders_secret);
@@ -479,13 +489,17 @@ fn carts_storage(config: &CartsConfig) -> String {
 }
 
 /// Loads the demo catalog when the products database is empty (the first start).
-async fn seed_demo_catalog(store: &dyn products::store::CatalogImport, currency: &str) -> anyhow::Result<()> {
+/// Seeds the demo catalog into an empty catalog; whether it did.
+async fn seed_demo_catalog(
+    store: &dyn products::store::CatalogImport,
+    currency: &str,
+) -> anyhow::Result<bool> {
     if !store.is_empty().await? {
-        return Ok(());
+        return Ok(false);
     }
     let summary = catalog_import::seed_demo(store, currency).await?;
     tracing::info!(products = summary.inserted, "seeded the demo catalog (skip with --no-seed)");
-    Ok(())
+    Ok(true)
 }
 
 fn describe_exit(

@@ -36,8 +36,22 @@ pub struct Application {
     import: Arc<dyn CatalogImport>,
     images: ImageStore,
     cache: Option<Arc<CachedCatalog<SqlCatalog>>>,
+    pictures: PictureFiller,
     relay: Relay,
     events: Subscription,
+}
+
+/// Draws a picture for every live product without one and adds it, as an upload would be,
+/// with its narrower copies for listings: the demo catalog's generated products come without
+/// pictures (nothing is downloaded).
+#[derive(Clone)]
+pub struct PictureFiller(Images);
+
+impl PictureFiller {
+    /// Adds the pictures; answers how many.
+    pub async fn fill(&self) -> anyhow::Result<usize> {
+        self.0.fill_missing_pictures().await.map_err(|e| anyhow::anyhow!("drawing demo pictures: {e}"))
+    }
 }
 
 /// How often the image store is asked whether it answers (`products_image_store_up`).
@@ -97,9 +111,10 @@ impl Application {
             transport.publisher(),
             config.events.clone(),
         );
+        let product_images = Images::new(catalog.records.clone(), images.clone());
         let state = AppState {
             catalog: Catalog::new(catalog.records.clone(), catalog.search),
-            images: Images::new(catalog.records, images.clone()),
+            images: product_images.clone(),
             reservations: Reservations::new(ledger),
             verifier,
             currency: config.currency.as_str().into(),
@@ -119,7 +134,20 @@ impl Application {
         }
         let service = Service { name: "products", api, openapi, ready };
         let server = HttpServer::bind(service, &config.http).await?;
-        Ok(Self { server, import: catalog.import, images, cache, relay, events })
+        Ok(Self {
+            server,
+            import: catalog.import,
+            images,
+            pictures: PictureFiller(product_images),
+            cache,
+            relay,
+            events,
+        })
+    }
+
+    /// What draws pictures for products that have none (the demo catalog of `mercato up`).
+    pub fn picture_filler(&self) -> PictureFiller {
+        self.pictures.clone()
     }
 
     /// The read cache, when configured: what drops a product changed elsewhere

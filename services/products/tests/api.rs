@@ -351,6 +351,36 @@ async fn images_upload_by_content_and_serve_with_cache_headers() {
     problem(app.get("/api/v1/images/..%2F..%2Fetc%2Fpasswd").await, 404).await;
 }
 
+/// Narrower copies are made at upload and served by `?width=` (for `srcset`): the copy that
+/// wide, the image itself when it is narrower, each with an ETag of its own; another width is
+/// a 400.
+#[tokio::test]
+async fn an_upload_is_served_at_each_listing_width_it_is_wider_than() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let id = app.create(product("Wide Poster", 4000, 2)).await["id"].as_str().unwrap().to_owned();
+    let pixels =
+        image::RgbImage::from_fn(400, 200, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let mut wide = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(pixels).write_to(&mut wide, image::ImageFormat::Jpeg).unwrap();
+    let uploaded = upload(&app, &id, wide.into_inner(), &app.admin).await;
+    assert_eq!(uploaded.status(), 201);
+    let url = uploaded.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+
+    let mut etags = std::collections::HashSet::new();
+    for (width, served_width, served_height) in [(160, 160, 80), (320, 320, 160), (640, 400, 200)] {
+        let image = app.get(&format!("{url}?width={width}")).await;
+        assert_eq!(image.status(), 200, "width {width}");
+        assert_eq!(image.headers()["content-type"], "image/jpeg");
+        etags.insert(image.headers()["etag"].to_str().unwrap().to_owned());
+        let served = image::load_from_memory(&image.bytes().await.unwrap()).unwrap();
+        assert_eq!((served.width(), served.height()), (served_width, served_height), "width {width}");
+    }
+    etags.insert(app.get(&url).await.headers()["etag"].to_str().unwrap().to_owned());
+    assert_eq!(etags.len(), 4, "each width is cached apart");
+    problem(app.get(&format!("{url}?width=321")).await, 400).await;
+    problem(app.get(&format!("{url}?size=160")).await, 400).await;
+}
+
 #[tokio::test]
 async fn an_upload_carries_one_image_field_and_nothing_else() {
     let app = spawn_app(Backend::Sqlite).await;

@@ -163,11 +163,17 @@ pub(crate) enum ImageProblem {
     Broken(&'static str, String),
 }
 
-/// An upload made safe to store and serve.
+/// The widths, in pixels, of the smaller copies made of every image for listings and
+/// `srcset` (`GET /api/v1/images/{key}?width=`): only those narrower than the image itself.
+pub const VARIANT_WIDTHS: [u32; 3] = [160, 320, 640];
+
+/// An upload made safe to store and serve, with its narrower copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CleanImage {
     pub kind: ImageKind,
     pub bytes: Vec<u8>,
+    /// (width, bytes) for each of [`VARIANT_WIDTHS`] narrower than the image, in its format.
+    pub variants: Vec<(u32, Vec<u8>)>,
 }
 
 /// Checks that `bytes` are one JPEG, PNG or WebP image and nothing else, and re-encodes it in
@@ -205,8 +211,17 @@ pub(crate) fn clean_image(bytes: &[u8]) -> Result<CleanImage, ImageProblem> {
     let icc_profile = decoder.icc_profile().ok().flatten();
     let mut image = DynamicImage::from_decoder(decoder).map_err(decoding)?;
     image.apply_orientation(orientation);
-    let encoded = encode(&image, kind, icc_profile).map_err(|e| broken(e.to_string()))?;
-    Ok(CleanImage { kind, bytes: encoded })
+    let encoded = encode(&image, kind, icc_profile.clone()).map_err(|e| broken(e.to_string()))?;
+    let variants = VARIANT_WIDTHS
+        .into_iter()
+        .filter(|width| *width < image.width())
+        .map(|width| {
+            let smaller = image.resize(width, u32::MAX, image::imageops::FilterType::Triangle);
+            encode(&smaller, kind, icc_profile.clone()).map(|bytes| (width, bytes))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| broken(e.to_string()))?;
+    Ok(CleanImage { kind, bytes: encoded, variants })
 }
 
 fn encode(

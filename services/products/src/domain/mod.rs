@@ -1,8 +1,10 @@
 //! The catalog's types and rules, with no I/O: products and their validation, SKUs,
-//! categories, list queries and search syntax, stock reservations, image formats.
+//! categories, list queries and search syntax, stock reservations, image formats, the demo
+//! catalog's pictures.
 
 pub mod image;
 pub mod listing;
+pub mod picture;
 pub mod product;
 pub mod search;
 pub mod sku;

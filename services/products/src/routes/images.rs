@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use kit::auth::AdminUser;
 use kit::error::{PROBLEM_JSON, ProblemBody};
-use kit::extract::Path;
+use kit::extract::{Path, Query};
 use kit::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::images::ImageError;
-use crate::domain::image::{ImageKey, ImageProblem, MAX_IMAGE_BYTES};
+use crate::domain::image::{ImageKey, ImageProblem, MAX_IMAGE_BYTES, VARIANT_WIDTHS};
 use crate::state::AppState;
 
 /// A multipart body carries headers around the image.
@@ -135,19 +135,38 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// An image's bytes, cacheable forever (its key is its content hash).
-#[utoipa::path(get, path = "/api/v1/images/{key}", tag = "images", params(("key" = String, Path)),
+/// `?width=` of an image: one of the widths copies are made at.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImageQuery {
+    /// 160, 320 or 640: the copy that wide (for `srcset`), or the image itself when it is
+    /// narrower. Absent: the image as uploaded (cleaned).
+    width: Option<u32>,
+}
+
+/// An image's bytes, or a narrower copy of it, cacheable forever (its key is its content hash).
+#[utoipa::path(get, path = "/api/v1/images/{key}", tag = "images", params(("key" = String, Path), ImageQuery),
     responses((status = 200, description = "the image", content_type = "image/*"), (status = 304, description = "unchanged"),
+        (status = 400, description = "a width copies are not made at", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "no such image", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 503, description = "the image store is not reachable", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn get_image(
     State(state): State<AppState>,
     Path(key): Path<String>,
+    Query(query): Query<ImageQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     const NO_SUCH_IMAGE: &str = "no such image";
+    if let Some(width) = query.width
+        && !VARIANT_WIDTHS.contains(&width)
+    {
+        return Err(ApiError::invalid_field("width", format!("must be one of {VARIANT_WIDTHS:?}")));
+    }
     let key = ImageKey::parse(&key).ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
-    let etag = format!("\"{}\"", key.hash());
+    let etag = match query.width {
+        Some(width) => format!("\"{}-w{width}\"", key.hash()),
+        None => format!("\"{}\"", key.hash()),
+    };
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
     if headers
         .get(header::IF_NONE_MATCH)
@@ -157,7 +176,8 @@ pub(crate) async fn get_image(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [(header::CACHE_CONTROL, cache)])
             .into_response());
     }
-    let image = state.images.image(&key).await?.ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
+    let image =
+        state.images.image(&key, query.width).await?.ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
     let mut response = Body::from_stream(image.body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(image.kind.content_type()));

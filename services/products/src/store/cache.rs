@@ -333,6 +333,10 @@ impl<S: CatalogStore + 'static> CatalogStore for CachedCatalog<S> {
     async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError> {
         self.inner.lookup(ids).await
     }
+
+    async fn without_images(&self, limit: u64) -> Result<Vec<(Uuid, String, String)>, StoreError> {
+        self.inner.without_images(limit).await
+    }
 }
 
 #[async_trait]

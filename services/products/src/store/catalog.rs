@@ -6,7 +6,7 @@ use contracts::events::{ProductCreated, ProductDeleted, ProductSnapshot, Product
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -37,6 +37,8 @@ pub trait CatalogStore: Send + Sync {
     /// Price, name, SKU and first image of each id found, deleted ones flagged. Never cached:
     /// orders are priced from it, and carts show it.
     async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError>;
+    /// Up to `limit` live products with no image: (id, name, category slug), oldest first.
+    async fn without_images(&self, limit: u64) -> Result<Vec<(Uuid, String, String)>, StoreError>;
 }
 
 impl SqlCatalog {
@@ -225,6 +227,30 @@ impl CatalogStore for SqlCatalog {
         self.outbox.record(&txn, changed).await?;
         txn.commit().await?;
         Ok(self.hydrate(vec![model]).await?.pop())
+    }
+
+    async fn without_images(&self, limit: u64) -> Result<Vec<(Uuid, String, String)>, StoreError> {
+        use sea_orm::sea_query::{ExprTrait, Query};
+        let has_image = Query::select()
+            .expr(Expr::val(1))
+            .from(product_image::Entity)
+            .and_where(
+                Expr::col((product_image::Entity, product_image::Column::ProductId))
+                    .equals((product::Entity, product::Column::Id)),
+            )
+            .to_owned();
+        Ok(product::Entity::find()
+            .select_only()
+            .column(product::Column::Id)
+            .column(product::Column::Name)
+            .column(product::Column::Category)
+            .filter(product::Column::DeletedAt.is_null())
+            .filter(Expr::exists(has_image).not())
+            .order_by_asc(product::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     async fn lookup(&self, ids: &[Uuid]) -> Result<Vec<LookupItem>, StoreError> {

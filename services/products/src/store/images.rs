@@ -23,6 +23,11 @@ pub struct ImageStore {
     store: Arc<dyn ObjectStore>,
 }
 
+/// Where the copy of `key` that is `width` pixels wide is stored: `w<width>/<key>`.
+fn variant_path(key: &ImageKey, width: u32) -> Path {
+    Path::from(format!("w{width}/{}", key.as_str()))
+}
+
 /// A stored image being read.
 pub struct StoredImage {
     pub kind: ImageKind,
@@ -71,9 +76,25 @@ impl ImageStore {
         Ok(key)
     }
 
+    /// Stores the copy of the image under `key` that is `width` pixels wide.
+    pub async fn put_variant(&self, key: &ImageKey, width: u32, bytes: Bytes) -> object_store::Result<()> {
+        self.store.put(&variant_path(key, width), PutPayload::from_bytes(bytes)).await?;
+        Ok(())
+    }
+
+    /// Opens the copy of `key` that is `width` pixels wide; `Ok(None)` when there is none (the
+    /// image is narrower, or was stored before copies were made).
+    pub async fn get_variant(&self, key: &ImageKey, width: u32) -> object_store::Result<Option<StoredImage>> {
+        self.read(key, &variant_path(key, width)).await
+    }
+
     /// Opens a stored image; `Ok(None)` when there is none under `key`.
     pub async fn get(&self, key: &ImageKey) -> object_store::Result<Option<StoredImage>> {
-        match self.store.get(&Path::from(key.as_str())).await {
+        self.read(key, &Path::from(key.as_str())).await
+    }
+
+    async fn read(&self, key: &ImageKey, path: &Path) -> object_store::Result<Option<StoredImage>> {
+        match self.store.get(path).await {
             Ok(result) => {
                 let size = result.meta.size;
                 Ok(Some(StoredImage { kind: key.kind(), size, body: result.into_stream() }))
