@@ -36,6 +36,12 @@ pub enum Endpoint {
     ProxiedRefusal,
     /// The same request straight to the products service.
     DirectRefusal,
+    /// The storefront's home page (HTML).
+    PageHome,
+    /// A storefront category page (HTML): `/c/{category}`.
+    PageCategory,
+    /// A storefront product page (HTML): `/p/{id}`.
+    PageProduct,
 }
 
 impl Endpoint {
@@ -51,6 +57,9 @@ impl Endpoint {
             Endpoint::ServiceHealth => "service /healthz",
             Endpoint::ProxiedRefusal => "400 via gateway",
             Endpoint::DirectRefusal => "400 direct",
+            Endpoint::PageHome => "home page",
+            Endpoint::PageCategory => "category page",
+            Endpoint::PageProduct => "product page",
         }
     }
 

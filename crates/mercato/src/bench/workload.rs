@@ -22,6 +22,9 @@ const SAMPLE_PAGE_SIZE: u64 = 100;
 const BROWSE_PAGE_SIZE: u64 = 20;
 /// The proxy hop measured with the same trivial request through the gateway and directly.
 const PROXY_WEIGHTS: [(Endpoint, u32); 2] = [(Endpoint::ProxiedRefusal, 1), (Endpoint::DirectRefusal, 1)];
+/// The storefront's pages: of every 10, 2 home pages, 4 category pages, 4 product pages.
+const STOREFRONT_WEIGHTS: [(Endpoint, u32); 3] =
+    [(Endpoint::PageHome, 2), (Endpoint::PageCategory, 4), (Endpoint::PageProduct, 4)];
 /// A product id that is not a UUID: the products service refuses it before any I/O.
 const MALFORMED_PRODUCT_PATH: &str = "/api/v1/products/not-a-product-id";
 /// The service whose `/healthz` the ceiling (and the proxy scenario) calls directly.
@@ -62,6 +65,9 @@ pub enum Scenario {
     /// The cost of the gateway's proxy hop: the products service's smallest answer (400 for a
     /// malformed id, no database) through the gateway, then directly, half the duration each.
     Proxy,
+    /// The storefront's HTML pages through the gateway, as a shopper's browser asks for them:
+    /// 20% home, 40% category pages, 40% product pages.
+    Storefront,
 }
 
 impl Scenario {
@@ -75,6 +81,7 @@ impl Scenario {
             Scenario::Mixed => &MIXED_WEIGHTS,
             Scenario::Ceiling => &CEILING_WEIGHTS,
             Scenario::Proxy => &PROXY_WEIGHTS,
+            Scenario::Storefront => &STOREFRONT_WEIGHTS,
         }
     }
 
@@ -165,10 +172,16 @@ impl Workload {
         let target = target.trim_end_matches('/').to_owned();
         let mut workload =
             Workload { target: target.clone(), weights: scenario.weights().to_vec(), ..Workload::default() };
-        if scenario.uses(Endpoint::Browse) || scenario.uses(Endpoint::FirstPage) {
+        if scenario.uses(Endpoint::Browse)
+            || scenario.uses(Endpoint::FirstPage)
+            || scenario.uses(Endpoint::PageCategory)
+        {
             workload.categories = fetch_categories(client, &target).await?;
         }
-        if [Endpoint::Search, Endpoint::Product, Endpoint::Checkout].iter().any(|e| scenario.uses(*e)) {
+        if [Endpoint::Search, Endpoint::Product, Endpoint::Checkout, Endpoint::PageProduct]
+            .iter()
+            .any(|e| scenario.uses(*e))
+        {
             let products = sample_products(client, &target).await?;
             workload.words = words_of(products.iter().map(|p| p.name.as_str()));
             workload.in_stock_ids = products.iter().filter(|p| p.stock > 0).map(|p| p.id.clone()).collect();
@@ -224,6 +237,15 @@ impl Workload {
             }
             Endpoint::DirectRefusal => {
                 self.get(Endpoint::DirectRefusal, format!("{}{MALFORMED_PRODUCT_PATH}", self.service_url))
+            }
+            Endpoint::PageHome => self.get(Endpoint::PageHome, format!("{}/", self.target)),
+            Endpoint::PageCategory => {
+                let slug = pick(&self.categories, rng).map(|c| c.slug.as_str()).unwrap_or_default();
+                self.get(Endpoint::PageCategory, format!("{}/c/{slug}", self.target))
+            }
+            Endpoint::PageProduct => {
+                let id = pick(&self.product_ids, rng).map(String::as_str).unwrap_or_default();
+                self.get(Endpoint::PageProduct, format!("{}/p/{id}", self.target))
             }
         }
     }
