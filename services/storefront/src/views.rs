@@ -24,6 +24,8 @@ pub fn layout(chrome: &Chrome, title: &str, main: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · mercato" }
+                // No icon to fetch: browsers would ask for /favicon.ico (a 404) on every visit.
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/site.css";
                 script src="/assets/site.js" defer {}
             }
