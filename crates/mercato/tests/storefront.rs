@@ -245,3 +245,30 @@ async fn a_shopper_fills_a_cart_checks_out_once_on_a_double_submit_and_cancels()
 async fn stock(t: &TestShop, id: &str) -> serde_json::Value {
     t.get(&format!("/api/v1/products/{id}")).await["stock"].clone()
 }
+
+#[tokio::test]
+async fn the_account_page_adds_and_deletes_addresses_and_shows_refusals_beside_the_field() {
+    let t = start().await;
+    let mut browser = Browser::new(&t);
+    browser.sign_up("account@shop.test").await;
+    let address =
+        [("line1", "9 Elm St"), ("city", "Shelbyville"), ("postal_code", "54321"), ("country", "US")];
+    let (status, location, _) = browser.submit("/account", "/account/addresses", &address).await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/account")));
+    let (_, account) = browser.get("/account").await;
+    assert!(account.contains("9 Elm St, Shelbyville, 54321, US"), "{account}");
+
+    let bad = [("line1", "1 Nowhere"), ("city", "X"), ("postal_code", "1"), ("country", "ZZZ")];
+    let (status, _, html) = browser.submit("/account", "/account/addresses", &bad).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(html.contains("id=\"f-country-error\""), "the country's message beside it: {html}");
+
+    let marker = "action=\"/account/addresses/";
+    let start = account.find(marker).unwrap() + marker.len();
+    let id = &account[start..start + 36];
+    let (status, location, _) =
+        browser.submit("/account", &format!("/account/addresses/{id}/delete"), &[]).await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/account")));
+    let (_, account) = browser.get("/account").await;
+    assert!(!account.contains("9 Elm St") && account.contains("No saved addresses yet"), "{account}");
+}
