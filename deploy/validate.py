@@ -75,6 +75,18 @@ EXCEPTIONS = [
         "why": "read only without MERCATO_REDIS__URL (the embedded shop's SQLite); deployments keep carts in Redis",
         "unless": lambda env: bool(env.get("MERCATO_REDIS__URL")),
     },
+    {
+        "service": "storefront",
+        "any_of": ["MERCATO_SESSION__KEY", "MERCATO_SESSION__KEY_FILE"],
+        "why": "the key comes either inline from the Secret (Kubernetes) or as a file (compose); the inline one wins",
+    },
+    {
+        "service": "storefront",
+        "any_of": ["MERCATO_SESSION__GENERATE_KEY"],
+        "why": "generating a missing key file is for one process (mercato up, in its data directory); a "
+        "deployment's replicas must share the key they are given",
+        "unless": lambda env: True,
+    },
 ]
 
 # Services `mercato serve` knows that the deployment assets do not run yet, with why. Every
@@ -90,6 +102,7 @@ FOREIGN = {
     "products": TELEMETRY | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"},
     "orders": TELEMETRY,
     "carts": TELEMETRY,
+    "storefront": TELEMETRY,
 }
 
 # Stand-ins for values kept in Secrets, so `--check` can load the rest.
@@ -100,6 +113,8 @@ def secret_stand_in(name: str) -> str:
         return "redis://:check@redis.invalid:6379"
     if name.endswith("EVENTS__URL"):
         return "amqp://check:check@rabbitmq.invalid:5672/%2f"
+    if name.endswith("SESSION__KEY"):
+        return "c3RhbmQtaW4tZm9yLWEtc2Vzc2lvbi1rZXktMzJieXQ="  # 32 bytes, base64
     return "stand-in-for-a-secret-value"
 
 

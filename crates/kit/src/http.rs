@@ -125,6 +125,17 @@ impl HttpServer {
     /// router of `service`.
     pub async fn bind(service: Service, http: &HttpConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(http.listen).await?;
+        Self::bind_on(service, listener, http).await
+    }
+
+    /// As [`Self::bind`], serving on `listener`, bound already (a shop that must tell another
+    /// service where this one listens before building it); `http.operations_listen` is bound
+    /// here.
+    pub async fn bind_on(
+        service: Service,
+        listener: TcpListener,
+        http: &HttpConfig,
+    ) -> std::io::Result<Self> {
         let draining = Draining::default();
         let operations = match http.operations_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),

@@ -16,6 +16,7 @@ use kit::config::{DatabaseConfig, HttpConfig, Settings};
 use orders::OrdersConfig;
 use products::ProductsConfig;
 use std::collections::HashMap;
+use storefront::StorefrontConfig;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,12 +46,20 @@ pub struct Overrides {
     pub products: fn(&mut ProductsConfig),
     pub orders: fn(&mut OrdersConfig),
     pub carts: fn(&mut CartsConfig),
+    pub storefront: fn(&mut StorefrontConfig),
     pub gateway: fn(&mut GatewayConfig),
 }
 
 impl Default for Overrides {
     fn default() -> Self {
-        Self { users: |_| {}, products: |_| {}, orders: |_| {}, carts: |_| {}, gateway: |_| {} }
+        Self {
+            users: |_| {},
+            products: |_| {},
+            orders: |_| {},
+            carts: |_| {},
+            storefront: |_| {},
+            gateway: |_| {},
+        }
     }
 }
 
@@ -75,6 +84,7 @@ pub enum Member {
     Products,
     Orders,
     Carts,
+    Storefront,
     Gateway,
 }
 
@@ -85,6 +95,7 @@ impl Member {
             Member::Products => "products",
             Member::Orders => "orders",
             Member::Carts => "carts",
+            Member::Storefront => "storefront",
             Member::Gateway => "gateway",
         }
     }
@@ -97,6 +108,7 @@ struct Settled {
     products: ProductsConfig,
     orders: OrdersConfig,
     carts: CartsConfig,
+    storefront: StorefrontConfig,
     gateway: GatewayConfig,
 }
 
@@ -115,6 +127,8 @@ pub struct Shop {
     pub products: SocketAddr,
     pub orders: SocketAddr,
     pub carts: SocketAddr,
+    /// The web pages, which the gateway serves at `/` (and every other non-API path).
+    pub storefront: SocketAddr,
     settings: Settled,
     /// The in-process event bus every service of the shop publishes on and consumes from.
     bus: kit::events::Bus,
@@ -181,6 +195,20 @@ pub fn carts_defaults(data_dir: &Path, services: ServiceAddrs, secret: &str) -> 
     }
 }
 
+/// The storefront's embedded settings: calling the API through the gateway at `gateway`, its
+/// session key generated once in the data directory (like the token signing key), so sessions
+/// outlive a restart.
+pub fn storefront_defaults(data_dir: &Path, gateway: SocketAddr) -> StorefrontConfig {
+    let mut config = StorefrontConfig {
+        http: loopback_any_port(),
+        gateway_url: format!("http://{gateway}"),
+        ..StorefrontConfig::default()
+    };
+    config.session.key_file = Some(data_dir.join("keys").join("storefront-session.key"));
+    config.session.generate_key = true;
+    config
+}
+
 /// Where each service of the embedded shop listens (carts: once it does).
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceAddrs {
@@ -188,6 +216,8 @@ pub struct ServiceAddrs {
     pub products: SocketAddr,
     pub orders: SocketAddr,
     pub carts: Option<SocketAddr>,
+    /// The storefront's listener, bound before the gateway that routes pages to it.
+    pub storefront: Option<SocketAddr>,
 }
 
 /// A fresh secret for one run's service client (the services of one process share it).
@@ -207,6 +237,15 @@ pub fn gateway_defaults(listen: SocketAddr, operations: SocketAddr, services: Se
     config.upstreams.insert("orders".into(), format!("http://{}", services.orders));
     if let Some(carts) = services.carts {
         config.upstreams.insert("carts".into(), format!("http://{carts}"));
+    }
+    match services.storefront {
+        Some(storefront) => {
+            config.upstreams.insert("storefront".into(), format!("http://{storefront}"));
+        }
+        None => {
+            config.upstreams.remove("storefront");
+            config.storefront_upstream = None;
+        }
     }
     config
 }
@@ -309,6 +348,7 @@ impl Shop {
             products: products.http.listen,
             orders: orders.http.listen,
             carts: None,
+            storefront: None,
         };
         let mut carts = carts_defaults(dir, services, &carts_secret);
         carts.events.url = broker.clone();
@@ -320,6 +360,18 @@ impl Shop {
         carts.http.listen = carts_app.local_addr();
         services.carts = Some(carts.http.listen);
 
+        // The storefront calls the API through the gateway, and the gateway routes pages to the
+        // storefront: its listener is bound first, the gateway told where, then it is built.
+        // The gateway's address is filled in once the gateway listens (port 0 in tests).
+        let storefront = storefront_defaults(dir, options.listen);
+        let mut storefront = with_env_overrides(storefront, "storefront")?;
+        (over.storefront)(&mut storefront);
+        let storefront_listener = tokio::net::TcpListener::bind(storefront.http.listen)
+            .await
+            .with_context(|| format!("the storefront cannot listen on {}", storefront.http.listen))?;
+        storefront.http.listen = storefront_listener.local_addr()?;
+        services.storefront = Some(storefront.http.listen);
+
         let mut gateway = gateway_defaults(options.listen, options.gateway_operations, services);
         gateway.events.url = broker;
         let mut gateway = with_env_overrides(gateway, "gateway")?;
@@ -329,6 +381,12 @@ impl Shop {
             .with_context(|| format!("starting the gateway on {} (--listen)", options.listen))?;
         gateway.http.listen = gateway_app.local_addr();
         gateway.http.operations_listen = Some(gateway_app.operations_addr());
+        if storefront.gateway_url == format!("http://{}", options.listen) {
+            storefront.gateway_url = format!("http://{}", gateway.http.listen);
+        }
+        let storefront_app = storefront::Application::build_on(storefront.clone(), storefront_listener)
+            .await
+            .context("starting the storefront")?;
 
         let mut shop = Self {
             gateway: gateway.http.listen,
@@ -337,7 +395,8 @@ impl Shop {
             products: products.http.listen,
             orders: orders.http.listen,
             carts: carts.http.listen,
-            settings: Settled { users, products, orders, carts, gateway },
+            storefront: storefront.http.listen,
+            settings: Settled { users, products, orders, carts, storefront, gateway },
             bus,
             running: HashMap::new(),
             shutdown: CancellationToken::new(),
@@ -359,6 +418,9 @@ impl Shop {
             Member::Carts,
             |stop| async move { carts_app.run(stop).await.map_err(anyhow::Error::from) },
         );
+        shop.spawn(Member::Storefront, |stop| async move {
+            storefront_app.run(stop).await.map_err(anyhow::Error::from)
+        });
         shop.spawn(Member::Gateway, |stop| async move { gateway_app.run(stop).await });
         Ok(shop)
     }
@@ -403,6 +465,10 @@ impl Shop {
             }
             Member::Carts => {
                 let app = carts::Application::build_with_events(s.carts.clone(), bus).await?;
+                self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
+            }
+            Member::Storefront => {
+                let app = storefront::Application::build(s.storefront.clone()).await?;
                 self.spawn(member, |stop| async move { app.run(stop).await.map_err(anyhow::Error::from) });
             }
             Member::Gateway => {

@@ -34,7 +34,7 @@ const COMMAND_VARIABLES: [&str; 8] = [
 /// Settings without a usable default: the service refuses to start until they are set. Two
 /// names for one setting are alternatives. `mercato env` marks them; a test checks each is
 /// refused when unset.
-const REQUIRED: [(ServiceName, &str, &str); 7] = [
+const REQUIRED: [(ServiceName, &str, &str); 8] = [
     (ServiceName::Users, "MERCATO_DATABASE__URL", "required: sqlite://… or postgres://…"),
     (ServiceName::Users, "MERCATO_AUTH__SIGNING_KEY", "required, or MERCATO_AUTH__SIGNING_KEY_FILE"),
     (ServiceName::Products, "MERCATO_DATABASE__URL", "required: sqlite://… or postgres://…"),
@@ -46,6 +46,11 @@ const REQUIRED: [(ServiceName, &str, &str); 7] = [
         "required: redis://… (the store), or MERCATO_DATABASE__URL=sqlite://…",
     ),
     (ServiceName::Carts, "MERCATO_SERVICE_CLIENT_SECRET", "required: 16+ characters, as users has it"),
+    (
+        ServiceName::Storefront,
+        "MERCATO_SESSION__KEY",
+        "required (32 random bytes, base64), or MERCATO_SESSION__KEY_FILE",
+    ),
 ];
 
 /// Notes on variables whose default alone would mislead.
@@ -83,6 +88,7 @@ fn settings_defaults(service: ServiceName) -> anyhow::Result<Vec<EnvVariable>> {
         ServiceName::Products => kit::config::env_defaults::<products::ProductsConfig>(),
         ServiceName::Orders => kit::config::env_defaults::<orders::OrdersConfig>(),
         ServiceName::Carts => kit::config::env_defaults::<carts::CartsConfig>(),
+        ServiceName::Storefront => kit::config::env_defaults::<storefront::StorefrontConfig>(),
     }?)
 }
 
@@ -143,6 +149,7 @@ pub fn check(service: ServiceName) -> anyhow::Result<()> {
         ServiceName::Products => load::<products::ProductsConfig>().map(drop),
         ServiceName::Orders => load::<orders::OrdersConfig>().map(drop),
         ServiceName::Carts => load::<carts::CartsConfig>().map(drop),
+        ServiceName::Storefront => load::<storefront::StorefrontConfig>().map(drop),
     }
 }
 
@@ -200,6 +207,7 @@ pub fn known_to_up() -> anyhow::Result<Vec<String>> {
         ServiceName::Products,
         ServiceName::Orders,
         ServiceName::Carts,
+        ServiceName::Storefront,
     ] {
         let prefix = format!("MERCATO_{}__", service.as_str().to_ascii_uppercase());
         for name in settings_variables(service)? {
@@ -283,6 +291,7 @@ mod tests {
                 ServiceName::Products,
                 ServiceName::Orders,
                 ServiceName::Carts,
+                ServiceName::Storefront,
             ]
             .into_iter()
             .any(|s| variables(s).unwrap().iter().any(|n| n == name));

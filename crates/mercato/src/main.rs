@@ -259,11 +259,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     outln!("    API docs http://{gateway}/docs");
     outln!("    health   http://{}/readyz (and /healthz, /metrics)", shop.gateway_operations);
     outln!(
-        "    services users {}, products {}, orders {}, carts {}",
+        "    services users {}, products {}, orders {}, carts {}, storefront {}",
         shop.users,
         shop.products,
         shop.orders,
-        shop.carts
+        shop.carts,
+        shop.storefront
     );
     for (part, place) in shop.storage() {
         outln!("    {part:<8} {place}");

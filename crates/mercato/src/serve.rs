@@ -14,6 +14,7 @@ pub enum ServiceName {
     Products,
     Orders,
     Carts,
+    Storefront,
 }
 
 impl ServiceName {
@@ -24,6 +25,7 @@ impl ServiceName {
             ServiceName::Products => "products",
             ServiceName::Orders => "orders",
             ServiceName::Carts => "carts",
+            ServiceName::Storefront => "storefront",
         }
     }
 }
@@ -54,6 +56,11 @@ pub async fn serve(service: ServiceName, shutdown: CancellationToken) -> anyhow:
         ServiceName::Carts => {
             let config: carts::CartsConfig = kit::config::load()?;
             carts::Application::build(config).await?.run(shutdown).await?;
+            Ok(())
+        }
+        ServiceName::Storefront => {
+            let config: storefront::StorefrontConfig = kit::config::load()?;
+            storefront::Application::build(config).await?.run(shutdown).await?;
             Ok(())
         }
     }

@@ -56,6 +56,8 @@ fn over_rabbitmq() -> Overrides {
         orders: |c| c.events.url = amqp_url(),
         gateway: |c| c.events.url = amqp_url(),
         carts: |c| c.events.url = amqp_url(),
+        // The storefront takes no events: it is a client of the API.
+        storefront: |_| {},
     }
 }
 

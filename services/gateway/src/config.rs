@@ -29,6 +29,10 @@ pub struct GatewayConfig {
     pub routes: Vec<RouteConfig>,
     /// Paths that accept larger bodies (image uploads), as segment globs.
     pub upload_routes: Vec<UploadRouteConfig>,
+    /// The upstream serving the shop's web pages (`storefront`): every path that is not
+    /// `/api/…`, `/internal/…`, an operations path or one of the gateway's own goes there,
+    /// unchanged. Empty: those paths answer 404.
+    pub storefront_upstream: Option<String>,
     /// The upstream serving the JSON Web Key Set (`/api/v1/auth/jwks.json`) that verifies tokens.
     pub auth_upstream: String,
     /// Paths where a bad or expired bearer token is ignored instead of answering 401: signing
@@ -177,6 +181,7 @@ impl Default for GatewayConfig {
                 ("products".to_owned(), "http://127.0.0.1:8082".to_owned()),
                 ("orders".to_owned(), "http://127.0.0.1:8083".to_owned()),
                 ("carts".to_owned(), "http://127.0.0.1:8084".to_owned()),
+                ("storefront".to_owned(), "http://127.0.0.1:8085".to_owned()),
             ]),
             replicas: ReplicasConfig::default(),
             routes: vec![
@@ -192,6 +197,7 @@ impl Default for GatewayConfig {
                 pattern: "/api/v1/products/*/images".to_owned(),
                 body_limit_bytes: 6 * MIB,
             }],
+            storefront_upstream: Some("storefront".to_owned()),
             auth_upstream: "users".to_owned(),
             token_optional_prefixes: vec!["/api/v1/auth".to_owned()],
             upstream_timeout_ms: 10_000,
@@ -233,6 +239,11 @@ impl GatewayConfig {
                 "replicas",
                 "readiness_interval_ms, eject_after_failures and ejection_ms must be above 0",
             ));
+        }
+        if let Some(storefront) = self.storefront_upstream.as_deref().filter(|s| !s.is_empty())
+            && !self.upstreams.contains_key(storefront)
+        {
+            return Err(ConfigError::invalid("storefront_upstream", self.not_an_upstream(storefront)));
         }
         if !self.upstreams.contains_key(&self.auth_upstream) {
             return Err(ConfigError::invalid("auth_upstream", self.not_an_upstream(&self.auth_upstream)));

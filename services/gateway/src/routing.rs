@@ -146,7 +146,7 @@ pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
 
 /// `.` and `..` segments (also percent-encoded) are refused: a server that normalises them
 /// behind the gateway could otherwise be steered out of the routed prefix, e.g. to `/internal`.
-fn has_dot_segment(path: &str) -> bool {
+pub(crate) fn has_dot_segment(path: &str) -> bool {
     path.split('/').any(|segment| {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         decoded == "." || decoded == ".."

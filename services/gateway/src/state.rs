@@ -17,6 +17,8 @@ use crate::routing::{self, RouteTable, Upstreams};
 pub(crate) struct AppState {
     pub routes: RouteTable,
     pub upstreams: Upstreams,
+    /// Where the shop's web pages are served (`storefront_upstream`), if anywhere.
+    pub storefront: Option<Arc<routing::Upstream>>,
     pub proxy: Proxy,
     pub verifier: Arc<TokenVerifier>,
     pub rate_limiter: Option<SharedRateLimiter>,
@@ -39,6 +41,11 @@ impl AppState {
         Ok(Self {
             routes: RouteTable::new(config, &upstreams)?,
             verifier: Arc::new(crate::auth::verifier(auth_upstream.client.clone())),
+            storefront: config
+                .storefront_upstream
+                .as_deref()
+                .filter(|name| !name.is_empty())
+                .and_then(|name| upstreams.get(name).cloned()),
             upstreams,
             proxy: Proxy::new(
                 Duration::from_millis(config.client.connect_timeout_ms),

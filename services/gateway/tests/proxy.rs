@@ -192,6 +192,9 @@ async fn spawn_gateway(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
     config.upstreams.insert("products".into(), format!("http://{upstream}"));
     config.upstreams.insert("carts".into(), format!("http://{upstream}"));
     config.upstreams.insert("orders".into(), format!("http://127.0.0.1:{}", dead_port()));
+    // No storefront unless a test names one, so unknown paths stay 404 problems here.
+    config.upstreams.remove("storefront");
+    config.storefront_upstream = None;
     adjust(&mut config);
     let app = Application::build(config).await.unwrap();
     let url = format!("http://{}", app.local_addr());
@@ -252,6 +255,26 @@ async fn internal_paths_are_never_routed() {
     problem(gw.get("/internal/x").await, StatusCode::NOT_FOUND).await;
     problem(gw.get("/internal/users/42").await, StatusCode::NOT_FOUND).await;
     assert_eq!(gw.echoed(), 0);
+}
+
+#[tokio::test]
+async fn pages_go_to_the_storefront_but_api_internal_operations_and_docs_do_not() {
+    let gw = spawn_gateway(|config| {
+        let products = config.upstreams["products"].clone();
+        config.upstreams.insert("storefront".into(), products);
+        config.storefront_upstream = Some("storefront".into());
+    })
+    .await;
+    for page in ["/", "/p/42", "/c/shoes?sort=name", "/signin"] {
+        assert_eq!(gw.get(page).await.status(), StatusCode::OK, "{page}");
+    }
+    assert_eq!(gw.echoed(), 4);
+    problem(gw.get("/internal/x").await, StatusCode::NOT_FOUND).await;
+    problem(gw.get("/api/v1/nothing/here").await, StatusCode::NOT_FOUND).await;
+    problem(gw.get("/healthz").await, StatusCode::NOT_FOUND).await;
+    assert_eq!(gw.get("/docs").await.status(), StatusCode::OK);
+    assert_eq!(gw.get("/asyncapi.json").await.status(), StatusCode::OK);
+    assert_eq!(gw.echoed(), 4, "reserved paths and the gateway's own never reach the storefront");
 }
 
 #[tokio::test]

@@ -71,3 +71,7 @@ ENV
 write_once "$dir/carts.env" <<ENV
 service-client-secret=$carts_client
 ENV
+# The storefront's session key: 32 random bytes, base64 (every replica the same).
+write_once "$dir/storefront.env" <<ENV
+session-key=$(openssl rand -base64 32)
+ENV

@@ -23,7 +23,7 @@ use crate::state::AppState;
 /// The gateway's name in logs, spans and metrics.
 pub(crate) const SERVICE: &str = "gateway";
 
-/// Fallback for paths no route serves, `/internal/…` among them.
+/// The answer for paths nothing serves, `/internal/…` among them.
 pub(crate) async fn not_found(request: Request) -> ApiError {
     ApiError::not_found(format!("no public route for {} {}", request.method(), request.uri().path()))
 }
@@ -46,7 +46,8 @@ pub(crate) fn router(state: Arc<AppState>, config: &GatewayConfig, operations: O
         .route("/docs", get(docs::page))
         .route("/docs/{asset}", get(docs::asset))
         .route("/api/{*path}", any(proxy::forward))
-        .fallback(not_found)
+        // The gateway's own routes above win; every other page goes to the storefront.
+        .fallback(proxy::storefront)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), admission::admit));
     let public =
         kit::http::with_request_timeout(public, config.http.request_timeout()).with_state(Arc::clone(&state));
