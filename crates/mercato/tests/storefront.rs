@@ -217,6 +217,8 @@ async fn a_shopper_fills_a_cart_checks_out_once_on_a_double_submit_and_cancels()
     let (status, location, _) = browser.submit("/checkout", "/checkout/address", &address).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, checkout) = browser.get(location.as_deref().unwrap()).await;
+    assert!(checkout.contains("<dt>Tax</dt><dd>$"), "the review shows the tax before ordering: {checkout}");
+    assert!(checkout.contains("<dt>Total</dt>"), "and the total: {checkout}");
     let key = hidden(&checkout, "idempotency_key");
     let csrf = hidden(&checkout, "csrf");
     let marker = "name=\"address_id\" id=\"a-";
@@ -271,4 +273,24 @@ async fn the_account_page_adds_and_deletes_addresses_and_shows_refusals_beside_t
     assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/account")));
     let (_, account) = browser.get("/account").await;
     assert!(!account.contains("9 Elm St") && account.contains("No saved addresses yet"), "{account}");
+}
+
+/// Pages stay light (issue 14: each under 50 KB of HTML) with a full listing page of products.
+#[tokio::test]
+async fn a_full_category_page_and_a_product_page_are_under_50_kb() {
+    let t = start().await;
+    let mut last = String::new();
+    for n in 0..24 {
+        let created = t.create_product(&format!("Stoneware Bowl {n}"), "Tableware", 900 + n, 5).await;
+        last = created["id"].as_str().unwrap().to_owned();
+    }
+    let mut browser = Browser::new(&t);
+    for page in ["/".to_owned(), "/c/tableware".to_owned(), format!("/p/{last}"), "/search?q=bowl".to_owned()]
+    {
+        let (status, html) = browser.get(&page).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(html.len() < 50 * 1024, "{page} is {} bytes", html.len());
+    }
+    let (_, listing) = browser.get("/c/tableware").await;
+    assert!(listing.matches("Stoneware Bowl").count() >= 20, "a full page of products");
 }

@@ -47,6 +47,7 @@ const ABANDONED: &str =
     "checkout could not be completed (the products service did not answer); nothing was charged";
 
 kit::on_both_backends!(
+    a_quote_prices_and_taxes_like_the_order_and_records_nothing,
     a_placed_order_is_confirmed_with_its_stock_held,
     short_stock_is_409_naming_the_products_and_the_order_is_cancelled,
     a_product_not_for_sale_is_422_and_nothing_is_recorded,
@@ -476,6 +477,37 @@ macro_rules! snapshot {
 
 // ---------------------------------------------------------------------------------------------
 // The saga, branch by branch
+
+/// A checkout page's review: the same money as the order would have, nothing reserved or
+/// recorded; bounds and unknown products refused as placing would refuse them.
+async fn a_quote_prices_and_taxes_like_the_order_and_records_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let items = json!({"items": [{"product_id": TEA, "quantity": 1}, {"product_id": MUG, "quantity": 2}]});
+    let response = app.send(Method::POST, "/api/v1/orders/quote", &app.buyer, Some(items)).await;
+    assert_eq!(response.status(), 200);
+    let quote: Value = response.json().await.unwrap();
+    // 2 × 12.50 + 4.99 = 29.99; tax 8.25 % = 2.474… → 2.47, as the placed order has it.
+    assert_eq!(
+        (&quote["subtotal"]["amount"], &quote["tax"]["amount"], &quote["total"]["amount"]),
+        (&json!(2999), &json!(247), &json!(3246))
+    );
+    assert_eq!(quote["items"].as_array().unwrap().len(), 2);
+    assert_eq!(app.orders_recorded().await, 0, "nothing recorded");
+    assert!(app.products_received(Products::Reserve).await.is_empty(), "nothing reserved");
+
+    let gone = json!({"items": [{"product_id": GONE, "quantity": 1}]});
+    assert_eq!(app.send(Method::POST, "/api/v1/orders/quote", &app.buyer, Some(gone)).await.status(), 422);
+    let too_many = json!({"items": [{"product_id": TEA, "quantity": 1000}]});
+    assert_eq!(
+        app.send(Method::POST, "/api/v1/orders/quote", &app.buyer, Some(too_many)).await.status(),
+        400
+    );
+    let empty = json!({"items": []});
+    assert_eq!(app.send(Method::POST, "/api/v1/orders/quote", &app.buyer, Some(empty)).await.status(), 400);
+    let anonymous =
+        app.http.post(format!("{}/api/v1/orders/quote", app.base)).json(&json!({"items": []})).send();
+    assert_eq!(anonymous.await.unwrap().status(), 401);
+}
 
 async fn a_placed_order_is_confirmed_with_its_stock_held(backend: Backend) {
     let app = spawn_app(backend).await;

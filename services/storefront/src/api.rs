@@ -185,6 +185,14 @@ pub struct NewAddress {
     pub country: String,
 }
 
+/// What an order of some lines would cost now (`POST /api/v1/orders/quote`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Quote {
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Cart {
     pub items: Vec<CartLine>,
@@ -345,6 +353,16 @@ impl Gateway {
         let path = format!("/api/v1/cart/items/{product}");
         let body = serde_json::json!({"quantity": quantity});
         self.call(self.client.request(Method::PUT, &path).bearer(token).json(&body)).await
+    }
+
+    /// What an order of `lines` (product, quantity) would cost now, tax included.
+    pub async fn quote(&self, token: &str, lines: &[(uuid::Uuid, i64)]) -> ApiResult<Quote> {
+        let items: Vec<_> = lines
+            .iter()
+            .map(|(id, quantity)| serde_json::json!({"product_id": id, "quantity": quantity}))
+            .collect();
+        let body = serde_json::json!({ "items": items });
+        self.call(self.client.request(Method::POST, "/api/v1/orders/quote").bearer(token).json(&body)).await
     }
 
     /// Places the cart's order to `address_id`, keyed by `key`: the same key again answers the

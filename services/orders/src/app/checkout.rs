@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::return_stock;
 use crate::clients::{ProductsClient, ReserveOutcome, UsersClient};
 use crate::domain::{
-    CheckoutRequest, IdempotencyKey, Order, OrderStatus, PricedLine, ShippingChoice, Totals,
+    CheckoutRequest, IdempotencyKey, Order, OrderLineRequest, OrderStatus, PricedLine, ShippingChoice, Totals,
 };
 use crate::store::{NewOrder, OrderStore, StoreError};
 
@@ -39,6 +39,14 @@ const REPLAY_POLL: Duration = Duration::from_millis(50);
 /// Why an order was cancelled when its reservation's outcome was unknown.
 const ABANDONED: &str =
     "checkout could not be completed (the products service did not answer); nothing was charged";
+
+/// What an order would cost now ([`Checkout::quote`]).
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub currency: String,
+    pub lines: Vec<PricedLine>,
+    pub totals: Totals,
+}
 
 /// Placing orders: the saga, with what it needs.
 #[derive(Clone)]
@@ -125,6 +133,14 @@ impl Checkout {
         Self { store, users, products, currency: currency.into(), tax_rate_bp }
     }
 
+    /// What an order of `lines` would cost now: priced from the catalog and taxed exactly as
+    /// [`Self::place_order`] would, nothing reserved or recorded (a checkout page's review).
+    pub async fn quote(&self, lines: &[OrderLineRequest]) -> Result<Quote, CheckoutError> {
+        let lines = self.price_lines(lines).await?;
+        let totals = Totals::of(&lines, self.tax_rate_bp).ok_or(CheckoutError::TotalTooLarge)?;
+        Ok(Quote { currency: self.currency.to_string(), lines, totals })
+    }
+
     /// Places an order for the user `buyer` (whose access token is `buyer_token`, used to read
     /// their saved address).
     pub async fn place_order(
@@ -142,7 +158,7 @@ impl Checkout {
         }
 
         let shipping_address = self.shipping_address(buyer_token, &request.shipping).await?;
-        let lines = self.price_lines(&request).await?;
+        let lines = self.price_lines(&request.lines).await?;
         let totals = Totals::of(&lines, self.tax_rate_bp).ok_or(CheckoutError::TotalTooLarge)?;
         let new = NewOrder {
             user_id: buyer,
@@ -287,12 +303,12 @@ impl Checkout {
 
     /// The order's lines with SKU, name and price snapshotted now; unknown or deleted products
     /// are not for sale.
-    async fn price_lines(&self, request: &CheckoutRequest) -> Result<Vec<PricedLine>, CheckoutError> {
-        let ids: Vec<Uuid> = request.lines.iter().map(|l| l.product_id).collect();
+    async fn price_lines(&self, requested: &[OrderLineRequest]) -> Result<Vec<PricedLine>, CheckoutError> {
+        let ids: Vec<Uuid> = requested.iter().map(|l| l.product_id).collect();
         let found = self.products.lookup(&ids).await.map_err(CheckoutError::PricingUnavailable)?;
         let mut unavailable = Vec::new();
-        let mut lines = Vec::with_capacity(request.lines.len());
-        for line in &request.lines {
+        let mut lines = Vec::with_capacity(requested.len());
+        for line in requested {
             match found.iter().find(|p| p.id == line.product_id) {
                 Some(p) if !p.deleted && p.price.currency == *self.currency => {
                     let priced =

@@ -61,6 +61,21 @@ pub struct CheckoutRequest {
     pub shipping: ShippingChoice,
 }
 
+/// Parses the lines of a quote (`POST /api/v1/orders/quote`): the bounds of an order's lines,
+/// lines of one product merged.
+pub fn parse_quote_lines(lines: &[(Uuid, i64)]) -> Result<Vec<OrderLineRequest>, kit::ApiError> {
+    let mut errors = FieldErrors::default();
+    let merged = LineBounds { max_lines: MAX_LINES, max_quantity: MAX_QUANTITY }.merge(lines, &mut errors);
+    errors.finish(|| {
+        Some(
+            merged
+                .into_iter()
+                .map(|(product_id, quantity)| OrderLineRequest { product_id, quantity })
+                .collect(),
+        )
+    })
+}
+
 impl CheckoutRequest {
     /// Parses the lines and the address choice; `inline` is the parsed inline address, if sent.
     pub fn parse(

@@ -6,7 +6,7 @@ pub mod order;
 pub mod status;
 pub mod totals;
 
-pub use checkout::{CheckoutRequest, IdempotencyKey, OrderLineRequest, ShippingChoice};
+pub use checkout::{CheckoutRequest, IdempotencyKey, OrderLineRequest, ShippingChoice, parse_quote_lines};
 pub use order::{Order, Viewer};
 pub use status::OrderStatus;
 pub use totals::{PricedLine, Totals};

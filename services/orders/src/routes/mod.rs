@@ -30,6 +30,7 @@ struct ApiDoc;
 pub(crate) fn router(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(orders::place_order, orders::list_orders))
+        .routes(routes!(orders::quote_order))
         .routes(routes!(stats::order_stats))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::cancel_order))

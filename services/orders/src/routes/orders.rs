@@ -19,10 +19,12 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{RefOr, Schema};
 use uuid::Uuid;
 
-use super::OrderView;
+use kit::money::Money;
+
+use super::{OrderItemView, OrderView};
 use crate::app::checkout::{CheckoutError, Placed};
 use crate::app::orders::{ListQuery, OrderError};
-use crate::domain::{CheckoutRequest, IdempotencyKey, OrderStatus, Viewer};
+use crate::domain::{CheckoutRequest, IdempotencyKey, OrderStatus, Viewer, parse_quote_lines};
 use crate::state::AppState;
 
 /// `POST /api/v1/orders`.
@@ -223,6 +225,64 @@ pub async fn place_order(
         }
         Placed::Replayed(order) => Ok(axum::Json(OrderView::from(order)).into_response()),
     }
+}
+
+/// `POST /api/v1/orders/quote`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// 1 to 100 lines; lines of one product are merged (at most 999 units of it).
+    #[schema(min_items = 1, max_items = 100)]
+    items: Vec<PlaceOrderItem>,
+}
+
+/// What an order of these items would cost now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QuoteView {
+    pub items: Vec<OrderItemView>,
+    pub subtotal: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+/// What an order of `items` would cost now — priced from the catalog and taxed exactly as
+/// placing it would — for a checkout page's review; nothing is reserved or recorded, and the
+/// order placed later is priced again.
+#[utoipa::path(post, path = "/api/v1/orders/quote", tag = "orders", security(("bearer" = [])),
+    request_body = QuoteRequest,
+    responses(
+        (status = 200, body = QuoteView),
+        (status = 400, body = ProblemBody, content_type = PROBLEM_JSON, description = "invalid items; unknown fields"),
+        (status = 401, body = ProblemBody, content_type = PROBLEM_JSON, description = "not signed in"),
+        (status = 413, body = ProblemBody, content_type = PROBLEM_JSON, description = "body too large"),
+        (status = 415, body = ProblemBody, content_type = PROBLEM_JSON, description = "not JSON"),
+        (status = 422, body = ProblemBody, content_type = PROBLEM_JSON, description = "unknown or deleted products (`products`), or a total too large"),
+        (status = 503, body = ProblemBody, content_type = PROBLEM_JSON, description = "the catalog cannot be reached")))]
+pub async fn quote_order(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Json(body): Json<QuoteRequest>,
+) -> ApiResult<axum::Json<QuoteView>> {
+    let lines: Vec<(Uuid, i64)> = body.items.iter().map(|i| (i.product_id, i.quantity)).collect();
+    let quote = state.checkout.quote(&parse_quote_lines(&lines)?).await?;
+    let money = |amount| Money::new(amount, &quote.currency);
+    Ok(axum::Json(QuoteView {
+        items: quote
+            .lines
+            .iter()
+            .map(|l| OrderItemView {
+                product_id: l.product_id,
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                unit_price: money(l.unit_price),
+                quantity: l.quantity,
+                line_total: money(l.line_total),
+            })
+            .collect(),
+        subtotal: money(quote.totals.subtotal),
+        tax: money(quote.totals.tax),
+        total: money(quote.totals.total),
+    }))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<IdempotencyKey>> {

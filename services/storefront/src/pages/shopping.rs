@@ -8,7 +8,7 @@ use http::StatusCode;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::api::{Address, ApiFailure, Cart};
+use crate::api::{Address, ApiFailure, Cart, Me, Quote};
 use crate::pages::account::{AddressForm, address_fields};
 use crate::views::{self, Chrome, html_page, layout, money, product_image};
 use crate::web::{AppState, PageError, PageResult, Visit, authed};
@@ -146,21 +146,37 @@ pub async fn checkout(
     visit: Visit,
     Query(params): Query<CheckoutParams>,
 ) -> PageResult {
-    let (cart, me) = authed!(app, visit, "/checkout", |token| async {
-        let (cart, me) = tokio::join!(app.gateway.cart(token), app.gateway.me(token));
-        Ok::<_, ApiFailure>((cart?, me?))
-    }
-    .await)?;
+    let (cart, me, quote) = authed!(app, visit, "/checkout", |token| review(&app, token).await)?;
     let chrome = visit.chrome(&app);
-    let page =
-        checkout_page(&chrome, &cart, &me.addresses, params.address, None, &AddressForm::default(), None);
+    let page = checkout_page(
+        &chrome,
+        &cart,
+        quote.as_ref(),
+        &me.addresses,
+        params.address,
+        None,
+        &AddressForm::default(),
+        None,
+    );
     Ok(html_page(page))
+}
+
+/// What the checkout page shows: the cart, the shopper (their addresses), and what the order
+/// would cost with tax (`None` when the shop cannot say now: the page still works).
+async fn review(app: &AppState, token: &str) -> Result<(Cart, Me, Option<Quote>), ApiFailure> {
+    let (cart, me) = tokio::join!(app.gateway.cart(token), app.gateway.me(token));
+    let (cart, me) = (cart?, me?);
+    let lines: Vec<(uuid::Uuid, i64)> =
+        cart.items.iter().filter(|l| l.available).map(|l| (l.product_id, l.quantity)).collect();
+    let quote = if lines.is_empty() { None } else { app.gateway.quote(token, &lines).await.ok() };
+    Ok((cart, me, quote))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn checkout_page(
     chrome: &Chrome,
     cart: &Cart,
+    quote: Option<&Quote>,
     addresses: &[Address],
     chosen: Option<uuid::Uuid>,
     message: Option<&str>,
@@ -186,8 +202,14 @@ fn checkout_page(
                     }
                 }
                 dl class="totals" {
-                    dt { "Subtotal" } dd { (money(&cart.subtotal)) }
-                    dt { "Tax" } dd { "Calculated by the shop when the order is placed; shown on your order." }
+                    @if let Some(quote) = quote {
+                        dt { "Subtotal" } dd { (money(&quote.subtotal)) }
+                        dt { "Tax" } dd { (money(&quote.tax)) }
+                        dt { "Total" } dd { strong { (money(&quote.total)) } }
+                    } @else {
+                        dt { "Subtotal" } dd { (money(&cart.subtotal)) }
+                        dt { "Tax" } dd { "Calculated when the order is placed; shown on your order." }
+                    }
                 }
             }
             section aria-labelledby="place-heading" {
@@ -246,15 +268,19 @@ pub async fn add_checkout_address(
     match added {
         Ok(address) => Ok(Redirect::to(&format!("/checkout?address={}", address.id)).into_response()),
         Err(PageError::Api(failure)) if failure.status().is_client_error() => {
-            let (cart, me) = authed!(app, visit, "/checkout", |token| async {
-                let (cart, me) = tokio::join!(app.gateway.cart(token), app.gateway.me(token));
-                Ok::<_, ApiFailure>((cart?, me?))
-            }
-            .await)?;
+            let (cart, me, quote) = authed!(app, visit, "/checkout", |token| review(&app, token).await)?;
             let chrome = visit.chrome(&app);
             let message = (!failure.has_field_errors()).then(|| failure.message());
-            let page =
-                checkout_page(&chrome, &cart, &me.addresses, None, message.as_deref(), &form, Some(&failure));
+            let page = checkout_page(
+                &chrome,
+                &cart,
+                quote.as_ref(),
+                &me.addresses,
+                None,
+                message.as_deref(),
+                &form,
+                Some(&failure),
+            );
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html_page(page)).into_response())
         }
         Err(other) => Err(other),
@@ -283,16 +309,13 @@ pub async fn place(State(app): State<AppState>, visit: Visit, Form(form): Form<P
     match placed {
         Ok(order) => Ok(Redirect::to(&format!("/orders/{}?placed=1", order.id)).into_response()),
         Err(PageError::Api(failure)) if failure.status().is_client_error() => {
-            let (cart, me) = authed!(app, visit, "/checkout", |token| async {
-                let (cart, me) = tokio::join!(app.gateway.cart(token), app.gateway.me(token));
-                Ok::<_, ApiFailure>((cart?, me?))
-            }
-            .await)?;
+            let (cart, me, quote) = authed!(app, visit, "/checkout", |token| review(&app, token).await)?;
             let chrome = visit.chrome(&app);
             let message = format!("Your order was not placed: {}", failure.message());
             let page = checkout_page(
                 &chrome,
                 &cart,
+                quote.as_ref(),
                 &me.addresses,
                 Some(address),
                 Some(&message),
