@@ -160,11 +160,27 @@ pub fn url_encode(value: &str) -> String {
     serde_urlencoded::to_string([("v", value)]).map(|s| s[2..].to_owned()).unwrap_or_default()
 }
 
-/// A product's image, or a labelled placeholder when it has none.
+/// The widths the products service keeps a copy of every image at (`?width=`).
+const IMAGE_WIDTHS: [u32; 3] = [160, 320, 640];
+
+/// `srcset` of an image the shop serves (`/api/v1/images/…`): its copies 160, 320 and 640
+/// pixels wide, so a phone downloads a small one; none for an image from elsewhere.
+pub fn srcset(url: &str) -> Option<String> {
+    url.starts_with("/api/v1/images/")
+        .then(|| IMAGE_WIDTHS.iter().map(|w| format!("{url}?width={w} {w}w")).collect::<Vec<_>>().join(", "))
+}
+
+/// A product's image (with its `srcset`; the product page's is shown larger than a listing's),
+/// or a labelled placeholder when it has none.
 pub fn product_image(url: Option<&str>, name: &str, class: &str) -> Markup {
+    let sizes = if class == "product-image" {
+        "(max-width: 700px) 100vw, 480px"
+    } else {
+        "(max-width: 600px) 50vw, 220px"
+    };
     html! {
         @match url {
-            Some(url) => img class=(class) src=(url) alt=(name) loading="lazy";
+            Some(url) => img class=(class) src=(url) srcset=[srcset(url)] sizes=(sizes) alt=(name) loading="lazy";
             None => div class={ (class) " placeholder" } role="img" aria-label=(format!("No picture of {name}")) {
                 span aria-hidden="true" { (name.chars().next().unwrap_or('?')) }
             },
@@ -182,6 +198,18 @@ mod tests {
         assert_eq!(money(&Money::new(5, "USD")), "$0.05");
         assert_eq!(money(&Money::new(100_000_000, "EUR")), "1,000,000.00 EUR");
         assert_eq!(money(&Money::new(-250, "USD")), "-$2.50");
+    }
+
+    #[test]
+    fn the_shops_images_offer_their_narrower_copies_and_others_none() {
+        let set = srcset("/api/v1/images/ab.png").unwrap();
+        assert_eq!(
+            set,
+            "/api/v1/images/ab.png?width=160 160w, /api/v1/images/ab.png?width=320 320w, /api/v1/images/ab.png?width=640 640w"
+        );
+        assert_eq!(srcset("https://elsewhere.test/a.png"), None);
+        let markup = product_image(Some("/api/v1/images/ab.png"), "Kettle", "card-image").into_string();
+        assert!(markup.contains("srcset=") && markup.contains("sizes="), "{markup}");
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn product_page(chrome: &Chrome, product: &Product) -> Markup {
             div class="gallery" {
                 (product_image(product.images.first().map(String::as_str), &product.name, "product-image"))
                 @for (i, url) in product.images.iter().enumerate().skip(1) {
-                    img class="thumb" src=(url) alt=(format!("{} — picture {}", product.name, i + 1)) loading="lazy";
+                    img class="thumb" src=(url) srcset=[views::srcset(url)] sizes="120px" alt=(format!("{} — picture {}", product.name, i + 1)) loading="lazy";
                 }
             }
             div class="details" {
