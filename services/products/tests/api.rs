@@ -351,9 +351,9 @@ async fn images_upload_by_content_and_serve_with_cache_headers() {
     problem(app.get("/api/v1/images/..%2F..%2Fetc%2Fpasswd").await, 404).await;
 }
 
-/// Narrower copies are made at upload and served by `?width=` (for `srcset`): the copy that
-/// wide, the image itself when it is narrower, each with an ETag of its own; another width is
-/// a 400.
+/// Narrower copies are made at upload and served by `?width=` (for `srcset`): the narrowest
+/// copy at least that wide, the image itself when it is narrower, each with an ETag of its own;
+/// a width outside 1–10000 is a 400.
 #[tokio::test]
 async fn an_upload_is_served_at_each_listing_width_it_is_wider_than() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -377,7 +377,15 @@ async fn an_upload_is_served_at_each_listing_width_it_is_wider_than() {
     }
     etags.insert(app.get(&url).await.headers()["etag"].to_str().unwrap().to_owned());
     assert_eq!(etags.len(), 4, "each width is cached apart");
-    problem(app.get(&format!("{url}?width=321")).await, 400).await;
+    // Another width gets the narrowest copy at least that wide, or the image itself.
+    let between =
+        image::load_from_memory(&app.get(&format!("{url}?width=200")).await.bytes().await.unwrap()).unwrap();
+    assert_eq!(between.width(), 320);
+    let wider =
+        image::load_from_memory(&app.get(&format!("{url}?width=2000")).await.bytes().await.unwrap()).unwrap();
+    assert_eq!(wider.width(), 400);
+    problem(app.get(&format!("{url}?width=0")).await, 400).await;
+    problem(app.get(&format!("{url}?width=10001")).await, 400).await;
     problem(app.get(&format!("{url}?size=160")).await, 400).await;
 }
 

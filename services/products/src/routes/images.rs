@@ -139,15 +139,17 @@ fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImageQuery {
-    /// 160, 320 or 640: the copy that wide (for `srcset`), or the image itself when it is
-    /// narrower. Absent: the image as uploaded (cleaned).
+    /// The width wanted, in pixels: the narrowest copy at least that wide (copies are 160, 320
+    /// and 640 pixels wide; `srcset` names them exactly), or the image itself when none is.
+    /// Absent: the image as uploaded (cleaned).
+    #[param(minimum = 1, maximum = 10000)]
     width: Option<u32>,
 }
 
 /// An image's bytes, or a narrower copy of it, cacheable forever (its key is its content hash).
 #[utoipa::path(get, path = "/api/v1/images/{key}", tag = "images", params(("key" = String, Path), ImageQuery),
     responses((status = 200, description = "the image", content_type = "image/*"), (status = 304, description = "unchanged"),
-        (status = 400, description = "a width copies are not made at", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 400, description = "a width below 1 or above 10000", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "no such image", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 503, description = "the image store is not reachable", body = ProblemBody, content_type = PROBLEM_JSON)))]
 pub(crate) async fn get_image(
@@ -157,13 +159,13 @@ pub(crate) async fn get_image(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     const NO_SUCH_IMAGE: &str = "no such image";
-    if let Some(width) = query.width
-        && !VARIANT_WIDTHS.contains(&width)
-    {
-        return Err(ApiError::invalid_field("width", format!("must be one of {VARIANT_WIDTHS:?}")));
+    if query.width.is_some_and(|width| !(1..=10_000).contains(&width)) {
+        return Err(ApiError::invalid_field("width", "must be between 1 and 10000"));
     }
+    // The narrowest copy at least as wide as asked; wider than every copy: the image itself.
+    let width = query.width.and_then(|asked| VARIANT_WIDTHS.into_iter().find(|w| *w >= asked));
     let key = ImageKey::parse(&key).ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
-    let etag = match query.width {
+    let etag = match width {
         Some(width) => format!("\"{}-w{width}\"", key.hash()),
         None => format!("\"{}\"", key.hash()),
     };
@@ -176,8 +178,7 @@ pub(crate) async fn get_image(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)], [(header::CACHE_CONTROL, cache)])
             .into_response());
     }
-    let image =
-        state.images.image(&key, query.width).await?.ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
+    let image = state.images.image(&key, width).await?.ok_or_else(|| ApiError::not_found(NO_SUCH_IMAGE))?;
     let mut response = Body::from_stream(image.body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(image.kind.content_type()));
