@@ -44,7 +44,8 @@ rabbit_up() { timeout 2 bash -c '</dev/tcp/127.0.0.1/5672' 2>/dev/null; }
 QUICK=false
 [ "${1:-}" = --quick ] && QUICK=true
 if $QUICK; then PHASE=4; else PHASE=15; fi
-LOAD_SECONDS=$((PHASE * 3 + 4))
+# Long enough to cover the wait for the first orders, the outage and a stretch after it.
+LOAD_SECONDS=$((PHASE * 3 + 30))
 STARTED=$(date +%s%N)
 watcher=
 
@@ -75,7 +76,14 @@ ADMIN=$(curl -fsS -H 'content-type: application/json' \
 "$MERCATO_BIN" bench --target "$GATEWAY" --scenario checkout --rate 40 --connections 16 \
   --duration "${LOAD_SECONDS}s" --users 16 --json "$DATA/load.json" >"$DATA/load.log" 2>&1 &
 load=$!
-sleep $((PHASE + 2))
+# The load registers its buyers first (slow in a debug build on a busy machine): wait for the
+# orders to move on during the outage rather than for a fixed time.
+for attempt in $(seq 120); do
+  confirmed=$(psql "$PG/outage_orders" -qAtc "SELECT count(*) FROM orders WHERE status = 'confirmed'")
+  [ "$confirmed" -ge 60 ] && break
+  [ "$attempt" = 120 ] && fail "only $confirmed orders confirmed after 60 s of load"
+  sleep 0.5
+done
 
 say "stopping RabbitMQ"
 rabbit_stop
