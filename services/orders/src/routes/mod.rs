@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::domain::{Order, OrderStatus};
+use crate::domain::{Order, OrderStatus, PricedLine};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -67,6 +67,20 @@ pub struct OrderItemView {
     pub line_total: Money,
 }
 
+impl OrderItemView {
+    /// `line` in `currency`, as an order or a quote shows it.
+    pub fn of(line: &PricedLine, currency: &str) -> Self {
+        Self {
+            product_id: line.product_id,
+            sku: line.sku.clone(),
+            name: line.name.clone(),
+            unit_price: Money::new(line.unit_price, currency),
+            quantity: line.quantity,
+            line_total: Money::new(line.line_total, currency),
+        }
+    }
+}
+
 /// An order as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
@@ -93,18 +107,7 @@ impl From<Order> for OrderView {
             user_id: order.user_id,
             status: order.status,
             status_reason: order.status_reason.clone(),
-            items: order
-                .lines
-                .iter()
-                .map(|l| OrderItemView {
-                    product_id: l.product_id,
-                    sku: l.sku.clone(),
-                    name: l.name.clone(),
-                    unit_price: money(l.unit_price),
-                    quantity: l.quantity,
-                    line_total: money(l.line_total),
-                })
-                .collect(),
+            items: order.lines.iter().map(|l| OrderItemView::of(l, &order.currency)).collect(),
             subtotal: money(order.totals.subtotal),
             tax: money(order.totals.tax),
             total: money(order.totals.total),

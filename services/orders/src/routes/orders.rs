@@ -267,18 +267,7 @@ pub async fn quote_order(
     let quote = state.checkout.quote(&parse_quote_lines(&lines)?).await?;
     let money = |amount| Money::new(amount, &quote.currency);
     Ok(axum::Json(QuoteView {
-        items: quote
-            .lines
-            .iter()
-            .map(|l| OrderItemView {
-                product_id: l.product_id,
-                sku: l.sku.clone(),
-                name: l.name.clone(),
-                unit_price: money(l.unit_price),
-                quantity: l.quantity,
-                line_total: money(l.line_total),
-            })
-            .collect(),
+        items: quote.lines.iter().map(|l| OrderItemView::of(l, &quote.currency)).collect(),
         subtotal: money(quote.totals.subtotal),
         tax: money(quote.totals.tax),
         total: money(quote.totals.total),
